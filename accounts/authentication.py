@@ -1,0 +1,50 @@
+import base64
+import binascii
+
+from rest_framework import authentication, exceptions
+
+from accounts.principals import Actor, Principal
+from accounts.selectors import api_key_get_active
+
+
+def _raw_key_from_header(header: str) -> str | None:
+    scheme, _, credentials = header.partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() == "bearer" and credentials:
+        return credentials
+    if scheme.lower() == "basic" and credentials:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        username, _, password = decoded.partition(":")
+        if password:
+            return None
+        return username
+    return None
+
+
+class PrivateKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer private_…`, or HTTP Basic with the key as user name, no password."""
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        raw_key = _raw_key_from_header(header)
+        if raw_key is None or not raw_key.startswith("private_"):
+            # Not ours (a JWT, say): let the next authentication class try.
+            return None
+        api_key = api_key_get_active(raw_key=raw_key)
+        if api_key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        principal = Principal(
+            organization=api_key.organization,
+            livemode=api_key.livemode,
+            actor=Actor.for_api_key(api_key),
+            api_key=api_key,
+        )
+        return principal, api_key
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'

@@ -1,0 +1,45 @@
+"""Who is calling (``Principal``) and who an audit row names (``Actor``)."""
+
+from dataclasses import dataclass
+
+from accounts.models import ApiKey, Membership, Organization
+
+WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.AGENT})
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str  # "api_key" | "user" | "system"
+    label: str
+    user_id: int | None = None
+    api_key_id: int | None = None
+
+    @classmethod
+    def for_api_key(cls, api_key: ApiKey) -> "Actor":
+        return cls(kind="api_key", label=f"api_key:{api_key.prefix}", api_key_id=api_key.pk)
+
+    @classmethod
+    def for_user(cls, user) -> "Actor":
+        return cls(kind="user", label=f"user:{user.get_username()}", user_id=user.pk)
+
+    @classmethod
+    def system(cls, label: str) -> "Actor":
+        return cls(kind="system", label=f"system:{label}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of the API: an organization, a mode, and a role."""
+
+    organization: Organization
+    livemode: bool
+    actor: Actor
+    role: str = Membership.Role.OWNER
+    api_key: ApiKey | None = None
+    user: object | None = None
+
+    is_authenticated = True
+
+    @property
+    def can_write(self) -> bool:
+        return self.role in WRITE_ROLES

@@ -1,0 +1,28 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import ApiKey
+
+# Record use at most once a minute per key, so authentication is not a write per request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def api_key_get_active(*, raw_key: str) -> ApiKey | None:
+    if not raw_key.startswith(ApiKey.LIVE_PREFIX) or len(raw_key) > 200:
+        return None
+    api_key = (
+        ApiKey.objects.select_related("organization")
+        .filter(key_hash=ApiKey.hash_secret(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+    if api_key is None:
+        return None
+    # The mode is written into the key itself; refuse a key whose text and row disagree.
+    if raw_key.startswith(ApiKey.SANDBOX_PREFIX) == api_key.livemode:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key

@@ -1,0 +1,67 @@
+"""SMS backends behind one interface, chosen by settings.SMS_BACKEND (like Django's email backends)."""
+
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class SmsError(Exception):
+    """Base for provider refusals; `permanent` says whether trying again could help."""
+
+    permanent = False
+
+
+class TransientSmsError(SmsError):
+    permanent = False
+
+
+class PermanentSmsError(SmsError):
+    permanent = True
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    to: str
+    body: str
+    sender: str
+    idempotency_key: str
+
+
+class BaseSmsBackend:
+    def send(self, message: SmsMessage) -> str:
+        """Hand the message to the provider and return its message id; raise SmsError on refusal."""
+        raise NotImplementedError
+
+
+class ConsoleSmsBackend(BaseSmsBackend):
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def send(self, message: SmsMessage) -> str:
+        message_id = f"console-{uuid.uuid4().hex}"
+        with self._lock:
+            self.stream.write(
+                f"SMS from {message.sender} to {message.to} (id {message_id}, key {message.idempotency_key}):\n"
+                f"{message.body}\n{'-' * 79}\n"
+            )
+            self.stream.flush()
+        return message_id
+
+
+# Messages sent through the locmem backend, for tests (like django.core.mail.outbox).
+outbox: list[SmsMessage] = []
+
+
+class LocmemSmsBackend(BaseSmsBackend):
+    def send(self, message: SmsMessage) -> str:
+        outbox.append(message)
+        return f"locmem-{uuid.uuid4().hex}"
+
+
+def get_sms_backend() -> BaseSmsBackend:
+    return import_string(settings.SMS_BACKEND)()

@@ -1,0 +1,84 @@
+"""The REST API: thin doors that parse input, call one service or selector, and present it."""
+
+import math
+
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invitations.permissions import RoleAllowsMethod
+from invitations.selectors import invitation_get, invitation_list
+from invitations.serializers import (
+    InvitationCreateInputSerializer,
+    InvitationListFilterSerializer,
+    invitation_to_dict,
+)
+from invitations.services import invitation_create, invitation_resend
+
+
+class InvitationBaseApi(APIView):
+    permission_classes = [IsAuthenticated, RoleAllowsMethod]
+
+
+class InvitationListCreateApi(InvitationBaseApi):
+    def get(self, request):
+        filters = InvitationListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        params = dict(filters.validated_data)
+        page, per_page = params.pop("page"), params.pop("per_page")
+        principal = request.user
+        qs = invitation_list(
+            organization=principal.organization,
+            livemode=principal.livemode,
+            created_from=params.pop("date_from", None),
+            created_before=params.pop("date_to", None),
+            **params,
+        )
+        total = qs.count()
+        offset = (page - 1) * per_page
+        rows = list(qs[offset : offset + per_page]) if offset < total else []
+        return Response(
+            {
+                "data": [invitation_to_dict(invitation) for invitation in rows],
+                "pagination": {
+                    "total": total,
+                    "totalPages": math.ceil(total / per_page),
+                    "page": page,
+                    "perPage": per_page,
+                },
+            }
+        )
+
+    def post(self, request):
+        serializer = InvitationCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        principal = request.user
+        invitation = invitation_create(
+            organization=principal.organization,
+            livemode=principal.livemode,
+            channel=data["channel"],
+            recipient=data["recipient"],
+            workflow_token=data.get("workflowToken"),
+            reference=data["reference"],
+            locale=data["locale"],
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+            actor=principal.actor,
+        )
+        return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
+
+
+class InvitationDetailApi(InvitationBaseApi):
+    def get(self, request, token: str):
+        principal = request.user
+        invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
+        return Response(invitation_to_dict(invitation))
+
+
+class InvitationResendApi(InvitationBaseApi):
+    def post(self, request, token: str):
+        principal = request.user
+        invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
+        invitation = invitation_resend(invitation=invitation, actor=principal.actor)
+        return Response(invitation_to_dict(invitation))

@@ -1,0 +1,132 @@
+import secrets
+import string
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import ApiKey, Organization
+
+TOKEN_ALPHABET = string.ascii_letters + string.digits
+TOKEN_PREFIX = "adi_"
+WORKFLOW_PREFIX = "wf_"
+# 24 characters of a 62-letter alphabet: about 143 random bits.
+TOKEN_RANDOM_CHARS = 24
+
+
+def random_token(prefix: str) -> str:
+    return prefix + "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_RANDOM_CHARS))
+
+
+def new_invitation_token() -> str:
+    return random_token(TOKEN_PREFIX)
+
+
+def new_workflow_token() -> str:
+    return random_token(WORKFLOW_PREFIX)
+
+
+class Workflow(models.Model):
+    """A verification flow an invitation's link starts."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="workflows")
+    token = models.CharField(max_length=40, unique=True, default=new_workflow_token, editable=False)
+    name = models.CharField(max_length=200)
+    flow_url = models.URLField(help_text="Where the recipient's link sends them.")
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization"], condition=Q(is_default=True), name="workflow_one_default_per_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.token})"
+
+
+class Invitation(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENT = "sent"
+        DELIVERED = "delivered"
+        OPENED = "opened"
+        STARTED = "started"
+        COMPLETED = "completed"
+        REJECTED = "rejected"
+        FAILED = "failed"
+
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        SMS = "sms"
+
+    token = models.CharField(max_length=40, unique=True, default=new_invitation_token, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="invitations")
+    workflow = models.ForeignKey(Workflow, on_delete=models.PROTECT, related_name="invitations")
+    livemode = models.BooleanField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.CharField(max_length=254)
+    reference = models.CharField(max_length=200, blank=True)
+    locale = models.CharField(max_length=16, default="en")
+    delivery_attempts = models.PositiveSmallIntegerField(default=1)
+    error_message = models.TextField(blank=True)
+    dossier_token = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True, editable=False)
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    rejected_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organization", "livemode", "-created_at"], name="inv_org_mode_created"),
+            models.Index(fields=["organization", "livemode", "status"], name="inv_org_mode_status"),
+            models.Index(fields=["organization", "reference"], name="inv_org_reference"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "livemode", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="invitation_unique_idempotency_key",
+            ),
+        ]
+        permissions = [("resend_invitation", "Can resend invitations")]
+
+    def __str__(self) -> str:
+        return self.token
+
+    @property
+    def link(self) -> str:
+        return f"{settings.PUBLIC_BASE_URL}/i/{self.token}"
+
+
+class InvitationEvent(models.Model):
+    """The audit trail: one row per status change, with who did it and why."""
+
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    reason = models.CharField(max_length=40)
+    message = models.TextField(blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_label = models.CharField(max_length=200)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.invitation_id}: {self.from_status or '-'} → {self.to_status} ({self.reason})"

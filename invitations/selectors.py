@@ -1,0 +1,63 @@
+import re
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from accounts.models import Organization
+from invitations.exceptions import InvitationNotFound
+from invitations.models import TOKEN_PREFIX, Invitation
+
+# What a token's random part can look like; anything else cannot exist, so it is a 404.
+_TOKEN_BODY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+
+def normalize_token(raw: str) -> str | None:
+    body = raw[len(TOKEN_PREFIX) :] if raw.startswith(TOKEN_PREFIX) else raw
+    if not _TOKEN_BODY_RE.match(body):
+        return None
+    return TOKEN_PREFIX + body
+
+
+def invitation_get(*, organization: Organization, livemode: bool, token: str) -> Invitation:
+    """One invitation of this tenant and mode; any other answers 404 exactly like a missing one."""
+    normalized = normalize_token(token)
+    if normalized is None:
+        raise InvitationNotFound()
+    invitation = (
+        Invitation.objects.select_related("workflow")
+        .filter(organization=organization, livemode=livemode, token=normalized)
+        .first()
+    )
+    if invitation is None:
+        raise InvitationNotFound()
+    return invitation
+
+
+def invitation_list(
+    *,
+    organization: Organization,
+    livemode: bool,
+    status: str | None = None,
+    channel: str | None = None,
+    reference: str | None = None,
+    workflow_token: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+    search: str | None = None,
+) -> QuerySet[Invitation]:
+    qs = Invitation.objects.select_related("workflow").filter(organization=organization, livemode=livemode)
+    if status:
+        qs = qs.filter(status=status)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if reference:
+        qs = qs.filter(reference=reference)
+    if workflow_token:
+        qs = qs.filter(workflow__token=workflow_token)
+    if created_from:
+        qs = qs.filter(created_at__gte=created_from)
+    if created_before:
+        qs = qs.filter(created_at__lt=created_before)
+    if search:
+        qs = qs.filter(recipient__icontains=search)
+    return qs.order_by("-created_at", "-id")

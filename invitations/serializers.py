@@ -1,0 +1,107 @@
+"""Input parsing (strict JSON types, camelCase names) and the invitation's public shape."""
+
+from datetime import UTC, datetime, time, timedelta
+
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from invitations.models import Invitation
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: a number or a list is a malformed request, not a value."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.", code="wrong_type")
+        return super().to_internal_value(data)
+
+
+class InvitationCreateInputSerializer(serializers.Serializer):
+    channel = StrictCharField()
+    recipient = StrictCharField(max_length=254)
+    workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)  # noqa: N815
+    reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    locale = StrictCharField(max_length=16, required=False, default="en")
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The body must be a JSON object."]}, code="not_a_dict"
+            )
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
+            )
+        return super().to_internal_value(data)
+
+
+def _parse_bound(value: str, *, upper: bool) -> datetime:
+    """A date or an ISO 8601 datetime; a bare date_to includes that whole day."""
+    moment = parse_datetime(value)
+    if moment is not None:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment + timedelta(microseconds=1) if upper else moment
+    day = parse_date(value)
+    if day is None:
+        raise serializers.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
+    if upper:
+        day += timedelta(days=1)
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+class BoundField(serializers.CharField):
+    def __init__(self, *, upper: bool, **kwargs):
+        self.upper = upper
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return _parse_bound(super().to_internal_value(data), upper=self.upper)
+        except ValueError as exc:  # a date that parses but does not exist, like 2026-02-30
+            raise serializers.ValidationError("Enter a real date.") from exc
+
+
+class InvitationListFilterSerializer(serializers.Serializer):
+    page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
+    per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
+    status = serializers.ChoiceField(choices=Invitation.Status.values, required=False)
+    channel = serializers.ChoiceField(choices=Invitation.Channel.values, required=False)
+    reference = serializers.CharField(max_length=200, required=False)
+    workflow_token = serializers.CharField(max_length=40, required=False)
+    date_from = BoundField(upper=False, required=False)
+    date_to = BoundField(upper=True, required=False)
+    search = serializers.CharField(max_length=254, required=False, trim_whitespace=True)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def invitation_to_dict(invitation: Invitation) -> dict:
+    return {
+        "token": invitation.token,
+        "status": invitation.status,
+        "channel": invitation.channel,
+        "recipient": invitation.recipient,
+        "workflowToken": invitation.workflow.token,
+        "reference": invitation.reference,
+        "locale": invitation.locale,
+        "deliveryAttempts": invitation.delivery_attempts,
+        "errorMessage": invitation.error_message or None,
+        "dossierToken": invitation.dossier_token or None,
+        "livemode": invitation.livemode,
+        "link": invitation.link,
+        "createdAt": _iso(invitation.created_at),
+        "sentAt": _iso(invitation.sent_at),
+        "deliveredAt": _iso(invitation.delivered_at),
+        "openedAt": _iso(invitation.opened_at),
+        "startedAt": _iso(invitation.started_at),
+        "completedAt": _iso(invitation.completed_at),
+        "rejectedAt": _iso(invitation.rejected_at),
+        "expiresAt": _iso(invitation.expires_at),
+    }

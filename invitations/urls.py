@@ -1,0 +1,9 @@
+from django.urls import path
+
+from invitations import apis
+
+urlpatterns = [
+    path("autodoc/invitations", apis.InvitationListCreateApi.as_view(), name="invitation-list"),
+    path("autodoc/invitations/<str:token>", apis.InvitationDetailApi.as_view(), name="invitation-detail"),
+    path("autodoc/invitations/<str:token>/resend", apis.InvitationResendApi.as_view(), name="invitation-resend"),
+]

@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from django.views import defaults
+
+from invitations_project.errors import InvalidRequest, NotFound, json_error, server_error_body
+
+urlpatterns = [
+    path("admin/rq/", include("django_rq.urls")),
+    path("admin/", admin.site.urls),
+    path("v1/", include("invitations.urls")),
+]
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/v1/")
+
+
+def handler400(request, exception=None):
+    if _is_api(request):
+        return json_error(InvalidRequest())
+    return defaults.bad_request(request, exception)
+
+
+def handler404(request, exception=None):
+    if _is_api(request):
+        return json_error(NotFound())
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):
+    if _is_api(request):
+        return JsonResponse(server_error_body(), status=500)
+    return defaults.server_error(request)
