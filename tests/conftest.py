@@ -1,0 +1,103 @@
+"""Tests run against the real PostgreSQL and Redis named by DATABASE_URL and REDIS_URL.
+
+They refuse to run on anything else rather than skip: a green run means the real services were used.
+"""
+
+import base64
+from datetime import UTC, datetime
+
+import django_rq
+import pytest
+from redis import Redis
+from rest_framework.test import APIClient
+from rq import SimpleWorker
+
+from accounts.services import api_key_create
+from delivery import sms
+from tests.factories import OrganizationFactory
+
+T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise pytest.UsageError("Tests need PostgreSQL: set DATABASE_URL (scripts/test does).")
+    if not settings.REDIS_URL:
+        raise pytest.UsageError("Tests need Redis: set REDIS_URL (scripts/test does).")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.SMS_BACKEND = "delivery.sms.LocmemSmsBackend"
+    settings.DELIVERY_INLINE = False
+
+
+@pytest.fixture(scope="session")
+def redis_conn() -> Redis:
+    conn = django_rq.get_connection("delivery")
+    conn.ping()  # fails the run loudly when Redis is down
+    return conn
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis_and_outboxes(redis_conn):
+    redis_conn.flushdb()
+    sms.outbox.clear()
+    yield
+    sms.outbox.clear()
+
+
+@pytest.fixture
+def delivery_queue(redis_conn):
+    return django_rq.get_queue("delivery", commit_mode="auto")
+
+
+@pytest.fixture
+def run_worker(redis_conn):
+    """Run a real rq worker in burst mode over the delivery queue; returns how many jobs it ran."""
+
+    def run(*, with_scheduler: bool = False) -> int:
+        queue = django_rq.get_queue("delivery", commit_mode="auto")
+        worker = SimpleWorker([queue], connection=redis_conn)
+        worker.work(burst=True, with_scheduler=with_scheduler)
+        return worker.successful_job_count + worker.failed_job_count
+
+    return run
+
+
+@pytest.fixture
+def organization(db):
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def other_organization(db):
+    return OrganizationFactory()
+
+
+@pytest.fixture
+def live_key(organization) -> str:
+    return api_key_create(organization=organization, livemode=True, name="live")[1]
+
+
+@pytest.fixture
+def sandbox_key(organization) -> str:
+    return api_key_create(organization=organization, livemode=False, name="sandbox")[1]
+
+
+def client_for(raw_key: str | None, *, basic: bool = False) -> APIClient:
+    client = APIClient()
+    if raw_key and basic:
+        client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{raw_key}:".encode()).decode())
+    elif raw_key:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    return client
+
+
+@pytest.fixture
+def api(live_key) -> APIClient:
+    return client_for(live_key)
+
+
+@pytest.fixture
+def sandbox_api(sandbox_key) -> APIClient:
+    return client_for(sandbox_key)

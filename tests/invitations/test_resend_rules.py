@@ -1,0 +1,199 @@
+"""API.md's resend table, rule by rule and in its order, through the real endpoint."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation, InvitationEvent
+from tests.conftest import T0
+from tests.factories import InvitationFactory
+
+pytestmark = pytest.mark.django_db
+
+S = Invitation.Status
+
+
+def resend(api, invitation):
+    return api.post(f"/v1/autodoc/invitations/{invitation.token}/resend")
+
+
+def sent_invitation(organization, **kwargs):
+    defaults = {"created_at": T0 - timedelta(hours=1), "sent_at": T0 - timedelta(minutes=10)}
+    return InvitationFactory(organization=organization, **{**defaults, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "status, phrase",
+    [
+        (S.PENDING, "still in flight"),
+        (S.DELIVERED, "already engaged"),
+        (S.OPENED, "already engaged"),
+        (S.STARTED, "already engaged"),
+        (S.COMPLETED, "already engaged"),
+        (S.REJECTED, "already engaged"),
+        (S.FAILED, "retried automatically"),
+    ],
+)
+def test_resend_of_a_non_sent_invitation_is_refused_with_its_status_and_why(api, organization, status, phrase):
+    invitation = sent_invitation(organization, status=status)
+    with time_machine.travel(T0, tick=False):
+        response = resend(api, invitation)
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["type"] == "invalid_status"
+    assert error["status"] == status
+    assert phrase in error["message"]
+    invitation.refresh_from_db()
+    assert invitation.status == status
+    assert invitation.delivery_attempts == 1
+    assert not DeliveryAttempt.objects.exists()
+
+
+def test_resend_of_an_expired_invitation_is_refused(api, organization):
+    invitation = sent_invitation(organization, expires_at=T0 - timedelta(seconds=1))
+    with time_machine.travel(T0, tick=False):
+        response = resend(api, invitation)
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "invitation_expired"
+
+
+def test_resend_at_the_exact_expiry_instant_is_refused(api, organization):
+    invitation = sent_invitation(organization, expires_at=T0)
+    with time_machine.travel(T0, tick=False):
+        assert resend(api, invitation).json()["error"]["type"] == "invitation_expired"
+
+
+def test_resend_at_ten_attempts_is_refused_with_max_attempts(api, organization):
+    invitation = sent_invitation(organization, delivery_attempts=10)
+    with time_machine.travel(T0, tick=False):
+        response = resend(api, invitation)
+    assert response.status_code == 422
+    assert response.json()["error"] == {
+        "type": "max_attempts_reached",
+        "message": response.json()["error"]["message"],
+        "max_attempts": 10,
+    }
+    assert "Create a new invitation" in response.json()["error"]["message"]
+
+
+def test_initial_send_and_nine_resends_are_allowed_and_the_tenth_is_refused(api, organization, delivery_queue):
+    invitation = sent_invitation(organization)
+    now = T0
+    for expected_attempts in range(2, 11):
+        with time_machine.travel(now, tick=False):
+            response = resend(api, invitation)
+        assert response.status_code == 200, response.json()
+        assert response.json()["deliveryAttempts"] == expected_attempts
+        # The provider accepts it: back to sent, three minutes pass.
+        Invitation.objects.filter(pk=invitation.pk).update(status=S.SENT, sent_at=now)
+        now += timedelta(minutes=3)
+    with time_machine.travel(now, tick=False):
+        response = resend(api, invitation)
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "max_attempts_reached"
+    assert DeliveryAttempt.objects.filter(invitation=invitation).count() == 9
+
+
+@pytest.mark.parametrize("elapsed, remaining", [(0, 180), (1, 179), (179, 1)])
+def test_resend_within_cooldown_is_refused_with_remaining_seconds(api, organization, elapsed, remaining):
+    invitation = sent_invitation(organization, sent_at=T0)
+    with time_machine.travel(T0 + timedelta(seconds=elapsed), tick=False):
+        response = resend(api, invitation)
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["type"] == "cooldown_active"
+    assert error["remaining_seconds"] == remaining
+    assert error["message"].endswith(f"(remaining_seconds={remaining})")
+    assert response["Retry-After"] == str(remaining)
+
+
+def test_cooldown_remaining_seconds_round_up_fractions(api, organization):
+    invitation = sent_invitation(organization, sent_at=T0)
+    with time_machine.travel(T0 + timedelta(seconds=179, milliseconds=400), tick=False):
+        response = resend(api, invitation)
+    assert response.json()["error"]["remaining_seconds"] == 1
+    assert response["Retry-After"] == "1"
+
+
+def test_resend_exactly_180_seconds_after_sent_is_allowed(api, organization):
+    invitation = sent_invitation(organization, sent_at=T0)
+    with time_machine.travel(T0 + timedelta(seconds=180), tick=False):
+        response = resend(api, invitation)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "overrides, expected_type",
+    [
+        # expired + wrong status + capped + cooldown: expiry wins
+        ({"expires_at": T0, "status": S.PENDING, "delivery_attempts": 10, "sent_at": T0}, "invitation_expired"),
+        # wrong status + capped + cooldown: status wins
+        ({"status": S.DELIVERED, "delivery_attempts": 10, "sent_at": T0}, "invalid_status"),
+        # capped + cooldown: cap wins
+        ({"delivery_attempts": 10, "sent_at": T0}, "max_attempts_reached"),
+    ],
+)
+def test_rules_are_checked_in_the_contract_order(api, organization, overrides, expected_type):
+    invitation = sent_invitation(organization, **overrides)
+    with time_machine.travel(T0, tick=False):
+        response = resend(api, invitation)
+    assert response.json()["error"]["type"] == expected_type
+
+
+def test_unknown_token_is_checked_before_any_invitation_rule(api, organization):
+    with time_machine.travel(T0, tick=False):
+        response = api.post("/v1/autodoc/invitations/adi_doesnotexist000000000000/resend")
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found"
+
+
+def test_missing_credentials_are_checked_before_the_token(client, organization):
+    invitation = sent_invitation(organization)
+    response = client.post(f"/v1/autodoc/invitations/{invitation.token}/resend")
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_failed"
+
+
+def test_a_passing_resend_moves_sent_to_pending_and_queues_exactly_one_delivery(
+    api, organization, delivery_queue, django_capture_on_commit_callbacks
+):
+    invitation = sent_invitation(organization, dossier_token="dos_keepme")
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = resend(api, invitation)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "pending"
+    assert body["sentAt"] is None
+    assert body["deliveryAttempts"] == 2
+    assert body["dossierToken"] == "dos_keepme"
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.sent_at, invitation.delivery_attempts) == (S.PENDING, None, 2)
+    attempts = list(DeliveryAttempt.objects.filter(invitation=invitation))
+    assert [(a.number, a.status) for a in attempts] == [(2, DeliveryAttempt.Status.QUEUED)]
+    assert delivery_queue.count == 1
+    assert delivery_queue.jobs[0].args == (attempts[0].pk,)
+    event = InvitationEvent.objects.get(invitation=invitation, reason="resend")
+    assert (event.from_status, event.to_status, event.actor_kind) == ("sent", "pending", "api_key")
+
+
+def test_the_token_without_its_prefix_is_accepted(api, organization):
+    invitation = sent_invitation(organization)
+    with time_machine.travel(T0, tick=False):
+        response = api.post(f"/v1/autodoc/invitations/{invitation.token.removeprefix('adi_')}/resend")
+    assert response.status_code == 200
+    assert response.json()["token"] == invitation.token
+
+
+def test_one_resend_request_runs_a_bounded_number_of_queries(api, organization):
+    """Bound: 9 queries. Key lookup, key last-used touch, invitation read, lock, invitation update,
+    audit insert, attempt insert, plus the savepoint pair. Anything more is an N+1 creeping in."""
+    invitation = sent_invitation(organization)
+    with time_machine.travel(T0, tick=False), CaptureQueriesContext(connection) as queries:
+        response = resend(api, invitation)
+    assert response.status_code == 200
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) <= 9, "\n".join(statements)
