@@ -39,8 +39,10 @@ class InvitationCreateInputSerializer(serializers.Serializer):
 
 def _parse_bound(value: str, *, upper: bool) -> datetime:
     """A date or an ISO 8601 datetime; a bare date_to includes that whole day."""
-    moment = parse_datetime(value)
-    if moment is not None:
+    if len(value) > 10:
+        moment = parse_datetime(value)
+        if moment is None:
+            raise serializers.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment + timedelta(microseconds=1) if upper else moment

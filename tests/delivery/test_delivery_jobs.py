@@ -1,0 +1,105 @@
+"""The delivery pipeline: after-commit enqueue, atomic claim, a real rq worker."""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import transaction
+
+from delivery.models import DeliveryAttempt
+from delivery.services import delivery_attempt_claim
+from invitations.models import Invitation, InvitationEvent
+from invitations.services import invitation_resend
+from tests.conftest import T0
+from tests.factories import InvitationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_resend_is_delivered_by_the_worker_with_a_new_sent_at_and_the_link(
+    api, organization, run_worker, django_capture_on_commit_callbacks
+):
+    invitation = InvitationFactory(organization=organization, sent_at=T0 - timedelta(minutes=5), dossier_token="dos_1")
+    with time_machine.travel(T0, tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert api.post(f"/v1/autodoc/invitations/{invitation.token}/resend").status_code == 200
+        assert run_worker() == 1
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.SENT
+    assert invitation.sent_at == T0
+    assert invitation.dossier_token == "dos_1"
+    assert invitation.delivery_attempts == 2
+    assert len(mail.outbox) == 1
+    assert invitation.link in mail.outbox[0].body
+    assert mail.outbox[0].extra_headers["X-Delivery-Attempt"].startswith("delivery-attempt-")
+    reasons = list(InvitationEvent.objects.filter(invitation=invitation).values_list("reason", "actor_kind"))
+    assert reasons == [("resend", "api_key"), ("provider_accepted", "system")]
+
+
+def test_the_same_job_enqueued_twice_sends_once(
+    api, organization, delivery_queue, run_worker, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post("/v1/autodoc/invitations", {"channel": "email", "recipient": "a@example.com"}, format="json")
+    job = delivery_queue.jobs[0]
+    delivery_queue.enqueue(job.func_name, *job.args)
+    assert run_worker() == 2
+    assert len(mail.outbox) == 1
+    assert DeliveryAttempt.objects.get().tries == 1
+
+
+def test_a_claimed_attempt_cannot_be_claimed_again(organization):
+    invitation = InvitationFactory(organization=organization, status=Invitation.Status.PENDING, sent_at=None)
+    attempt = DeliveryAttempt.objects.create(
+        invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
+    )
+    assert delivery_attempt_claim(attempt_id=attempt.pk) is not None
+    assert delivery_attempt_claim(attempt_id=attempt.pk) is None
+
+
+def test_an_error_inside_the_resend_transaction_leaves_no_attempt_and_no_job(
+    organization, delivery_queue, django_capture_on_commit_callbacks
+):
+    """The failure comes last: after the attempt row is written and its enqueue is registered."""
+    from accounts.principals import Actor
+    from delivery import services as delivery_services
+
+    real_enqueue = delivery_services.delivery_attempt_enqueue
+
+    def enqueue_then_fail(**kwargs):
+        real_enqueue(**kwargs)
+        assert DeliveryAttempt.objects.exists()
+        raise RuntimeError("disk full")
+
+    invitation = InvitationFactory(organization=organization, sent_at=T0 - timedelta(minutes=5))
+    with (
+        time_machine.travel(T0, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+        mock.patch.object(delivery_services, "delivery_attempt_enqueue", side_effect=enqueue_then_fail),
+        pytest.raises(RuntimeError),
+    ):
+        invitation_resend(invitation=invitation, actor=Actor.system("test"))
+    assert delivery_queue.count == 0
+    assert not DeliveryAttempt.objects.exists()
+    assert not InvitationEvent.objects.filter(reason="resend").exists()
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.SENT, 1)
+
+
+def test_a_rolled_back_outer_transaction_enqueues_nothing(
+    organization, delivery_queue, django_capture_on_commit_callbacks
+):
+    from accounts.principals import Actor
+
+    invitation = InvitationFactory(organization=organization, sent_at=T0 - timedelta(minutes=5))
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        try:
+            with transaction.atomic():
+                invitation_resend(invitation=invitation, actor=Actor.system("test"))
+                raise ValueError("caller changed its mind")
+        except ValueError:
+            pass
+    assert delivery_queue.count == 0
+    assert not DeliveryAttempt.objects.exists()

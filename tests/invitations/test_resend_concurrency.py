@@ -1,0 +1,47 @@
+"""Many clients resending one invitation at once: the row lock lets exactly one through."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation
+from tests.conftest import client_for
+from tests.factories import InvitationFactory
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_resends_let_exactly_one_through(organization, live_key, delivery_queue):
+    from django.utils import timezone
+
+    invitation = InvitationFactory(organization=organization, sent_at=timezone.now() - timedelta(minutes=10))
+    barrier = threading.Barrier(20)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def resend():
+        try:
+            client = client_for(live_key)
+            barrier.wait()
+            response = client.post(f"/v1/autodoc/invitations/{invitation.token}/resend")
+            with lock:
+                statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=resend) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(statuses) == 20
+    assert statuses.count(200) == 1
+    assert set(statuses) <= {200, 409, 429}
+    invitation.refresh_from_db()
+    assert invitation.delivery_attempts == 2
+    assert invitation.status == Invitation.Status.PENDING
+    assert DeliveryAttempt.objects.filter(invitation=invitation).count() == 1
+    assert delivery_queue.count == 1
