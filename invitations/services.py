@@ -3,6 +3,7 @@
 import math
 import re
 from datetime import datetime, timedelta
+from functools import partial
 
 import phonenumbers
 from django.conf import settings
@@ -160,17 +161,17 @@ def invitation_create(
     if not LOCALE_RE.match(locale):
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
-    if idempotency_key:
-        replayed = _replay(
-            organization=organization,
-            livemode=livemode,
-            idempotency_key=idempotency_key,
-            channel=channel,
-            recipient=recipient,
-            reference=reference,
-        )
-        if replayed is not None:
-            return replayed
+    replay = partial(
+        _replay,
+        organization=organization,
+        livemode=livemode,
+        idempotency_key=idempotency_key,
+        channel=channel,
+        recipient=recipient,
+        reference=reference,
+    )
+    if idempotency_key and (replayed := replay()) is not None:
+        return replayed
     workflow = _workflow_for(organization=organization, workflow_token=workflow_token)
     now = timezone.now()
     try:
@@ -194,14 +195,7 @@ def invitation_create(
         if not idempotency_key:
             raise
         # A concurrent request with the same key won the insert; answer with its invitation.
-        replayed = _replay(
-            organization=organization,
-            livemode=livemode,
-            idempotency_key=idempotency_key,
-            channel=channel,
-            recipient=recipient,
-            reference=reference,
-        )
+        replayed = replay()
         if replayed is None:
             raise
         return replayed

@@ -45,3 +45,37 @@ def test_twenty_concurrent_resends_let_exactly_one_through(organization, live_ke
     assert invitation.status == Invitation.Status.PENDING
     assert DeliveryAttempt.objects.filter(invitation=invitation).count() == 1
     assert delivery_queue.count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_creates_with_one_idempotency_key_make_one_invitation(organization, live_key):
+    barrier = threading.Barrier(10)
+    tokens: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def create():
+        try:
+            client = client_for(live_key)
+            barrier.wait()
+            response = client.post(
+                "/v1/autodoc/invitations",
+                {"channel": "email", "recipient": "a@example.com"},
+                format="json",
+                HTTP_IDEMPOTENCY_KEY="order-42",
+            )
+            with lock:
+                tokens.append((response.status_code, response.json().get("token")))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(tokens) == 10
+    assert {status for status, _ in tokens} == {201}
+    assert len({token for _, token in tokens}) == 1
+    assert Invitation.objects.count() == 1
+    assert DeliveryAttempt.objects.count() == 1
