@@ -116,7 +116,9 @@ class RateLimit:
                 logger.warning("Throttle %s not applied: the counter could not be read", self.group)
             return
         if usage["should_limit"]:
-            raise RateLimited(scope=self.scope, retry_after=max(1, usage["time_left"]))
+            # The window still counts during its last second (time_left == 0): the next one starts
+            # a second after that.
+            raise RateLimited(scope=self.scope, retry_after=max(1, usage["time_left"] + 1))
 
 
 RESEND_PER_IP = RateLimit(group="resend:ip", scope="ip", rate_setting="RESEND_RATE_PER_IP", key=ip_key)
