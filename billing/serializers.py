@@ -22,12 +22,13 @@ class PeriodBoundField(serializers.CharField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         try:
-            moment = parse_datetime(value)
-            if moment is not None:
-                return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+            # A date first: parse_datetime would also read "2026-03-31" as that day's midnight.
             day = parse_date(value)
+            moment = None if day is not None else parse_datetime(value)
         except ValueError as exc:  # parses, but is no real date, like 2026-02-30
             raise serializers.ValidationError("Enter a real date.") from exc
+        if moment is not None:
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         if day is None:
             raise serializers.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
         if self.end:
