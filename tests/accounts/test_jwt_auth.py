@@ -361,3 +361,16 @@ def test_a_jwt_request_costs_one_query_to_authenticate(jwt_api, django_assert_ma
     # The membership, its user and organization in one join; then the list's count.
     with django_assert_max_num_queries(2):
         assert jwt_api.get("/v1/autodoc/invitations").status_code == 200
+
+
+def test_password_guessing_from_one_address_is_slowed_to_10_tries_a_minute(make_member, organization):
+    user = make_member("agent")
+    with time_machine.travel(T0, tick=False):
+        for _ in range(10):
+            assert_401(login(user.email, organization.slug, "guess"))
+        response = login(user.email, organization.slug)
+        assert response.status_code == 429
+        assert (response.json()["error"]["type"], response.json()["error"]["scope"]) == ("rate_limited", "ip")
+        assert response["Retry-After"] == str(response.json()["error"]["retry_after"])
+    with time_machine.travel(T0 + timedelta(seconds=60), tick=False):
+        assert login(user.email, organization.slug).status_code == 200
