@@ -20,6 +20,10 @@ ACCESS = "access"
 REFRESH = "refresh"
 # Longer than any token we issue; anything bigger is refused before it is parsed.
 MAX_TOKEN_LENGTH = 4096
+WRONG_TYPE_MESSAGES = {
+    ACCESS: "Invalid token: a refresh token cannot authenticate a request.",
+    REFRESH: "Invalid token: expected a refresh token.",
+}
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "org", "role", "typ", "iat", "exp", "jti", "pwd"]
 
 
@@ -82,7 +86,7 @@ def token_decode(*, raw: str, token_type: str) -> dict:
     except jwt.InvalidTokenError as exc:
         raise InvalidToken("Invalid token.") from exc
     if claims["typ"] != token_type:
-        raise InvalidToken(f"This is not an {token_type} token." if token_type == ACCESS else "Not a refresh token.")
+        raise InvalidToken(WRONG_TYPE_MESSAGES[token_type])
     if not isinstance(claims["sub"], str) or not claims["sub"].isdigit() or not isinstance(claims["org"], str):
         raise InvalidToken("Invalid token.")
     return claims
