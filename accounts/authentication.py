@@ -3,8 +3,10 @@ import binascii
 
 from rest_framework import authentication, exceptions
 
+from accounts import tokens
 from accounts.principals import Actor, Principal
 from accounts.selectors import api_key_get_active
+from accounts.services import membership_for_claims
 
 
 def _raw_key_from_header(header: str) -> str | None:
@@ -45,6 +47,38 @@ class PrivateKeyAuthentication(authentication.BaseAuthentication):
             api_key=api_key,
         )
         return principal, api_key
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
+
+
+class JwtAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <jwt>`: a dashboard user's access token, in live mode with their role.
+
+    Runs after PrivateKeyAuthentication, which leaves every bearer token not starting with
+    `private_` to this class. The token's signature, expiry and type are checked, then the user and
+    the membership as they are now: an inactive user, a removed membership or a changed password
+    ends the token at once.
+    """
+
+    def authenticate(self, request):
+        scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials or credentials.startswith("private_"):
+            return None
+        try:
+            claims = tokens.token_decode(raw=credentials, token_type=tokens.ACCESS)
+            membership = membership_for_claims(claims=claims)
+        except tokens.InvalidToken as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from exc
+        principal = Principal(
+            organization=membership.organization,
+            livemode=True,
+            actor=Actor.for_user(membership.user),
+            role=membership.role,
+            user=membership.user,
+        )
+        return principal, claims
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, Membership
 
 # Record use at most once a minute per key, so authentication is not a write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -26,3 +26,25 @@ def api_key_get_active(*, raw_key: str) -> ApiKey | None:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
     return api_key
+
+
+def membership_get_for_login(*, email: str, organization_slug: str) -> Membership | None:
+    """The membership of the user with this email in this organization, or None.
+
+    Email is matched case-insensitively; a user must belong to the organization to be found, so
+    two accounts sharing an address in different organizations do not collide.
+    """
+    matches = list(
+        Membership.objects.select_related("user", "organization").filter(
+            user__email__iexact=email.strip(), organization__slug=organization_slug
+        )[:2]
+    )
+    return matches[0] if len(matches) == 1 else None
+
+
+def membership_get_for_token(*, user_id: int, organization_slug: str) -> Membership | None:
+    return (
+        Membership.objects.select_related("user", "organization")
+        .filter(user_id=user_id, organization__slug=organization_slug)
+        .first()
+    )

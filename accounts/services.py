@@ -1,9 +1,20 @@
 import secrets
+from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, Organization
+from accounts import tokens
+from accounts.exceptions import InvalidCredentials, InvalidRefreshToken
+from accounts.models import ApiKey, Membership, Organization
+from accounts.selectors import membership_get_for_login, membership_get_for_token
+from invitations_project.errors import ValidationFailed
 
 
 def organization_create(*, slug: str, name: str = "") -> Organization:
@@ -29,3 +40,97 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
         ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
+
+
+def membership_upsert(*, organization: Organization, email: str, role: str, password: str | None = None) -> Membership:
+    """Give the user with this email ``role`` in ``organization``, creating the user if needed.
+
+    A password, when given, is validated and set; a new user without one cannot log in until a
+    password is set.
+    """
+    email = email.strip()
+    try:
+        validate_email(email)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(fields={"email": ["Enter a valid email address."]}) from exc
+    if role not in Membership.Role.values:
+        raise ValidationFailed(fields={"role": [f"Must be one of: {', '.join(Membership.Role.values)}."]})
+    User = get_user_model()
+    with transaction.atomic():
+        users = list(User.objects.select_for_update().filter(email__iexact=email)[:2])
+        if len(users) > 1:
+            raise ValidationFailed(f"More than one user has the email {email}.", fields={"email": ["Ambiguous."]})
+        user = users[0] if users else User(username=email.lower(), email=email)
+        if not users and User.objects.filter(username__iexact=user.username).exists():
+            raise ValidationFailed(
+                f"A user named {user.username} exists with another email.", fields={"email": ["Ambiguous."]}
+            )
+        if password is not None:
+            try:
+                validate_password(password, user)
+            except DjangoValidationError as exc:
+                raise ValidationFailed("The password is too weak.", fields={"password": exc.messages}) from exc
+            user.set_password(password)
+        elif user.pk is None:
+            user.set_unusable_password()
+        user.save()
+        membership, _ = Membership.objects.update_or_create(
+            user=user, organization=organization, defaults={"role": role}
+        )
+    return membership
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: tokens.IssuedToken
+    refresh: tokens.IssuedToken
+    membership: Membership
+
+
+def _token_pair(membership: Membership) -> TokenPair:
+    now = timezone.now()
+    issue = dict(user=membership.user, organization_slug=membership.organization.slug, role=membership.role, now=now)
+    return TokenPair(
+        access=tokens.token_encode(token_type=tokens.ACCESS, **issue),
+        refresh=tokens.token_encode(token_type=tokens.REFRESH, **issue),
+        membership=membership,
+    )
+
+
+def auth_token_issue(*, email: str, password: str, organization_slug: str) -> TokenPair:
+    """Log a dashboard user in to one organization: an access token and a refresh token."""
+    membership = membership_get_for_login(email=email, organization_slug=organization_slug)
+    if membership is None:
+        # Spend the time a real password check takes, so a missing account is not visible in timing.
+        make_password(password)
+        raise InvalidCredentials()
+    user = membership.user
+    if not user.check_password(password) or not user.is_active:
+        raise InvalidCredentials()
+    update_last_login(None, user)
+    return _token_pair(membership)
+
+
+def membership_for_claims(*, claims: dict) -> Membership:
+    """The membership a verified token speaks for, as it is now; raises tokens.InvalidToken.
+
+    The role is read from the database, not the token, so a demotion applies at once.
+    """
+    membership = membership_get_for_token(user_id=int(claims["sub"]), organization_slug=claims["org"])
+    if membership is None:
+        raise tokens.InvalidToken("The user is not a member of this organization.")
+    if not membership.user.is_active:
+        raise tokens.InvalidToken("The user is inactive.")
+    if not tokens.fingerprint_matches(user=membership.user, claims=claims):
+        raise tokens.InvalidToken("The password changed after this token was issued; log in again.")
+    return membership
+
+
+def auth_token_refresh(*, refresh_token: str) -> TokenPair:
+    """A new token pair for a valid refresh token whose user still belongs to its organization."""
+    try:
+        claims = tokens.token_decode(raw=refresh_token, token_type=tokens.REFRESH)
+        membership = membership_for_claims(claims=claims)
+    except tokens.InvalidToken as exc:
+        raise InvalidRefreshToken(str(exc)) from exc
+    return _token_pair(membership)

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -11,7 +12,10 @@ CHANNEL_EVENT_TYPES = {"email": EventType.SEND_EMAIL, "sms": EventType.SEND_SMS}
 
 
 def price_for(*, organization: Organization, event_type: str) -> tuple[Decimal, str]:
-    prices = {p.organization_id: p for p in Price.objects.filter(event_type=event_type)}
+    """The organization's own price for the event type, else the default row, else the setting."""
+    own_or_default = Q(organization=organization) | Q(organization__isnull=True)
+    candidates = Price.objects.filter(own_or_default, event_type=event_type)
+    prices = {p.organization_id: p for p in candidates}
     price = prices.get(organization.pk) or prices.get(None)
     if price is not None:
         return price.amount, price.currency

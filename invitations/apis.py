@@ -15,13 +15,22 @@ from invitations.serializers import (
     invitation_to_dict,
 )
 from invitations.services import invitation_create, invitation_resend
+from invitations_project.throttling import (
+    CREATE_PER_ORGANIZATION,
+    RESEND_PER_IP,
+    RESEND_PER_ORGANIZATION,
+    RateLimitedApiMixin,
+)
 
 
-class InvitationBaseApi(APIView):
+class InvitationBaseApi(RateLimitedApiMixin, APIView):
     permission_classes = [IsAuthenticated, RoleAllowsMethod]
 
 
 class InvitationListCreateApi(InvitationBaseApi):
+    # Creation has its own organization bucket, apart from resends.
+    rate_limits = {"POST": (CREATE_PER_ORGANIZATION,)}
+
     def get(self, request):
         filters = InvitationListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -77,6 +86,10 @@ class InvitationDetailApi(InvitationBaseApi):
 
 
 class InvitationResendApi(InvitationBaseApi):
+    # API.md's order: credentials (401), then the IP bucket, then the organization's resend
+    # bucket (429), and only then the invitation is looked up (404) and its rules checked.
+    rate_limits = {"POST": (RESEND_PER_IP, RESEND_PER_ORGANIZATION)}
+
     def post(self, request, token: str):
         principal = request.user
         invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)

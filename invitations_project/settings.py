@@ -181,13 +181,38 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.PrivateKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.PrivateKeyAuthentication",
+        "accounts.authentication.JwtAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "invitations_project.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+
+# --- Dashboard users: JWT access and refresh tokens (POST /v1/auth/token) ----------------------
+# Empty: a key derived from SECRET_KEY. Set it to rotate tokens without rotating SECRET_KEY.
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
+JWT_ISSUER = env_str("JWT_ISSUER", "invitations")
+JWT_ACCESS_TTL_SECONDS = env_int("JWT_ACCESS_TTL_SECONDS", 15 * 60)
+JWT_REFRESH_TTL_SECONDS = env_int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)
+
+# --- Throttles: django-ratelimit counters on the default (Redis) cache --------------------------
+# Rates are "N/period" (s, m, h, d; "20/5m" works too). When the cache cannot be reached the
+# throttles let requests through and log it; the per-invitation limits live in PostgreSQL.
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_FAIL_OPEN = True
+RESEND_RATE_PER_IP = env_str("RESEND_RATE_PER_IP", "30/m")
+RESEND_RATE_PER_ORG = env_str("RESEND_RATE_PER_ORG", "20/m")
+CREATE_RATE_PER_ORG = env_str("CREATE_RATE_PER_ORG", "100/m")
+AUTH_TOKEN_RATE_PER_IP = env_str("AUTH_TOKEN_RATE_PER_IP", "10/m")
+# The client IP is REMOTE_ADDR unless REMOTE_ADDR is one of these proxies (IPs or CIDRs); only then
+# is TRUSTED_PROXY_HEADER read, right to left, skipping the trusted hops.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
 
 # --- Auth, i18n, static -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

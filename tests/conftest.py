@@ -111,3 +111,43 @@ def api(live_key) -> APIClient:
 @pytest.fixture
 def sandbox_api(sandbox_key) -> APIClient:
     return client_for(sandbox_key)
+
+
+# --- Dashboard users and their JWTs ---------------------------------------------------------------
+MEMBER_PASSWORD = "a long enough test password"
+
+
+@pytest.fixture
+def make_member(organization):
+    """make_member(role, organization=..., email=...) -> the user, with MEMBER_PASSWORD."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Membership
+
+    counter = iter(range(1, 1000))
+
+    def make(role: str = "agent", *, organization=organization, email: str | None = None, is_active: bool = True):
+        email = email or f"member{next(counter)}-{organization.slug}@example.com"
+        user = get_user_model().objects.create_user(
+            username=email, email=email, password=MEMBER_PASSWORD, is_active=is_active
+        )
+        Membership.objects.create(user=user, organization=organization, role=role)
+        return user
+
+    return make
+
+
+def token_pair_for(user, organization, *, password: str = MEMBER_PASSWORD) -> dict:
+    response = APIClient().post(
+        "/v1/auth/token",
+        {"email": user.email, "password": password, "organization": organization.slug},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+@pytest.fixture
+def jwt_api(make_member, organization) -> APIClient:
+    """A client acting as an agent of ``organization`` through a JWT."""
+    return client_for(token_pair_for(make_member("agent"), organization)["accessToken"])

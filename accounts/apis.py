@@ -1,0 +1,47 @@
+"""POST /v1/auth/token and /v1/auth/token/refresh: dashboard users' JWTs."""
+
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.serializers import TokenInputSerializer, TokenRefreshInputSerializer
+from accounts.services import TokenPair, auth_token_issue, auth_token_refresh
+from invitations_project.throttling import AUTH_TOKEN_PER_IP, RateLimitedApiMixin
+
+
+def token_pair_to_dict(pair: TokenPair) -> dict:
+    return {
+        "accessToken": pair.access.token,
+        "tokenType": "Bearer",
+        "expiresIn": pair.access.ttl_seconds,
+        "refreshToken": pair.refresh.token,
+        "refreshExpiresIn": pair.refresh.ttl_seconds,
+        "organization": pair.membership.organization.slug,
+        "role": pair.membership.role,
+        "livemode": True,
+    }
+
+
+class AuthTokenBaseApi(RateLimitedApiMixin, APIView):
+    # These endpoints are how credentials are obtained: no credentials needed, but a per-IP
+    # bucket keeps password guessing slow.
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    rate_limits = {"POST": (AUTH_TOKEN_PER_IP,)}
+
+
+class AuthTokenApi(AuthTokenBaseApi):
+    def post(self, request):
+        serializer = TokenInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        pair = auth_token_issue(email=data["email"], password=data["password"], organization_slug=data["organization"])
+        return Response(token_pair_to_dict(pair))
+
+
+class AuthTokenRefreshApi(AuthTokenBaseApi):
+    def post(self, request):
+        serializer = TokenRefreshInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        pair = auth_token_refresh(refresh_token=serializer.validated_data["refreshToken"])
+        return Response(token_pair_to_dict(pair))

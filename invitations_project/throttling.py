@@ -1,0 +1,143 @@
+"""Request throttles: django-ratelimit counters on the shared cache (Redis), one bucket per rule.
+
+A bucket is a fixed window counted with atomic cache operations, so every web process shares it.
+The views apply their buckets after authentication and permissions and before they look anything
+up (API.md's order). If the cache cannot be reached the throttle lets the request through and logs
+it: the limits that protect an invitation (attempt cap, cooldown) are kept in PostgreSQL.
+"""
+
+import ipaddress
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django_ratelimit.core import get_usage
+from redis.exceptions import RedisError
+
+from invitations_project.errors import RateLimited
+
+logger = logging.getLogger(__name__)
+
+RATE_RE = re.compile(r"[1-9][0-9]*/[0-9]*[smhd]")
+# A client with an IPv6 address usually holds the whole /64; count it as one client.
+IPV6_PREFIX = 64
+
+
+@lru_cache(maxsize=8)
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    networks = []
+    for proxy in proxies:
+        try:
+            networks.append(ipaddress.ip_network(proxy, strict=False))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from exc
+    return tuple(networks)
+
+
+def _parse_ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _is_trusted(address, networks) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def client_ip(request) -> str:
+    """The caller's address: REMOTE_ADDR, unless that is a trusted proxy.
+
+    Behind trusted proxies the forwarding header is read right to left and the first hop that is
+    not a trusted proxy is the client: what a client writes into the header itself sits to the
+    left of that and is never reached, so a forged X-Forwarded-For changes nothing.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    remote_ip = _parse_ip(remote)
+    if remote_ip is None:
+        return remote or "unknown"
+    networks = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+    client = remote_ip
+    if networks and _is_trusted(remote_ip, networks):
+        hops = [hop for hop in request.META.get(settings.TRUSTED_PROXY_HEADER, "").split(",") if hop.strip()]
+        for hop in reversed(hops):
+            hop_ip = _parse_ip(hop)
+            if hop_ip is None:
+                # A trusted proxy would not write this; stop at the last address we can vouch for.
+                break
+            client = hop_ip
+            if not _is_trusted(hop_ip, networks):
+                break
+    if client.version == 6:
+        return str(ipaddress.ip_network(f"{client}/{IPV6_PREFIX}", strict=False).network_address)
+    return str(client)
+
+
+def organization_key(request) -> str:
+    return f"org:{request.user.organization.pk}"
+
+
+def ip_key(request) -> str:
+    return f"ip:{client_ip(request)}"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """One bucket: which requests share it (``group`` + key), its rate setting, its error scope."""
+
+    group: str
+    scope: str  # "ip" | "organization", as the 429 body names it
+    rate_setting: str
+    key: Callable
+
+    def rate(self) -> str:
+        rate = getattr(settings, self.rate_setting)
+        if not isinstance(rate, str) or not RATE_RE.fullmatch(rate):
+            raise ImproperlyConfigured(f"{self.rate_setting} must look like 30/m, got {rate!r}")
+        return rate
+
+    def hit(self, request) -> None:
+        """Count this request in the bucket; raise RateLimited when the bucket is over its rate."""
+        value = self.key(request)
+        try:
+            usage = get_usage(
+                request, group=self.group, key=lambda _group, _request: value, rate=self.rate(), increment=True
+            )
+        except (RedisError, OSError) as exc:
+            logger.warning("Throttle %s not applied: the cache is unreachable (%s)", self.group, exc)
+            return
+        if usage is None:
+            # Throttles switched off, or the counter could not be read or written (fail open).
+            if settings.RATELIMIT_ENABLE:
+                logger.warning("Throttle %s not applied: the counter could not be read", self.group)
+            return
+        if usage["should_limit"]:
+            # The window still counts during its last second (time_left == 0): the next one starts
+            # a second after that.
+            raise RateLimited(scope=self.scope, retry_after=max(1, usage["time_left"] + 1))
+
+
+RESEND_PER_IP = RateLimit(group="resend:ip", scope="ip", rate_setting="RESEND_RATE_PER_IP", key=ip_key)
+RESEND_PER_ORGANIZATION = RateLimit(
+    group="resend:organization", scope="organization", rate_setting="RESEND_RATE_PER_ORG", key=organization_key
+)
+CREATE_PER_ORGANIZATION = RateLimit(
+    group="create:organization", scope="organization", rate_setting="CREATE_RATE_PER_ORG", key=organization_key
+)
+AUTH_TOKEN_PER_IP = RateLimit(group="auth-token:ip", scope="ip", rate_setting="AUTH_TOKEN_RATE_PER_IP", key=ip_key)
+
+
+class RateLimitedApiMixin:
+    """Apply ``rate_limits[METHOD]`` in order, where DRF throttles: after authentication and
+    permissions, before the handler looks anything up."""
+
+    rate_limits: dict[str, tuple[RateLimit, ...]] = {}
+
+    def check_throttles(self, request):
+        super().check_throttles(request)
+        for limit in self.rate_limits.get(request.method, ()):
+            limit.hit(request)
