@@ -235,7 +235,7 @@ class Command(BaseCommand):
             unknown = sorted(set(statuses) - set(Invitation.Status.values))
             if unknown or not statuses:
                 choices = ", ".join(Invitation.Status.values)
-                raise CommandError(f"Unknown status {', '.join(unknown) or status!r}; use any or one of {choices}.")
+                raise CommandError(f"Unknown status {', '.join(unknown) or '(none)'}; use any or one of {choices}.")
             selection["statuses"] = statuses
         if options["mode"] != "any":
             selection["livemode"] = options["mode"] == "live"
