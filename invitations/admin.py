@@ -249,33 +249,27 @@ class InvitationAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/invitations/invitation/resend_confirmation.html", context)
 
+    @staticmethod
+    def _resend_one(invitation: Invitation, *, actor: Actor) -> AdminResendOutcome:
+        name = f"Invitation {invitation.token}"
+        try:
+            resent = invitation_resend(invitation=invitation, actor=actor)
+        except ApiError as refusal:
+            return AdminResendOutcome(invitation, False, f"{name}: not resent. {refusal}")
+        except Invitation.DoesNotExist:
+            return AdminResendOutcome(invitation, False, f"{name}: no longer exists.")
+        except Exception:
+            # Its transaction rolled back: nothing half-done. Say so, and go on with the others.
+            logger.exception("Admin resend of %s failed", invitation.token)
+            message = f"{name}: not resent; an unexpected error occurred and was logged. Try again."
+            return AdminResendOutcome(invitation, False, message, failed=True)
+        return AdminResendOutcome(resent, True, f"{name}: resent; send attempt {resent.delivery_attempts} queued.")
+
     def _resend_and_report(self, request, invitations) -> list[AdminResendOutcome]:
         actor = Actor.for_user(request.user)
         outcomes = []
         for invitation in invitations:
-            try:
-                resent = invitation_resend(invitation=invitation, actor=actor)
-            except ApiError as refusal:
-                outcomes.append(AdminResendOutcome(invitation, False, f"{invitation.token}: not resent. {refusal}"))
-            except Invitation.DoesNotExist:
-                outcomes.append(AdminResendOutcome(invitation, False, f"{invitation.token}: no longer exists."))
-            except Exception:
-                # Its transaction rolled back: nothing half-done. Say so, and go on with the others.
-                logger.exception("Admin resend of %s failed", invitation.token)
-                outcomes.append(
-                    AdminResendOutcome(
-                        invitation,
-                        False,
-                        f"{invitation.token}: not resent; an unexpected error occurred and was logged. Try again.",
-                        failed=True,
-                    )
-                )
-            else:
-                outcomes.append(
-                    AdminResendOutcome(
-                        resent, True, f"{resent.token}: resent; send attempt {resent.delivery_attempts} queued."
-                    )
-                )
+            outcomes.append(self._resend_one(invitation, actor=actor))
         if len(outcomes) <= settings.ADMIN_RESEND_MESSAGES_MAX:
             for outcome in outcomes:
                 self.message_user(request, outcome.message, _message_level(outcome))
