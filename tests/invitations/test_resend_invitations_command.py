@@ -409,3 +409,23 @@ def test_a_concurrent_api_resend_on_the_same_rows_never_double_sends(organizatio
     assert InvitationEvent.objects.filter(reason="resend").count() == 1000
     job_args = [job.args[0] for job in delivery_queue.get_jobs()]
     assert len(job_args) == len(set(job_args)) == 1000
+
+
+@pytest.mark.django_db
+def test_verbosity_two_lists_every_invitations_outcome_and_keeps_json_parseable(organization):
+    eligible = make_invitations(organization, "eligible", 1)[0]
+    capped = make_invitations(organization, "capped", 1)[0]
+    with time_machine.travel(T0, tick=False):
+        listed = run("--dry-run", "-v", "2")["invitations"]
+        out = io.StringIO()
+        call_command("resend_invitations", "--dry-run", "-v", "2", stdout=out)
+    assert listed == [
+        {"token": eligible.token, "outcome": "resent", "message": "Would queue send attempt 2."},
+        {
+            "token": capped.token,
+            "outcome": "capped",
+            "message": "This invitation has reached the maximum of 10 send attempts. "
+            "Create a new invitation to continue contacting the recipient.",
+        },
+    ]
+    assert f"{capped.token}\tcapped\tThis invitation has reached the maximum" in out.getvalue()

@@ -154,7 +154,9 @@ class Command(BaseCommand):
         counts[ResendOutcome.NOT_FOUND] += len(tokens_not_found)
         first_messages: dict[str, str] = {}
         enqueue_deferred = 0
+        # -v 2 lists every invitation's outcome: as lines, or under "invitations" with --json.
         verbose = options["verbosity"] >= 2
+        listed: list[dict] = []
 
         def enqueued(taken: bool, job_count: int) -> None:
             nonlocal enqueue_deferred
@@ -169,7 +171,9 @@ class Command(BaseCommand):
                     continue
                 counts[result.outcome] += 1
                 first_messages.setdefault(result.outcome, result.message)
-                if verbose:
+                if verbose and options["json"]:
+                    listed.append({"token": result.token, "outcome": result.outcome, "message": result.message})
+                elif verbose:
                     self.stdout.write(f"{result.token or result.invitation_id}\t{result.outcome}\t{result.message}")
             return busy
 
@@ -200,6 +204,8 @@ class Command(BaseCommand):
         }
         if tokens_not_found:
             summary["tokens_not_found"] = tokens_not_found[:100]
+        if listed:
+            summary["invitations"] = listed
         if options["json"]:
             self.stdout.write(json.dumps(summary, indent=2))
         else:
