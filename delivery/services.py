@@ -1,6 +1,7 @@
 """Delivery attempts: queue one after commit, claim it once, send it, report the outcome."""
 
 import logging
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -13,7 +14,7 @@ from billing.services import billing_event_record_send
 from delivery import channels
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from invitations_project.queueing import enqueue_on_commit
+from invitations_project.queueing import enqueue_many_on_commit, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,38 @@ def delivery_attempt_queue(*, invitation: Invitation) -> DeliveryAttempt:
     )
     delivery_attempt_enqueue(attempt_id=attempt.pk)
     return attempt
+
+
+def delivery_attempt_queue_many(
+    *, invitations: Sequence[Invitation], on_enqueued: Callable[[bool, int], None] | None = None
+) -> list[DeliveryAttempt]:
+    """``delivery_attempt_queue`` for many invitations: one INSERT, and one Redis pipeline after commit.
+
+    ``on_enqueued(taken, count)`` hears, after commit, whether Redis took the jobs; when it did not,
+    the attempts stay `queued` for the sweeper.
+    """
+    from delivery.jobs import deliver_attempt
+
+    attempts = DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                invitation=invitation,
+                number=invitation.delivery_attempts,
+                channel=invitation.channel,
+                recipient=invitation.recipient,
+                livemode=invitation.livemode,
+            )
+            for invitation in invitations
+        ]
+    )
+    enqueue_many_on_commit(
+        deliver_attempt,
+        [(attempt.pk,) for attempt in attempts],
+        queue_name="delivery",
+        on_result=on_enqueued,
+        retry=retry_policy(),
+    )
+    return attempts
 
 
 def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:

@@ -61,3 +61,42 @@ def invitation_list(
     if search:
         qs = qs.filter(recipient__icontains=search)
     return qs.order_by("-created_at", "-id")
+
+
+def invitation_resend_selection(
+    *,
+    organization: Organization | None = None,
+    livemode: bool | None = None,
+    channel: str | None = None,
+    statuses: list[str] | None = None,
+    sent_after: datetime | None = None,
+    sent_before: datetime | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    tokens: list[str] | None = None,
+) -> QuerySet[Invitation]:
+    """Invitations a bulk resend should look at, across organizations unless one is given.
+
+    ``*_after`` bounds are inclusive and ``*_before`` bounds exclusive, so consecutive windows
+    never overlap. ``statuses`` None means any status. Ordered by id, the order batches take.
+    """
+    qs = Invitation.objects.all()
+    if organization is not None:
+        qs = qs.filter(organization=organization)
+    if livemode is not None:
+        qs = qs.filter(livemode=livemode)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    if sent_after:
+        qs = qs.filter(sent_at__gte=sent_after)
+    if sent_before:
+        qs = qs.filter(sent_at__lt=sent_before)
+    if created_after:
+        qs = qs.filter(created_at__gte=created_after)
+    if created_before:
+        qs = qs.filter(created_at__lt=created_before)
+    if tokens is not None:
+        qs = qs.filter(token__in=tokens)
+    return qs.order_by("pk")

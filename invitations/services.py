@@ -2,6 +2,8 @@
 
 import math
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -10,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -23,7 +26,7 @@ from invitations.exceptions import (
     MaxAttemptsReached,
 )
 from invitations.models import Invitation, InvitationEvent, Workflow
-from invitations_project.errors import ValidationFailed
+from invitations_project.errors import ApiError, ValidationFailed
 
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 
@@ -70,6 +73,55 @@ def _transition(
         created_at=now,
     )
     return invitation
+
+
+def _transition_many(
+    *,
+    invitations: Sequence[Invitation],
+    to_status: str,
+    actor: Actor,
+    now: datetime,
+    message_for: Callable[[Invitation], str],
+    updates: dict,
+) -> None:
+    """``_transition`` for many rows making the same move: one UPDATE and one INSERT of audit rows.
+
+    The caller holds the row locks and the transaction and has already set the new values on the
+    instances; ``updates`` is what the UPDATE writes for every row (expressions allowed).
+    """
+    if not invitations:
+        return
+    for invitation in invitations:
+        if not lifecycle.is_allowed(invitation.status, to_status):
+            raise InvalidTransition(from_status=invitation.status, to_status=to_status)
+    from_statuses = [invitation.status for invitation in invitations]
+    fields = {**updates, "status": to_status, "updated_at": now}
+    timestamp_field = lifecycle.TIMESTAMP_FIELD.get(to_status)
+    if timestamp_field:
+        fields[timestamp_field] = now
+    Invitation.objects.filter(pk__in=[invitation.pk for invitation in invitations]).update(**fields)
+    for invitation in invitations:
+        invitation.status = to_status
+        invitation.updated_at = now
+        if timestamp_field:
+            setattr(invitation, timestamp_field, now)
+    InvitationEvent.objects.bulk_create(
+        [
+            InvitationEvent(
+                invitation=invitation,
+                from_status=from_status,
+                to_status=to_status,
+                reason=lifecycle.TRANSITIONS[(from_status, to_status)],
+                message=message_for(invitation),
+                actor_kind=actor.kind,
+                actor_label=actor.label[:200],
+                actor_user_id=actor.user_id,
+                actor_api_key_id=actor.api_key_id,
+                created_at=now,
+            )
+            for invitation, from_status in zip(invitations, from_statuses, strict=True)
+        ]
+    )
 
 
 def _lock(invitation: Invitation) -> Invitation:
@@ -241,6 +293,158 @@ def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
         )
         delivery_attempt_queue(invitation=invitation)
     return invitation
+
+
+class ResendOutcome:
+    """What happened to one invitation of a bulk resend. ``code`` is one of ``RESEND_OUTCOMES``."""
+
+    RESENT = "resent"
+    COOLDOWN = "cooldown"
+    CAPPED = "capped"
+    EXPIRED = "expired"
+    WRONG_STATUS = "wrong_status"
+    BUSY = "busy"
+    NOT_FOUND = "not_found"
+    ERROR = "error"
+
+
+# In the order a summary lists them.
+RESEND_OUTCOMES = (
+    ResendOutcome.RESENT,
+    ResendOutcome.COOLDOWN,
+    ResendOutcome.CAPPED,
+    ResendOutcome.EXPIRED,
+    ResendOutcome.WRONG_STATUS,
+    ResendOutcome.BUSY,
+    ResendOutcome.NOT_FOUND,
+    ResendOutcome.ERROR,
+)
+
+_REFUSAL_OUTCOMES: dict[type[ApiError], str] = {
+    CooldownActive: ResendOutcome.COOLDOWN,
+    MaxAttemptsReached: ResendOutcome.CAPPED,
+    InvitationExpired: ResendOutcome.EXPIRED,
+    InvalidStatus: ResendOutcome.WRONG_STATUS,
+}
+
+
+def resend_outcome_code(refusal: Exception) -> str:
+    """The bulk-resend outcome a refusal of ``resend_refusal`` or ``invitation_resend`` stands for."""
+    for error_class, code in _REFUSAL_OUTCOMES.items():
+        if isinstance(refusal, error_class):
+            return code
+    if isinstance(refusal, InvalidTransition):
+        return ResendOutcome.WRONG_STATUS
+    return ResendOutcome.ERROR
+
+
+@dataclass(frozen=True)
+class InvitationResendResult:
+    invitation_id: int
+    token: str
+    outcome: str
+    message: str = ""
+    delivery_attempts: int | None = None
+
+
+_BULK_FIELDS = (
+    "id",
+    "token",
+    "status",
+    "channel",
+    "recipient",
+    "livemode",
+    "delivery_attempts",
+    "sent_at",
+    "expires_at",
+)
+
+
+def invitation_resend_many(
+    *,
+    invitation_ids: Sequence[int],
+    actor: Actor,
+    dry_run: bool = False,
+    on_enqueued: Callable[[bool, int], None] | None = None,
+) -> list[InvitationResendResult]:
+    """``invitation_resend`` for a batch: the same rules (``resend_refusal``), audit rows and delivery
+    attempts, in one transaction with one UPDATE, two INSERTs and one Redis pipeline after commit.
+
+    Rows another transaction holds (a concurrent API resend, say) are skipped rather than waited
+    for and come back ``busy``, unchanged. With ``dry_run`` nothing is locked or written and the
+    results say what a real run would do now. ``on_enqueued`` hears after commit whether Redis
+    took the deliveries (when it did not, the attempts stay queued for the sweeper).
+    """
+    from delivery.services import delivery_attempt_queue_many
+
+    wanted = list(dict.fromkeys(invitation_ids))
+    if not wanted:
+        return []
+    with transaction.atomic():
+        rows = Invitation.objects.filter(pk__in=wanted).only(*_BULK_FIELDS).order_by("pk")
+        if not dry_run:
+            # Lock the rows before checking the rules that depend on them, as invitation_resend does;
+            # skip_locked so a bulk run never waits on (or deadlocks with) a resend in progress.
+            rows = rows.select_for_update(skip_locked=True, of=("self",))
+        invitations = {invitation.pk: invitation for invitation in rows}
+        now = timezone.now()
+        results: dict[int, InvitationResendResult] = {}
+        eligible: list[Invitation] = []
+        for invitation in invitations.values():
+            refusal = resend_refusal(invitation=invitation, now=now)
+            if refusal is None:
+                eligible.append(invitation)
+            else:
+                results[invitation.pk] = InvitationResendResult(
+                    invitation_id=invitation.pk,
+                    token=invitation.token,
+                    outcome=resend_outcome_code(refusal),
+                    message=str(refusal),
+                    delivery_attempts=invitation.delivery_attempts,
+                )
+        if not dry_run and eligible:
+            for invitation in eligible:
+                invitation.sent_at = None
+                invitation.delivery_attempts += 1
+                invitation.error_message = ""
+            _transition_many(
+                invitations=eligible,
+                to_status=Invitation.Status.PENDING,
+                actor=actor,
+                now=now,
+                message_for=lambda invitation: f"Send attempt {invitation.delivery_attempts} requested.",
+                updates={"sent_at": None, "delivery_attempts": F("delivery_attempts") + 1, "error_message": ""},
+            )
+            delivery_attempt_queue_many(invitations=eligible, on_enqueued=on_enqueued)
+        for invitation in eligible:
+            results[invitation.pk] = InvitationResendResult(
+                invitation_id=invitation.pk,
+                token=invitation.token,
+                outcome=ResendOutcome.RESENT,
+                message=(
+                    f"Would queue send attempt {invitation.delivery_attempts + 1}."
+                    if dry_run
+                    else f"Send attempt {invitation.delivery_attempts} queued."
+                ),
+                delivery_attempts=invitation.delivery_attempts,
+            )
+        missing = [pk for pk in wanted if pk not in invitations]
+        if missing:
+            # Not returned under skip_locked: held by another transaction, or deleted meanwhile.
+            existing = dict(Invitation.objects.filter(pk__in=missing).values_list("pk", "token"))
+            for pk in missing:
+                if pk in existing:
+                    results[pk] = InvitationResendResult(
+                        invitation_id=pk,
+                        token=existing[pk],
+                        outcome=ResendOutcome.BUSY,
+                        message="Skipped: another transaction (a resend in progress, say) holds this invitation.",
+                    )
+                else:
+                    results[pk] = InvitationResendResult(
+                        invitation_id=pk, token="", outcome=ResendOutcome.NOT_FOUND, message="No such invitation."
+                    )
+    return [results[pk] for pk in wanted]
 
 
 def invitation_delivery_accepted(*, invitation_id: int, actor: Actor, provider_message_id: str = "") -> Invitation:

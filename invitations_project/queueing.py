@@ -6,13 +6,15 @@ the sweeper enqueues it later. Nothing is enqueued for a rolled-back transaction
 """
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
+from django_rq.queues import get_result_ttl
 from redis.exceptions import RedisError
+from rq import Queue
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +39,59 @@ def enqueue_now(func: Callable, *args, queue_name: str = "delivery", **job_optio
 
 def enqueue_on_commit(func: Callable, *args, queue_name: str = "delivery", **job_options) -> None:
     transaction.on_commit(partial(enqueue_now, func, *args, queue_name=queue_name, **job_options))
+
+
+def enqueue_many_now(
+    func: Callable, args_list: Sequence[tuple], *, queue_name: str = "delivery", **job_options
+) -> bool:
+    """Enqueue ``func(*args)`` for each args in one Redis round trip (an rq pipeline).
+
+    All or nothing: return False (and log) when Redis cannot take them; the rows behind the jobs
+    stay as they are and the sweeper enqueues them later, as with ``enqueue_now``.
+    """
+    if not args_list:
+        return True
+    if settings.DELIVERY_INLINE:
+        for args in args_list:
+            enqueue_now(func, *args, queue_name=queue_name, **job_options)
+        return True
+    try:
+        queue = django_rq.get_queue(queue_name, commit_mode="auto")
+        job_options.setdefault("result_ttl", get_result_ttl(queue_name))
+        job_datas = [Queue.prepare_data(func, args=tuple(args), **job_options) for args in args_list]
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(job_datas, pipeline=pipe)
+            pipe.execute()
+    except RedisError as exc:
+        logger.warning(
+            "Could not enqueue %d %s jobs on %s: %s; the sweeper will retry",
+            len(args_list),
+            func.__name__,
+            queue_name,
+            exc,
+        )
+        return False
+    return True
+
+
+def enqueue_many_on_commit(
+    func: Callable,
+    args_list: Sequence[tuple],
+    *,
+    queue_name: str = "delivery",
+    on_result: Callable[[bool, int], None] | None = None,
+    **job_options,
+) -> None:
+    """``enqueue_many_now`` once the current transaction commits.
+
+    ``on_result(taken, job_count)`` hears whether Redis took the jobs.
+    """
+    if not args_list:
+        return
+
+    def enqueue() -> None:
+        taken = enqueue_many_now(func, args_list, queue_name=queue_name, **job_options)
+        if on_result is not None:
+            on_result(taken, len(args_list))
+
+    transaction.on_commit(enqueue)

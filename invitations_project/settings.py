@@ -214,6 +214,14 @@ AUTH_TOKEN_RATE_PER_IP = env_str("AUTH_TOKEN_RATE_PER_IP", "10/m")
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
 
+# --- Support console (Django admin) ------------------------------------------------------------
+# A Resend over more rows than this shows a confirmation page first.
+ADMIN_RESEND_CONFIRM_ABOVE = env_int("ADMIN_RESEND_CONFIRM_ABOVE", 10)
+# More rows than this in one Resend are refused with a pointer to the resend_invitations command.
+ADMIN_RESEND_MAX_ROWS = env_int("ADMIN_RESEND_MAX_ROWS", 1000)
+# Up to this many rows, one outcome message each; past it, a summary and the refusals up to this many.
+ADMIN_RESEND_MESSAGES_MAX = env_int("ADMIN_RESEND_MESSAGES_MAX", 20)
+
 # --- Auth, i18n, static -------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

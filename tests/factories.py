@@ -47,3 +47,26 @@ class InvitationFactory(factory.django.DjangoModelFactory):
     created_at = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
     sent_at = factory.LazyAttribute(lambda o: o.created_at + timedelta(seconds=5))
     expires_at = factory.LazyAttribute(lambda o: o.created_at + timedelta(days=settings.INVITATION_EXPIRY_DAYS))
+
+
+class StaffUserFactory(factory.django.DjangoModelFactory):
+    """A support agent: staff, with the given permissions ("app_label.codename")."""
+
+    class Meta:
+        model = "auth.User"
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"agent{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@support.example.com")
+    is_staff = True
+    password = factory.PostGenerationMethodCall("set_password", "agent-password")
+
+    @factory.post_generation
+    def permissions(self, create, extracted, **kwargs):
+        from django.contrib.auth.models import Permission
+
+        for name in extracted or ():
+            app_label, codename = name.split(".")
+            self.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        if create:
+            self.save()

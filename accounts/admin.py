@@ -1,0 +1,117 @@
+"""Organizations, API keys and memberships.
+
+An API key is created through ``api_key_create``: its secret is shown once, on the page that
+answers the creation (never stored, never put in a message or a log), and only its prefix after.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from accounts.models import ApiKey, Membership, Organization
+from accounts.services import api_key_create, api_key_revoke
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "created_at")
+    search_fields = ("slug", "name")
+    readonly_fields = ("created_at",)
+    inlines = (MembershipInline,)
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("organization", "name", "livemode")
+        labels = {"livemode": "Live key"}
+        help_texts = {
+            "livemode": "Unticked: a sandbox (test) key, which sees only sandbox invitations and is never billed."
+        }
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("prefix", "organization", "name", "livemode", "is_active", "created_at", "last_used_at")
+    list_filter = ("livemode", ("revoked_at", admin.EmptyFieldListFilter), "organization")
+    search_fields = ("prefix", "name", "organization__slug")
+    list_select_related = ("organization",)
+    actions = ("revoke",)
+    readonly_fields = ("organization", "livemode", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = ("organization", "name", "livemode", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ApiKeyCreateForm.Meta.fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    @admin.display(boolean=True, description="active")
+    def is_active(self, obj: ApiKey) -> bool:
+        return obj.is_active
+
+    def has_delete_permission(self, request, obj=None):
+        # Keys are revoked, not deleted: audit rows keep pointing at them.
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        api_key, raw_key = api_key_create(
+            organization=form.cleaned_data["organization"],
+            livemode=form.cleaned_data["livemode"],
+            name=form.cleaned_data["name"],
+        )
+        # The admin logs the addition against ``obj``; make it the row the service created.
+        for field in ApiKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(api_key, field.attname))
+        obj._state.adding = False
+        request._created_api_key_secret = raw_key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(request, "_created_api_key_secret", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "opts": self.opts,
+            "api_key": obj,
+            "raw_key": raw_key,
+            "change_url": reverse("admin:accounts_apikey_change", args=[obj.pk]),
+        }
+        response = TemplateResponse(request, "admin/accounts/apikey/created.html", context)
+        # The secret is on this page only: keep it out of every cache.
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(api_key=api_key)
+            revoked += 1
+        self.message_user(request, f"{revoked} key(s) revoked.", messages.SUCCESS)
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "organization", "role", "created_at")
+    list_filter = ("role", "organization")
+    search_fields = ("user__username", "user__email", "organization__slug")
+    list_select_related = ("user", "organization")
+    autocomplete_fields = ("user", "organization")
+    readonly_fields = ("created_at",)

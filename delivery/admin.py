@@ -1,0 +1,56 @@
+"""Delivery attempts, read-only: the outbox is written by the services and the jobs alone."""
+
+from django.contrib import admin
+
+from delivery.models import DeliveryAttempt
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "invitation_token",
+        "number",
+        "channel",
+        "recipient",
+        "livemode",
+        "status",
+        "tries",
+        "provider_message_id",
+        "created_at",
+        "accepted_at",
+    )
+    list_filter = ("status", "channel", "livemode", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("invitation__token", "recipient", "provider_message_id")
+    list_select_related = ("invitation",)
+    list_per_page = 50
+    show_full_result_count = False
+    ordering = ("-created_at", "-id")
+    fields = readonly_fields = (
+        "invitation",
+        "number",
+        "channel",
+        "recipient",
+        "livemode",
+        "status",
+        "tries",
+        "provider_message_id",
+        "error_message",
+        "created_at",
+        "updated_at",
+        "claimed_at",
+        "accepted_at",
+    )
+
+    @admin.display(description="invitation", ordering="invitation__token")
+    def invitation_token(self, obj: DeliveryAttempt) -> str:
+        return obj.invitation.token
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,296 @@
+"""The support console: invitations read-only, with Resend as a bulk action and a detail-page button.
+
+Both doors call ``invitation_resend`` with the staff user as actor, so the rules, the audit row and
+the delivery are the API's; each invitation's outcome is reported with the rule's own message.
+"""
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from accounts.principals import Actor
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation, InvitationEvent, Workflow
+from invitations.services import invitation_resend
+from invitations_project.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+RESEND_PERMISSION = "invitations.resend_invitation"
+
+
+@dataclass(frozen=True)
+class AdminResendOutcome:
+    invitation: Invitation
+    resent: bool
+    message: str
+    failed: bool = False
+
+
+def _message_level(outcome: AdminResendOutcome) -> int:
+    if outcome.resent:
+        return messages.SUCCESS
+    return messages.ERROR if outcome.failed else messages.WARNING
+
+
+class ModeFilter(admin.SimpleListFilter):
+    title = "mode"
+    parameter_name = "mode"
+
+    def lookups(self, request, model_admin):
+        return [("live", "Live"), ("sandbox", "Sandbox")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("live", "sandbox"):
+            return queryset.filter(livemode=self.value() == "live")
+        return queryset
+
+
+class ExpiredFilter(admin.SimpleListFilter):
+    title = "expired"
+    parameter_name = "expired"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Expired"), ("no", "Not expired")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "yes":
+            return queryset.filter(expires_at__lte=now)
+        if self.value() == "no":
+            return queryset.filter(expires_at__gt=now)
+        return queryset
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Shown on the invitation's page to whoever may view the invitation; never edited there."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("invitations.view_invitation")
+
+
+class DeliveryAttemptInline(ReadOnlyInline):
+    model = DeliveryAttempt
+    verbose_name_plural = "delivery attempts"
+    fields = readonly_fields = (
+        "number",
+        "status",
+        "channel",
+        "recipient",
+        "tries",
+        "provider_message_id",
+        "error_message",
+        "created_at",
+        "accepted_at",
+    )
+    ordering = ("number",)
+
+
+class InvitationEventInline(ReadOnlyInline):
+    model = InvitationEvent
+    verbose_name_plural = "audit events"
+    fields = readonly_fields = ("created_at", "from_status", "to_status", "reason", "message", "actor_label")
+    ordering = ("created_at", "id")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: every state change goes through the services (here, Resend)."""
+
+    list_display = (
+        "token",
+        "status",
+        "channel",
+        "recipient",
+        "organization",
+        "is_live",
+        "delivery_attempts",
+        "sent_at",
+        "expires_at",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "channel",
+        "organization",
+        ModeFilter,
+        ExpiredFilter,
+        ("created_at", admin.DateFieldListFilter),
+        ("sent_at", admin.DateFieldListFilter),
+        ("expires_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("token", "recipient", "reference")
+    list_select_related = ("organization",)
+    list_per_page = 50
+    show_full_result_count = False
+    ordering = ("-created_at", "-id")
+    actions = ("resend",)
+    inlines = (DeliveryAttemptInline, InvitationEventInline)
+    change_form_template = "admin/invitations/invitation/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("token", "organization", "livemode", "workflow", "status", "error_message")}),
+        ("Recipient", {"fields": ("channel", "recipient", "reference", "locale", "link")}),
+        ("Delivery", {"fields": ("delivery_attempts", "dossier_token")}),
+        (
+            "Times",
+            {
+                "fields": (
+                    "created_at",
+                    "updated_at",
+                    "sent_at",
+                    "delivered_at",
+                    "opened_at",
+                    "started_at",
+                    "completed_at",
+                    "rejected_at",
+                    "expires_at",
+                )
+            },
+        ),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
+
+    @admin.display(boolean=True, description="live", ordering="livemode")
+    def is_live(self, obj: Invitation) -> bool:
+        return obj.livemode
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resend_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(RESEND_PERMISSION)
+
+    # --- Resend -------------------------------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/resend/",
+                self.admin_site.admin_view(self.resend_view),
+                name="invitations_invitation_resend",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["has_resend_permission"] = self.has_resend_permission(request, obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    @admin.action(description="Resend selected invitations", permissions=["resend"])
+    def resend(self, request, queryset):
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        count = queryset.count()
+        if count > settings.ADMIN_RESEND_MAX_ROWS:
+            self.message_user(
+                request,
+                f"{count} invitations selected; the admin resends at most {settings.ADMIN_RESEND_MAX_ROWS} at once. "
+                "Narrow the filters, or ask an operator to run the resend_invitations command.",
+                messages.ERROR,
+            )
+            return None
+        if count > settings.ADMIN_RESEND_CONFIRM_ABOVE and request.POST.get("confirm") != "yes":
+            return self._resend_confirmation(request, queryset, count)
+        self._resend_and_report(request, queryset.order_by("pk"))
+        return None
+
+    def resend_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        invitation = self.get_object(request, unquote(object_id))
+        if invitation is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        self._resend_and_report(request, [invitation])
+        return redirect(reverse("admin:invitations_invitation_change", args=[invitation.pk]))
+
+    def _resend_confirmation(self, request, queryset, count: int) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Resend invitations?",
+            "opts": self.opts,
+            "count": count,
+            "sample": list(queryset.order_by("pk").values_list("token", "status", "recipient")[:20]),
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across", "0"),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/invitations/invitation/resend_confirmation.html", context)
+
+    @staticmethod
+    def _resend_one(invitation: Invitation, *, actor: Actor) -> AdminResendOutcome:
+        name = f"Invitation {invitation.token}"
+        try:
+            resent = invitation_resend(invitation=invitation, actor=actor)
+        except ApiError as refusal:
+            return AdminResendOutcome(invitation, False, f"{name}: not resent. {refusal}")
+        except Invitation.DoesNotExist:
+            return AdminResendOutcome(invitation, False, f"{name}: no longer exists.")
+        except Exception:
+            # Its transaction rolled back: nothing half-done. Say so, and go on with the others.
+            logger.exception("Admin resend of %s failed", invitation.token)
+            message = f"{name}: not resent; an unexpected error occurred and was logged. Try again."
+            return AdminResendOutcome(invitation, False, message, failed=True)
+        return AdminResendOutcome(resent, True, f"{name}: resent; send attempt {resent.delivery_attempts} queued.")
+
+    def _resend_and_report(self, request, invitations) -> list[AdminResendOutcome]:
+        actor = Actor.for_user(request.user)
+        outcomes = []
+        for invitation in invitations:
+            outcomes.append(self._resend_one(invitation, actor=actor))
+        if len(outcomes) <= settings.ADMIN_RESEND_MESSAGES_MAX:
+            for outcome in outcomes:
+                self.message_user(request, outcome.message, _message_level(outcome))
+        else:
+            refused = [outcome for outcome in outcomes if not outcome.resent]
+            resent_count = len(outcomes) - len(refused)
+            self.message_user(request, f"{resent_count} of {len(outcomes)} invitations resent.", messages.SUCCESS)
+            for outcome in refused[: settings.ADMIN_RESEND_MESSAGES_MAX]:
+                self.message_user(request, outcome.message, _message_level(outcome))
+            if len(refused) > settings.ADMIN_RESEND_MESSAGES_MAX:
+                self.message_user(
+                    request,
+                    f"…and {len(refused) - settings.ADMIN_RESEND_MESSAGES_MAX} more not resent.",
+                    messages.WARNING,
+                )
+        return outcomes
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    list_display = ("name", "token", "organization", "is_default", "created_at")
+    list_filter = ("is_default", "organization")
+    search_fields = ("name", "token")
+    readonly_fields = ("token", "created_at")

@@ -1,0 +1,274 @@
+"""The support console's Resend: the API's rules and audit, per-invitation outcomes, permission and CSRF."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation, InvitationEvent
+from tests.conftest import T0
+from tests.factories import InvitationFactory, StaffUserFactory
+
+pytestmark = pytest.mark.django_db
+
+S = Invitation.Status
+CHANGELIST = reverse("admin:invitations_invitation_changelist")
+RESEND_PERMS = ("invitations.view_invitation", "invitations.resend_invitation")
+
+
+def invitation(organization, **kwargs):
+    defaults = {"created_at": T0 - timedelta(hours=1), "sent_at": T0 - timedelta(minutes=10)}
+    return InvitationFactory(organization=organization, **{**defaults, **kwargs})
+
+
+@pytest.fixture
+def agent():
+    return StaffUserFactory(username="agent-ana", permissions=RESEND_PERMS)
+
+
+@pytest.fixture
+def viewer():
+    return StaffUserFactory(username="viewer-vic", permissions=("invitations.view_invitation",))
+
+
+def logged_in(user, *, enforce_csrf=False) -> Client:
+    client = Client(enforce_csrf_checks=enforce_csrf)
+    client.force_login(user)
+    return client
+
+
+def post_action(client, invitations, *, action="resend", path=CHANGELIST, **extra):
+    data = {"action": action, "index": 0, "_selected_action": [i.pk for i in invitations], **extra}
+    return client.post(path, data, follow=True)
+
+
+def messages_of(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, m.message) for m in get_messages(response.wsgi_request)]
+
+
+@pytest.fixture
+def three(organization):
+    return {
+        "eligible": invitation(organization),
+        "cooldown": invitation(organization, sent_at=T0 - timedelta(seconds=30)),
+        "delivered": invitation(organization, status=S.DELIVERED),
+    }
+
+
+def test_the_resend_action_reports_each_outcome_with_the_rules_own_message(
+    agent, three, django_capture_on_commit_callbacks
+):
+    client = logged_in(agent)
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = post_action(client, three.values())
+    assert response.status_code == 200
+    assert sorted(messages_of(response)) == sorted(
+        [
+            ("success", f"Invitation {three['eligible'].token}: resent; send attempt 2 queued."),
+            (
+                "warning",
+                f"Invitation {three['cooldown'].token}: not resent. This invitation was sent less than 180 "
+                "seconds ago; wait before resending it (remaining_seconds=150)",
+            ),
+            (
+                "warning",
+                f"Invitation {three['delivered'].token}: not resent. Only sent invitations can be resent; "
+                "this one is delivered: the recipient has already engaged; resending would create confusion.",
+            ),
+        ]
+    )
+
+
+def test_the_resend_action_writes_the_apis_audit_row_with_the_staff_user_as_actor(agent, three, delivery_queue):
+    client = logged_in(agent)
+    with time_machine.travel(T0, tick=False):
+        post_action(client, three.values())
+    event = InvitationEvent.objects.get()
+    assert event.invitation_id == three["eligible"].pk
+    assert (event.from_status, event.to_status, event.reason) == ("sent", "pending", "resend")
+    assert (event.actor_kind, event.actor_label, event.actor_user_id) == ("user", "user:agent-ana", agent.pk)
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.invitation_id, attempt.number, attempt.status) == (three["eligible"].pk, 2, "queued")
+    for kind in ("cooldown", "delivered"):
+        refused = Invitation.objects.get(pk=three[kind].pk)
+        assert refused.delivery_attempts == 1 and refused.status == three[kind].status
+
+
+@pytest.mark.parametrize(
+    "overrides, phrase",
+    [
+        ({"delivery_attempts": 10}, "maximum of 10 send attempts"),
+        ({"expires_at": T0 - timedelta(seconds=1)}, "has expired and cannot be resent"),
+        ({"status": S.PENDING}, "still in flight"),
+        ({"status": S.FAILED}, "retried automatically"),
+    ],
+)
+def test_every_refusal_rule_is_reported_by_its_own_message(agent, organization, overrides, phrase):
+    refused = invitation(organization, **overrides)
+    with time_machine.travel(T0, tick=False):
+        response = post_action(logged_in(agent), [refused])
+    [(level, message)] = messages_of(response)
+    assert level == "warning"
+    assert message.startswith(f"Invitation {refused.token}: not resent.") and phrase in message
+    assert not InvitationEvent.objects.exists()
+
+
+def test_staff_without_the_permission_see_no_resend_and_cannot_post_it(viewer, three):
+    client = logged_in(viewer)
+    with time_machine.travel(T0, tick=False):
+        listing = client.get(CHANGELIST)
+        detail = client.get(reverse("admin:invitations_invitation_change", args=[three["eligible"].pk]))
+        posted = post_action(client, three.values())
+        button = client.post(reverse("admin:invitations_invitation_resend", args=[three["eligible"].pk]))
+    assert listing.status_code == 200
+    assert 'value="resend"' not in listing.content.decode()
+    assert detail.status_code == 200
+    assert 'id="resend-button"' not in detail.content.decode()
+    assert "/resend/" not in detail.content.decode()
+    assert not any("resent" in message for _, message in messages_of(posted))
+    assert button.status_code == 403
+    assert not InvitationEvent.objects.exists()
+
+
+def test_staff_with_the_permission_see_the_action_and_the_button(agent, three):
+    client = logged_in(agent)
+    listing = client.get(CHANGELIST).content.decode()
+    detail = client.get(reverse("admin:invitations_invitation_change", args=[three["eligible"].pk])).content.decode()
+    assert '<option value="resend">Resend selected invitations</option>' in listing
+    assert 'id="resend-button"' in detail
+    assert reverse("admin:invitations_invitation_resend", args=[three["eligible"].pk]) in detail
+
+
+def test_the_detail_page_button_resends_and_reports_back_on_the_page(agent, three, delivery_queue):
+    client = logged_in(agent)
+    url = reverse("admin:invitations_invitation_resend", args=[three["eligible"].pk])
+    with time_machine.travel(T0, tick=False):
+        response = client.post(url, follow=True)
+        again = client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("admin:invitations_invitation_change", args=[three["eligible"].pk])
+    assert messages_of(response) == [
+        ("success", f"Invitation {three['eligible'].token}: resent; send attempt 2 queued.")
+    ]
+    [(level, message)] = messages_of(again)
+    assert level == "warning" and "this one is pending" in message
+    assert InvitationEvent.objects.filter(actor_user=agent).count() == 1
+
+
+def test_the_detail_page_button_does_not_resend_on_get(agent, three):
+    response = logged_in(agent).get(reverse("admin:invitations_invitation_resend", args=[three["eligible"].pk]))
+    assert response.status_code == 405
+    assert not InvitationEvent.objects.exists()
+
+
+def test_resend_posts_without_a_csrf_token_are_refused(agent, three):
+    client = logged_in(agent, enforce_csrf=True)
+    with time_machine.travel(T0, tick=False):
+        action = client.post(CHANGELIST, {"action": "resend", "index": 0, "_selected_action": [three["eligible"].pk]})
+        button = client.post(reverse("admin:invitations_invitation_resend", args=[three["eligible"].pk]))
+    assert action.status_code == 403
+    assert button.status_code == 403
+    assert not InvitationEvent.objects.exists()
+
+
+def test_a_resend_over_many_rows_asks_for_confirmation_first(agent, organization, settings, delivery_queue):
+    settings.ADMIN_RESEND_CONFIRM_ABOVE = 10
+    rows = [invitation(organization) for _ in range(11)]
+    client = logged_in(agent)
+    with time_machine.travel(T0, tick=False):
+        first = post_action(client, rows)
+        assert first.templates[0].name == "admin/invitations/invitation/resend_confirmation.html"
+        assert "Resend 11 invitations?" in first.content.decode()
+        assert not InvitationEvent.objects.exists()
+        confirmed = post_action(client, rows, confirm="yes")
+    assert InvitationEvent.objects.filter(reason="resend", actor_user=agent).count() == 11
+    assert len(messages_of(confirmed)) == 11
+
+
+def test_ten_rows_or_fewer_are_resent_without_a_confirmation_page(agent, organization, settings):
+    settings.ADMIN_RESEND_CONFIRM_ABOVE = 10
+    rows = [invitation(organization) for _ in range(10)]
+    with time_machine.travel(T0, tick=False):
+        post_action(logged_in(agent), rows)
+    assert InvitationEvent.objects.filter(reason="resend").count() == 10
+
+
+def test_select_across_every_page_is_confirmed_and_resends_exactly_the_filtered_rows(agent, organization, settings):
+    settings.ADMIN_RESEND_CONFIRM_ABOVE = 2
+    email = [invitation(organization) for _ in range(4)]
+    sms = [invitation(organization, channel="sms", recipient=f"+1415555010{i}") for i in range(3)]
+    client = logged_in(agent)
+    filtered = f"{CHANGELIST}?channel__exact=sms"
+    with time_machine.travel(T0, tick=False):
+        first = post_action(client, sms[:1], path=filtered, select_across=1)
+        assert "Resend 3 invitations?" in first.content.decode()
+        post_action(client, sms[:1], path=filtered, select_across=1, confirm="yes")
+    resent = set(InvitationEvent.objects.filter(reason="resend").values_list("invitation_id", flat=True))
+    assert resent == {i.pk for i in sms}
+    assert not resent & {i.pk for i in email}
+
+
+def test_a_resend_over_the_admin_maximum_is_refused_with_a_pointer_to_the_command(agent, organization, settings):
+    settings.ADMIN_RESEND_MAX_ROWS = 3
+    rows = [invitation(organization) for _ in range(4)]
+    with time_machine.travel(T0, tick=False):
+        response = post_action(logged_in(agent), rows, confirm="yes")
+    [(level, message)] = messages_of(response)
+    assert level == "error" and "resend_invitations" in message
+    assert not InvitationEvent.objects.exists()
+
+
+def test_many_outcomes_are_summarised_with_the_refusals_listed(agent, organization, settings):
+    settings.ADMIN_RESEND_MESSAGES_MAX = 3
+    settings.ADMIN_RESEND_CONFIRM_ABOVE = 100
+    rows = [invitation(organization) for _ in range(4)] + [invitation(organization, status=S.DELIVERED)]
+    with time_machine.travel(T0, tick=False):
+        response = post_action(logged_in(agent), rows)
+    got = messages_of(response)
+    assert got[0] == ("success", "4 of 5 invitations resent.")
+    assert got[1][0] == "warning" and got[1][1].startswith(f"Invitation {rows[-1].token}: not resent.")
+    assert len(got) == 2
+
+
+def test_the_detail_page_shows_attempts_and_audit_events_read_only(
+    agent, organization, django_capture_on_commit_callbacks
+):
+    item = invitation(organization)
+    client = logged_in(agent)
+    with time_machine.travel(T0, tick=False):
+        client.post(reverse("admin:invitations_invitation_resend", args=[item.pk]))
+        page = client.get(reverse("admin:invitations_invitation_change", args=[item.pk])).content.decode()
+    assert "Delivery attempts" in page and "Audit events" in page
+    assert "user:agent-ana" in page
+    assert "Send attempt 2 requested." in page
+    # Read-only: no save buttons, no editable inputs for the invitation or its inlines.
+    assert 'name="_save"' not in page
+    assert 'name="status"' not in page
+    assert "deliveryattempt_set-0-status" not in page and "delivery_attempts_set-0-status" not in page
+
+
+def test_the_changelist_searches_by_token_recipient_and_reference_and_filters(agent, organization, other_organization):
+    mine = invitation(organization, recipient="ana@example.com", reference="crm-4711")
+    live_sms = invitation(organization, channel="sms", recipient="+14155550100")
+    sandbox = invitation(organization, livemode=False)
+    expired = invitation(organization, expires_at=T0 - timedelta(days=1))
+    theirs = invitation(other_organization)
+    client = logged_in(agent)
+
+    def tokens(query: str) -> set[str]:
+        with time_machine.travel(T0, tick=False):
+            response = client.get(f"{CHANGELIST}?{query}")
+        return {i.token for i in response.context["cl"].result_list}
+
+    assert tokens(f"q={mine.token.removeprefix('adi_')}") == {mine.token}
+    assert tokens("q=ana@example") == {mine.token}
+    assert tokens("q=crm-4711") == {mine.token}
+    assert tokens("channel__exact=sms") == {live_sms.token}
+    assert tokens("mode=sandbox") == {sandbox.token}
+    assert tokens("expired=yes") == {expired.token}
+    assert theirs.token not in tokens(f"organization__id__exact={organization.pk}")
+    assert tokens(f"organization__id__exact={other_organization.pk}") == {theirs.token}
+    assert tokens("status__exact=delivered") == set()
