@@ -7,6 +7,7 @@ the sweeper enqueues it later. Nothing is enqueued for a rolled-back transaction
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from functools import partial
 
 import django_rq
@@ -37,3 +38,26 @@ def enqueue_now(func: Callable, *args, queue_name: str = "delivery", **job_optio
 
 def enqueue_on_commit(func: Callable, *args, queue_name: str = "delivery", **job_options) -> None:
     transaction.on_commit(partial(enqueue_now, func, *args, queue_name=queue_name, **job_options))
+
+
+def enqueue_later_on_commit(
+    delay_seconds: int, func: Callable, *args, queue_name: str = "delivery", **job_options
+) -> None:
+    """Enqueue ``func(*args)`` ``delay_seconds`` after the transaction commits (rq's scheduler).
+
+    Redis being down is logged and left to the sweeper, as with ``enqueue_now``.
+    """
+
+    def enqueue() -> None:
+        if settings.DELIVERY_INLINE:
+            enqueue_now(func, *args, queue_name=queue_name)
+            return
+        try:
+            queue = django_rq.get_queue(queue_name, commit_mode="auto")
+            queue.enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_options)
+        except RedisError as exc:
+            logger.warning(
+                "Could not schedule %s%r on %s: %s; the sweeper will retry", func.__name__, args, queue_name, exc
+            )
+
+    transaction.on_commit(enqueue)

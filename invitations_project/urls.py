@@ -9,6 +9,8 @@ urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include("invitations.urls")),
+    path("webhooks/", include("delivery.urls")),
+    path("", include("invitations.public_urls")),
 ]
 
 
