@@ -59,6 +59,7 @@ def run_worker(redis_conn):
         queue = django_rq.get_queue("delivery", commit_mode="auto")
         worker = SimpleWorker([queue], connection=redis_conn)
         worker.work(burst=True, with_scheduler=with_scheduler)
+        worker.refresh()  # rq 3 keeps the job counters in Redis, not on the object
         return worker.successful_job_count + worker.failed_job_count
 
     return run
