@@ -16,13 +16,13 @@ from accounts.principals import Actor
 from billing.services import billing_event_record_send
 from delivery import channels
 from delivery.models import DeliveryAttempt, ProviderEvent
+from delivery.selectors import delivery_attempts_stale
 from invitations.models import Invitation
 from invitations_project.queueing import enqueue_later_on_commit, enqueue_now, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
 WORKER_ACTOR = Actor.system("delivery")
-SWEEPER_ACTOR = Actor.system("sweeper")
 
 A = DeliveryAttempt.Status
 S = Invitation.Status
@@ -207,17 +207,6 @@ class SweepResult:
     @property
     def enqueued(self) -> int:
         return self.found - len(self.not_enqueued)
-
-
-def delivery_attempts_stale(*, now: datetime):
-    """Attempts whose job Redis no longer holds, or whose worker is gone, oldest first."""
-    grace = now - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE_SECONDS)
-    lost_before = now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
-    return DeliveryAttempt.objects.filter(
-        Q(status=A.QUEUED, updated_at__lt=grace)
-        | Q(status=A.RETRYING, retry_at__lt=grace, updated_at__lt=grace)
-        | Q(status=A.SENDING, claimed_at__lt=lost_before, updated_at__lt=grace)
-    ).order_by("updated_at", "id")
 
 
 def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000) -> SweepResult:
