@@ -325,3 +325,14 @@ def test_a_malformed_webhook_body_is_a_400_in_the_envelope(client, postmark):
     )
     assert response.status_code == 400
     assert response.json()["error"]["type"] == "invalid_request"
+
+
+def test_the_webhook_needs_no_csrf_token(api, postmark, run_worker, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    with time_machine.travel(T0, tick=False):
+        invitation = send_invitation(api, postmark, run_worker, django_capture_on_commit_callbacks, "pm-1")
+        response = post_webhook(Client(enforce_csrf_checks=True), delivery("pm-1", metadata(invitation)))
+    assert response.status_code == 200
+    invitation.refresh_from_db()
+    assert invitation.status == S.DELIVERED

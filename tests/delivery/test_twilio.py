@@ -199,3 +199,13 @@ def test_the_callback_endpoint_only_takes_post(client, twilio):
     response = client.get(CALLBACK_PATH)
     assert response.status_code == 405
     assert response.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_the_status_callback_needs_no_csrf_token(api, twilio, run_worker, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    with time_machine.travel(T0, tick=False):
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+        attempt = DeliveryAttempt.objects.get(invitation=invitation)
+        response = callback(Client(enforce_csrf_checks=True), status("SM0001", "delivered"), attempt_id=attempt.pk)
+    assert response.status_code == 204

@@ -210,3 +210,10 @@ def test_without_a_configured_secret_nothing_is_accepted(client, organization, s
     assert response.status_code == 503
     invitation.refresh_from_db()
     assert invitation.status == S.SENT
+
+
+def test_the_endpoint_needs_no_csrf_token(organization):
+    from django.test import Client
+
+    invitation = sent(organization)
+    assert post(Client(enforce_csrf_checks=True), event(invitation, "dossier.created")).status_code == 200
