@@ -18,7 +18,7 @@ from delivery import channels
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.selectors import delivery_attempts_stale
 from invitations.models import Invitation
-from invitations_project.queueing import enqueue_later_on_commit, enqueue_now, enqueue_on_commit
+from invitations_project.queueing import enqueue_batch_now, enqueue_later_on_commit, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -209,32 +209,36 @@ class SweepResult:
         return self.found - len(self.not_enqueued)
 
 
-def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000) -> SweepResult:
+def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000, batch_size: int = 200) -> SweepResult:
     """Enqueue again every attempt that should be moving and is not.
 
     A `queued` attempt past the grace period (Redis was down at commit, or the job was lost), a
     `retrying` one whose retry is overdue, and a `sending` one whose worker vanished. A duplicate
-    job is harmless: the claim lets one through. Each enqueued row is touched so the next sweep
-    waits another grace period before trying it again.
+    job is harmless: the claim lets one through. Enqueued rows are touched so the next sweep waits
+    another grace period before trying them again; rows Redis would not take stay as they are.
     """
     from delivery.jobs import deliver_attempt
 
     now = timezone.now()
     result = SweepResult()
-    for attempt in delivery_attempts_stale(now=now)[:limit]:
+    stale = list(delivery_attempts_stale(now=now).only("id", "status", "tries", "updated_at")[:limit])
+    for attempt in stale:
         {A.QUEUED: result.queued, A.RETRYING: result.retrying, A.SENDING: result.sending}[attempt.status].append(
             attempt.pk
         )
-        if dry_run:
+    if dry_run:
+        return result
+    for start in range(0, len(stale), batch_size):
+        batch = stale[start : start + batch_size]
+        calls = [((attempt.pk,), {"retry": retry_policy(tries_done=attempt.tries)}) for attempt in batch]
+        if not enqueue_batch_now(deliver_attempt, calls, queue_name="delivery"):
+            result.not_enqueued.extend(attempt.pk for attempt in batch)
             continue
-        if not enqueue_now(
-            deliver_attempt, attempt.pk, queue_name="delivery", retry=retry_policy(tries_done=attempt.tries)
-        ):
-            result.not_enqueued.append(attempt.pk)
-            continue
-        DeliveryAttempt.objects.filter(pk=attempt.pk, status=attempt.status, updated_at=attempt.updated_at).update(
-            updated_at=now
-        )
+        # Only rows nobody moved meanwhile: a worker may already have claimed one.
+        touched = Q()
+        for attempt in batch:
+            touched |= Q(pk=attempt.pk, status=attempt.status, updated_at=attempt.updated_at)
+        DeliveryAttempt.objects.filter(touched).update(updated_at=now)
     if result.found:
         logger.info(
             "Sweeper: %d queued, %d retrying, %d stuck sending; %d not enqueued",

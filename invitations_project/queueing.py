@@ -61,3 +61,21 @@ def enqueue_later_on_commit(
             )
 
     transaction.on_commit(enqueue)
+
+
+def enqueue_batch_now(func: Callable, calls: list[tuple[tuple, dict]], *, queue_name: str = "delivery") -> bool:
+    """Enqueue ``func(*args)`` for each ``(args, job_options)`` in one Redis round trip.
+
+    All or nothing: False (and a log line) when Redis cannot take them.
+    """
+    if settings.DELIVERY_INLINE:
+        for args, _ in calls:
+            enqueue_now(func, *args, queue_name=queue_name)
+        return True
+    try:
+        queue = django_rq.get_queue(queue_name, commit_mode="auto")
+        queue.enqueue_many([queue.prepare_data(func, args=args, **options) for args, options in calls])
+    except RedisError as exc:
+        logger.warning("Could not enqueue %d %s jobs on %s: %s", len(calls), func.__name__, queue_name, exc)
+        return False
+    return True
