@@ -8,6 +8,7 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import translation
 
 from delivery.models import DeliveryAttempt
@@ -69,7 +70,9 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         raise DeliveryError(f"Recipient refused: {exc}", permanent=True) from exc
     except AnymailAPIError as exc:
         status = getattr(exc, "status_code", None)
-        permanent = status is not None and 400 <= status < 500 and status not in (408, 429)
+        # A 4xx refuses this message; but a timeout, a rate limit or our own credentials being
+        # refused (401/403, fixed by an operator) may pass on a later try.
+        permanent = status is not None and 400 <= status < 500 and status not in (401, 403, 408, 429)
         raise DeliveryError(f"Email provider error: {exc}", permanent=permanent) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise DeliveryError(f"Recipient refused: {exc}", permanent=True) from exc
@@ -83,9 +86,17 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     return message_id
 
 
+def sms_status_callback_url(attempt: DeliveryAttempt) -> str:
+    return f"{settings.TWILIO_WEBHOOK_BASE_URL}{reverse('twilio-status-callback')}?attempt={attempt.pk}"
+
+
 def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     sms = SmsMessage(
-        to=attempt.recipient, body=rendered.text, sender=settings.SMS_FROM, idempotency_key=idempotency_key(attempt)
+        to=attempt.recipient,
+        body=rendered.text,
+        sender=settings.SMS_FROM,
+        idempotency_key=idempotency_key(attempt),
+        status_callback=sms_status_callback_url(attempt),
     )
     try:
         return get_sms_backend().send(sms)

@@ -7,7 +7,9 @@ class DeliveryAttempt(models.Model):
     """The outbox row: one per send (the first and each resend). Redis only carries its id.
 
     `queued` rows are the work still to do; a job claims one by moving it to `sending` in a single
-    UPDATE, so a duplicate job finds nothing to claim.
+    UPDATE, so a duplicate job finds nothing to claim. `retrying` rows wait for their next try
+    (due at `retry_at`); `cancelled` rows were no longer wanted when their job ran (a newer send
+    superseded them, or the recipient had already moved on).
     """
 
     class Status(models.TextChoices):
@@ -16,6 +18,7 @@ class DeliveryAttempt(models.Model):
         ACCEPTED = "accepted"
         RETRYING = "retrying"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="delivery_attempts_set")
     number = models.PositiveSmallIntegerField(help_text="Which send of the invitation this is (1 = first).")
@@ -30,6 +33,7 @@ class DeliveryAttempt(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="When a `retrying` attempt is due.")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -40,3 +44,42 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk} of {self.invitation_id} #{self.number} ({self.status})"
+
+
+class ProviderEvent(models.Model):
+    """One delivery or engagement event a provider reported, kept once per provider event id.
+
+    The unique (provider, event_id) pair makes a redelivered webhook a no-op; `outcome` says what
+    the event did to its attempt's invitation.
+    """
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied"  # moved the invitation (or filled a timestamp it lacked)
+        IGNORED = "ignored"  # nothing to do: older attempt, would move backwards, or informational
+        DEFERRED = "deferred"  # arrived before the send was recorded as accepted; applied then
+        UNMATCHED = "unmatched"  # no attempt has this message id
+
+    provider = models.CharField(max_length=40, help_text="anymail:<esp> or twilio.")
+    event_id = models.CharField(max_length=255)
+    attempt = models.ForeignKey(
+        DeliveryAttempt, null=True, blank=True, on_delete=models.CASCADE, related_name="provider_events"
+    )
+    message_id = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=16, help_text="queued, delivered, opened, failed or other.")
+    provider_status = models.CharField(max_length=40, help_text="The provider's own name for the event.")
+    permanent = models.BooleanField(default=False, help_text="For failures: retrying cannot help.")
+    description = models.TextField(blank=True)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    note = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_unique_id"),
+        ]
+        indexes = [models.Index(fields=["attempt", "outcome"], name="provider_event_attempt_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.kind} {self.event_id} ({self.outcome})"

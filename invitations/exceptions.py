@@ -15,6 +15,14 @@ class InvitationExpired(ApiError):
     default_message = "This invitation has expired and cannot be resent. Create a new invitation instead."
 
 
+class InvitationLinkExpired(ApiError):
+    """The recipient's link after `expiresAt`: shown as a page, answered 410 Gone."""
+
+    status_code = 410
+    type = "invitation_expired"
+    default_message = "This invitation has expired. Ask the sender for a new one."
+
+
 class InvalidStatus(ApiError):
     status_code = 409
     type = "invalid_status"

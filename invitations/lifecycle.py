@@ -15,6 +15,10 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (S.SENT, S.FAILED): "delivery_failed",
     (S.SENT, S.OPENED): "opened",
     (S.DELIVERED, S.OPENED): "opened",
+    # The recipient started the flow (from an earlier message) while a send was still in flight
+    # or being retried: they are in, whatever the delivery says.
+    (S.PENDING, S.STARTED): "dossier_started",
+    (S.FAILED, S.STARTED): "dossier_started",
     (S.SENT, S.STARTED): "dossier_started",
     (S.DELIVERED, S.STARTED): "dossier_started",
     (S.OPENED, S.STARTED): "dossier_started",

@@ -130,3 +130,25 @@ class InvitationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invitation_id}: {self.from_status or '-'} → {self.to_status} ({self.reason})"
+
+
+class DossierEvent(models.Model):
+    """A dossier event received from the verification flow, kept once per event id."""
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied"
+        IGNORED = "ignored"
+
+    event_id = models.CharField(max_length=100, unique=True)
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="dossier_events")
+    type = models.CharField(max_length=40)
+    dossier_token = models.CharField(max_length=64, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id} ({self.outcome})"

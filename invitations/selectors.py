@@ -1,10 +1,12 @@
 import re
 from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from accounts.models import Organization
-from invitations.exceptions import InvitationNotFound
+from invitations.exceptions import InvitationLinkExpired, InvitationNotFound
 from invitations.models import TOKEN_PREFIX, Invitation
 
 # What a token's random part can look like; anything else cannot exist, so it is a 404.
@@ -100,3 +102,22 @@ def invitation_resend_selection(
     if tokens is not None:
         qs = qs.filter(token__in=tokens)
     return qs.order_by("pk")
+
+
+def invitation_get_for_link(*, token: str) -> Invitation:
+    """The invitation a recipient's link names, read only (a HEAD or a link preview)."""
+    normalized = normalize_token(token)
+    invitation = Invitation.objects.select_related("workflow").filter(token=normalized).first() if normalized else None
+    if invitation is None:
+        raise InvitationNotFound()
+    if invitation.expires_at <= timezone.now():
+        raise InvitationLinkExpired()
+    return invitation
+
+
+def invitation_flow_url(*, invitation: Invitation) -> str:
+    """The workflow's flow URL with `invitation_token` added (replacing one already there)."""
+    parts = urlsplit(invitation.workflow.flow_url)
+    query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "invitation_token"]
+    query.append(("invitation_token", invitation.token))
+    return urlunsplit(parts._replace(query=urlencode(query)))

@@ -23,9 +23,12 @@ from invitations.exceptions import (
     InvalidStatus,
     InvalidTransition,
     InvitationExpired,
+    InvitationLinkExpired,
+    InvitationNotFound,
     MaxAttemptsReached,
 )
-from invitations.models import Invitation, InvitationEvent, Workflow
+from invitations.models import DossierEvent, Invitation, InvitationEvent, Workflow
+from invitations.selectors import normalize_token
 from invitations_project.errors import ApiError, ValidationFailed
 
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
@@ -447,14 +450,69 @@ def invitation_resend_many(
     return [results[pk] for pk in wanted]
 
 
-def invitation_delivery_accepted(*, invitation_id: int, actor: Actor, provider_message_id: str = "") -> Invitation:
+def _note(
+    *,
+    invitation: Invitation,
+    actor: Actor,
+    now: datetime,
+    reason: str,
+    message: str = "",
+    update_fields: tuple[str, ...] = (),
+) -> None:
+    """Save a change that keeps the status (a late timestamp, a newer error) and audit it.
+
+    The caller holds the row lock and the transaction.
+    """
+    if update_fields:
+        invitation.save(update_fields=sorted({*update_fields, "updated_at"}))
+    InvitationEvent.objects.create(
+        invitation=invitation,
+        from_status=invitation.status,
+        to_status=invitation.status,
+        reason=reason,
+        message=message,
+        actor_kind=actor.kind,
+        actor_label=actor.label[:200],
+        actor_user_id=actor.user_id,
+        actor_api_key_id=actor.api_key_id,
+        created_at=now,
+    )
+
+
+def _is_current(invitation: Invitation, attempt_number: int | None) -> bool:
+    """Whether an outcome of this send attempt may still change the invitation.
+
+    Only the latest attempt counts: what happens to an older message cannot undo a newer send.
+    """
+    return attempt_number is None or attempt_number == invitation.delivery_attempts
+
+
+def invitation_delivery_wanted(*, invitation_id: int, attempt_number: int) -> bool:
+    """Whether this send is still needed: it is the invitation's latest attempt and the invitation
+    still waits for it (`pending`, or `failed` and being retried). A recipient who has already
+    started, or a newer resend, makes it unnecessary."""
+    invitation = Invitation.objects.filter(pk=invitation_id).only("status", "delivery_attempts").first()
+    return (
+        invitation is not None
+        and invitation.delivery_attempts == attempt_number
+        and invitation.status in (Invitation.Status.PENDING, Invitation.Status.FAILED)
+    )
+
+
+def invitation_delivery_accepted(
+    *, invitation_id: int, actor: Actor, provider_message_id: str = "", attempt_number: int | None = None
+) -> Invitation:
     """The provider accepted a message: `pending` or `failed` becomes `sent`.
 
-    Anything else means a later event already moved the invitation on; it is left as it is.
+    Anything else means a later event already moved the invitation on, or the message belongs to
+    an older attempt; it is left as it is.
     """
     with transaction.atomic():
         invitation = _lock(Invitation(pk=invitation_id))
-        if invitation.status in (Invitation.Status.PENDING, Invitation.Status.FAILED):
+        if _is_current(invitation, attempt_number) and invitation.status in (
+            Invitation.Status.PENDING,
+            Invitation.Status.FAILED,
+        ):
             invitation.error_message = ""
             _transition(
                 invitation=invitation,
@@ -467,14 +525,21 @@ def invitation_delivery_accepted(*, invitation_id: int, actor: Actor, provider_m
     return invitation
 
 
-def invitation_delivery_failed(*, invitation_id: int, actor: Actor, error_message: str, permanent: bool) -> Invitation:
-    """A delivery failed: the invitation shows `failed` with the error until a retry is accepted."""
+def invitation_delivery_failed(
+    *, invitation_id: int, actor: Actor, error_message: str, permanent: bool, attempt_number: int | None = None
+) -> Invitation:
+    """A delivery failed: the invitation shows `failed` with the error until a retry is accepted.
+
+    `permanent` says no retry follows (the provider refused the message, or retries ran out).
+    """
     with transaction.atomic():
         invitation = _lock(Invitation(pk=invitation_id))
+        if not _is_current(invitation, attempt_number):
+            return invitation
         now = timezone.now()
         reason = "delivery_failed_permanently" if permanent else "delivery_failed"
+        invitation.error_message = error_message
         if invitation.status in (Invitation.Status.PENDING, Invitation.Status.SENT):
-            invitation.error_message = error_message
             _transition(
                 invitation=invitation,
                 to_status=Invitation.Status.FAILED,
@@ -486,16 +551,205 @@ def invitation_delivery_failed(*, invitation_id: int, actor: Actor, error_messag
             )
         elif invitation.status == Invitation.Status.FAILED:
             # Still failed: keep the latest error and say so in the audit trail.
-            invitation.error_message = error_message
-            invitation.save(update_fields=["error_message", "updated_at"])
-            InvitationEvent.objects.create(
+            _note(
                 invitation=invitation,
-                from_status=invitation.status,
-                to_status=invitation.status,
+                actor=actor,
+                now=now,
                 reason=reason,
                 message=error_message,
-                actor_kind=actor.kind,
-                actor_label=actor.label,
-                created_at=now,
+                update_fields=("error_message",),
             )
     return invitation
+
+
+def invitation_delivery_event(
+    *,
+    invitation_id: int,
+    attempt_number: int,
+    to_status: str,
+    actor: Actor,
+    message: str = "",
+    permanent: bool = False,
+) -> bool:
+    """A provider reported what became of a sent message: `delivered`, `opened` or `failed`.
+
+    Only the invitation's latest attempt counts, and the status only moves forward: an event that
+    arrives late (delivered after opened) fills its timestamp if it is missing and leaves the
+    status alone. Returns whether the invitation changed.
+    """
+    S = Invitation.Status
+    with transaction.atomic():
+        # Lock the row: a resend, the recipient's click and other provider events change the same
+        # status, and "is this the latest attempt / is this forward" must hold until we write.
+        invitation = _lock(Invitation(pk=invitation_id))
+        if not _is_current(invitation, attempt_number):
+            return False
+        now = timezone.now()
+        current = invitation.status
+        if to_status == S.FAILED:
+            if current != S.SENT:
+                # delivered, opened or later: the recipient got it; a failure cannot undo that.
+                return False
+            invitation.error_message = message
+            _transition(
+                invitation=invitation,
+                to_status=S.FAILED,
+                actor=actor,
+                now=now,
+                message=message,
+                reason="delivery_failed_permanently" if permanent else "delivery_failed",
+                update_fields=("error_message",),
+            )
+            return True
+        if lifecycle.is_allowed(current, to_status):
+            _transition(invitation=invitation, to_status=to_status, actor=actor, now=now, message=message)
+            return True
+        timestamp_field = lifecycle.TIMESTAMP_FIELD.get(to_status)
+        if (
+            timestamp_field
+            and current not in (S.PENDING, S.FAILED)
+            and lifecycle.PROGRESS[current] > lifecycle.PROGRESS[to_status]
+            and getattr(invitation, timestamp_field) is None
+        ):
+            setattr(invitation, timestamp_field, now)
+            _note(
+                invitation=invitation,
+                actor=actor,
+                now=now,
+                reason=f"{to_status}_late",
+                message=f"Reported after the invitation was {current}; status kept.",
+                update_fields=(timestamp_field,),
+            )
+            return True
+        return False
+
+
+def invitation_link_open(*, token: str, actor: Actor) -> Invitation:
+    """The recipient followed their link: `sent` or `delivered` becomes `opened`.
+
+    Raises InvitationNotFound for a token that does not exist and InvitationLinkExpired once the
+    invitation has expired. Any other status is left as it is (the link still works).
+    """
+    normalized = normalize_token(token)
+    if normalized is None:
+        raise InvitationNotFound()
+    with transaction.atomic():
+        # Lock the row: a provider's "opened" event for the same invitation may arrive at once.
+        invitation = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("workflow")
+            .filter(token=normalized)
+            .first()
+        )
+        if invitation is None:
+            raise InvitationNotFound()
+        now = timezone.now()
+        if invitation.expires_at <= now:
+            raise InvitationLinkExpired()
+        if invitation.status in (Invitation.Status.SENT, Invitation.Status.DELIVERED):
+            _transition(
+                invitation=invitation,
+                to_status=Invitation.Status.OPENED,
+                actor=actor,
+                now=now,
+                reason="link_opened",
+            )
+    return invitation
+
+
+# What each dossier event means for the invitation.
+DOSSIER_EVENT_STATUS = {
+    "dossier.created": Invitation.Status.STARTED,
+    "dossier.open": Invitation.Status.STARTED,
+    "dossier.completed": Invitation.Status.COMPLETED,
+    "dossier.approved": Invitation.Status.COMPLETED,
+    "dossier.rejected": Invitation.Status.REJECTED,
+}
+
+
+def _dossier_apply(*, invitation: Invitation, event_type: str, dossier_token: str, actor: Actor, now: datetime) -> bool:
+    S = Invitation.Status
+    target = DOSSIER_EVENT_STATUS[event_type]
+    changed = False
+    fields: tuple[str, ...] = ()
+    # The first dossier is the recipient's link: a later event, or a resend, never replaces it.
+    if dossier_token and not invitation.dossier_token:
+        invitation.dossier_token = dossier_token
+        fields = ("dossier_token",)
+    if lifecycle.PROGRESS[invitation.status] < lifecycle.PROGRESS[S.STARTED]:
+        # The recipient is in the flow whatever the delivery said; an event that skipped ahead
+        # (completed before created) still passes through `started`.
+        invitation.error_message = ""
+        _transition(
+            invitation=invitation,
+            to_status=S.STARTED,
+            actor=actor,
+            now=now,
+            message=event_type,
+            update_fields=(*fields, "error_message"),
+        )
+        fields = ()
+        changed = True
+    if target in (S.COMPLETED, S.REJECTED) and invitation.status == S.STARTED:
+        _transition(
+            invitation=invitation, to_status=target, actor=actor, now=now, message=event_type, update_fields=fields
+        )
+        return True
+    if fields:
+        _note(
+            invitation=invitation,
+            actor=actor,
+            now=now,
+            reason="dossier_linked",
+            message=f"{event_type}: dossier {dossier_token}",
+            update_fields=fields,
+        )
+        changed = True
+    return changed
+
+
+def invitation_dossier_event_record(
+    *,
+    event_id: str,
+    event_type: str,
+    invitation_token: str,
+    dossier_token: str,
+    occurred_at: datetime,
+    actor: Actor,
+) -> DossierEvent:
+    """Apply one dossier event to its invitation, once per event id.
+
+    created/open move the invitation to `started` and link the dossier; completed/approved to
+    `completed`; rejected to `rejected`. The status never moves backwards, and a repeated event id
+    returns the first record (with `duplicate` set) without changing anything.
+    """
+    if event_type not in DOSSIER_EVENT_STATUS:
+        raise ValidationFailed(fields={"type": [f"Must be one of: {', '.join(DOSSIER_EVENT_STATUS)}."]})
+    normalized = normalize_token(invitation_token)
+    if normalized is None:
+        raise InvitationNotFound()
+    with transaction.atomic():
+        # Lock the invitation: the same event delivered twice at once, or two events of one
+        # dossier, must be applied one after the other against the status each one sees.
+        invitation = Invitation.objects.select_for_update(of=("self",)).filter(token=normalized).first()
+        if invitation is None:
+            raise InvitationNotFound()
+        existing = DossierEvent.objects.filter(event_id=event_id).first()
+        if existing is not None:
+            existing.duplicate = True
+            return existing
+        now = timezone.now()
+        applied = _dossier_apply(
+            invitation=invitation, event_type=event_type, dossier_token=dossier_token, actor=actor, now=now
+        )
+        event = DossierEvent.objects.create(
+            event_id=event_id,
+            invitation=invitation,
+            type=event_type,
+            dossier_token=dossier_token,
+            occurred_at=occurred_at,
+            received_at=now,
+            outcome=DossierEvent.Outcome.APPLIED if applied else DossierEvent.Outcome.IGNORED,
+        )
+    event.duplicate = False
+    return event

@@ -7,6 +7,7 @@ the sweeper enqueues it later. Nothing is enqueued for a rolled-back transaction
 
 import logging
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import partial
 
 import django_rq
@@ -42,23 +43,33 @@ def enqueue_on_commit(func: Callable, *args, queue_name: str = "delivery", **job
 
 
 def enqueue_many_now(
-    func: Callable, args_list: Sequence[tuple], *, queue_name: str = "delivery", **job_options
+    func: Callable,
+    args_list: Sequence[tuple],
+    *,
+    queue_name: str = "delivery",
+    per_job_options: Sequence[dict] | None = None,
+    **job_options,
 ) -> bool:
     """Enqueue ``func(*args)`` for each args in one Redis round trip (an rq pipeline).
 
+    ``per_job_options``, when given, adds options to each job (one dict per args, same order).
     All or nothing: return False (and log) when Redis cannot take them; the rows behind the jobs
     stay as they are and the sweeper enqueues them later, as with ``enqueue_now``.
     """
     if not args_list:
         return True
+    options_list = [{**job_options, **extra} for extra in (per_job_options or [{}] * len(args_list))]
     if settings.DELIVERY_INLINE:
         for args in args_list:
-            enqueue_now(func, *args, queue_name=queue_name, **job_options)
+            enqueue_now(func, *args, queue_name=queue_name)
         return True
     try:
         queue = django_rq.get_queue(queue_name, commit_mode="auto")
-        job_options.setdefault("result_ttl", get_result_ttl(queue_name))
-        job_datas = [Queue.prepare_data(func, args=tuple(args), **job_options) for args in args_list]
+        result_ttl = get_result_ttl(queue_name)
+        job_datas = [
+            Queue.prepare_data(func, args=tuple(args), **{"result_ttl": result_ttl, **options})
+            for args, options in zip(args_list, options_list, strict=True)
+        ]
         with queue.connection.pipeline() as pipe:
             queue.enqueue_many(job_datas, pipeline=pipe)
             pipe.execute()
@@ -93,5 +104,28 @@ def enqueue_many_on_commit(
         taken = enqueue_many_now(func, args_list, queue_name=queue_name, **job_options)
         if on_result is not None:
             on_result(taken, len(args_list))
+
+    transaction.on_commit(enqueue)
+
+
+def enqueue_later_on_commit(
+    delay_seconds: int, func: Callable, *args, queue_name: str = "delivery", **job_options
+) -> None:
+    """Enqueue ``func(*args)`` ``delay_seconds`` after the transaction commits (rq's scheduler).
+
+    Redis being down is logged and left to the sweeper, as with ``enqueue_now``.
+    """
+
+    def enqueue() -> None:
+        if settings.DELIVERY_INLINE:
+            enqueue_now(func, *args, queue_name=queue_name)
+            return
+        try:
+            queue = django_rq.get_queue(queue_name, commit_mode="auto")
+            queue.enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_options)
+        except RedisError as exc:
+            logger.warning(
+                "Could not schedule %s%r on %s: %s; the sweeper will retry", func.__name__, args, queue_name, exc
+            )
 
     transaction.on_commit(enqueue)

@@ -241,3 +241,25 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# --- Delivery reliability: outbox sweeper, provider webhooks, dossier events -------------------
+# A `queued` attempt untouched this long (Redis was down at commit, or its job was lost) is
+# enqueued again; so is a `retrying` one whose retry is this late.
+DELIVERY_SWEEP_GRACE_SECONDS = env_int("DELIVERY_SWEEP_GRACE_SECONDS", 120)
+# An attempt `sending` this long lost its worker; it is sent again with the same idempotency key.
+# Longer than the delivery queue's job timeout, so a slow but live send is never taken over.
+DELIVERY_SENDING_TIMEOUT_SECONDS = env_int("DELIVERY_SENDING_TIMEOUT_SECONDS", 300)
+# How often `manage.py rqcron delivery.cron` runs the sweeper.
+DELIVERY_SWEEP_INTERVAL_SECONDS = env_int("DELIVERY_SWEEP_INTERVAL_SECONDS", 60)
+# Timeout of one call to an SMS provider.
+SMS_TIMEOUT_SECONDS = env_int("SMS_TIMEOUT_SECONDS", 10)
+# Twilio (SMS_BACKEND=delivery.sms.TwilioSmsBackend). The status callback URL is built on
+# TWILIO_WEBHOOK_BASE_URL and its X-Twilio-Signature is checked against the same URL.
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
+TWILIO_WEBHOOK_BASE_URL = env_str("TWILIO_WEBHOOK_BASE_URL", PUBLIC_BASE_URL).rstrip("/")
+# Dossier events: HMAC-SHA256 of the raw body with this shared secret, in X-Dossier-Signature;
+# an event whose createdAt is further than the window from now is refused as a replay.
+DOSSIER_WEBHOOK_SECRET = env_str("DOSSIER_WEBHOOK_SECRET")
+DOSSIER_WEBHOOK_TOLERANCE_SECONDS = env_int("DOSSIER_WEBHOOK_TOLERANCE_SECONDS", 300)

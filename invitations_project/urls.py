@@ -11,6 +11,8 @@ urlpatterns = [
     path("v1/", include("invitations.urls")),
     path("v1/", include("accounts.urls")),
     path("v1/", include("billing.urls")),
+    path("webhooks/", include("delivery.urls")),
+    path("", include("invitations.public_urls")),
 ]
 
 

@@ -1,0 +1,17 @@
+"""Periodic jobs for rq's cron scheduler: `python manage.py rqcron delivery.cron`.
+
+Without it, a system cron running `python manage.py requeue_deliveries` every minute does the same.
+"""
+
+from django.conf import settings
+from rq import cron
+
+from delivery.jobs import sweep_deliveries
+
+cron.register(
+    sweep_deliveries,
+    queue_name="default",
+    interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
+    job_timeout=300,
+    name="delivery.sweep",
+)

@@ -1,0 +1,21 @@
+"""Reads of the outbox."""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from delivery.models import DeliveryAttempt
+
+A = DeliveryAttempt.Status
+
+
+def delivery_attempts_stale(*, now: datetime) -> QuerySet[DeliveryAttempt]:
+    """Attempts whose job Redis no longer holds, or whose worker is gone, oldest first."""
+    grace = now - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE_SECONDS)
+    lost_before = now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
+    return DeliveryAttempt.objects.filter(
+        Q(status=A.QUEUED, updated_at__lt=grace)
+        | Q(Q(retry_at__lt=grace) | Q(retry_at__isnull=True), status=A.RETRYING, updated_at__lt=grace)
+        | Q(status=A.SENDING, claimed_at__lt=lost_before, updated_at__lt=grace)
+    ).order_by("updated_at", "id")

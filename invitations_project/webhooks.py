@@ -1,0 +1,57 @@
+"""Public endpoints outside /v1 (provider webhooks, dossier events): no API key, authenticated by
+a signature, and every error in the same envelope as the API."""
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from invitations_project.errors import (
+    ApiError,
+    AuthenticationFailed,
+    error_for_exception,
+    json_error,
+    server_error_body,
+)
+from invitations_project.middleware import PayloadTooLarge
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidSignature(AuthenticationFailed):
+    default_message = "The request signature is missing or invalid."
+
+
+class MethodNotAllowed(ApiError):
+    status_code = 405
+    type = "method_not_allowed"
+
+
+def enveloped(*methods: str) -> Callable:
+    """Exempt a public view from CSRF, allow only `methods`, and render any error as the envelope."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method not in methods:
+                response = json_error(MethodNotAllowed(f"{request.method} is not allowed here."))
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request, *args, **kwargs)
+            except RequestDataTooBig:
+                return json_error(PayloadTooLarge("The request body is too large."))
+            except Exception as exc:
+                error = error_for_exception(exc)
+                if error is None:
+                    logger.exception("Unhandled error in %s", request.path)
+                    return JsonResponse(server_error_body(), status=500)
+                return json_error(error)
+
+        return wrapper
+
+    return decorator

@@ -1,0 +1,202 @@
+"""The outbox sweeper: PostgreSQL is the source of truth, Redis only carries work.
+
+Redis outages are real: the job queues point at a redis-server started for the test, which the
+test stops and starts again.
+"""
+
+import io
+from datetime import timedelta
+
+import django_rq
+import pytest
+import time_machine
+from django.core import mail
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django_rq.cron import DjangoCronScheduler
+
+from billing.models import BillingEvent
+from delivery import sms
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation
+from tests.conftest import T0
+from tests.factories import InvitationFactory
+
+pytestmark = pytest.mark.django_db
+
+A = DeliveryAttempt.Status
+S = Invitation.Status
+
+
+def sent_invitation(organization, **kwargs):
+    defaults = {"created_at": T0 - timedelta(hours=1), "sent_at": T0 - timedelta(minutes=10)}
+    return InvitationFactory(organization=organization, **{**defaults, **kwargs})
+
+
+def requeue(**options) -> str:
+    out = io.StringIO()
+    call_command("requeue_deliveries", stdout=out, **options)
+    return out.getvalue()
+
+
+def delivery_queue_length() -> int:
+    return django_rq.get_queue("delivery", commit_mode="auto").count
+
+
+def test_a_resend_with_redis_down_answers_200_and_is_delivered_once_by_requeue_deliveries_when_redis_is_back(
+    api, organization, own_redis, run_all_queues, settings, django_capture_on_commit_callbacks
+):
+    invitation = sent_invitation(organization, dossier_token="dos_kept")
+    own_redis.stop()
+    with time_machine.travel(T0, tick=False) as clock:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = api.post(f"/v1/autodoc/invitations/{invitation.token}/resend")
+
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["status"], body["deliveryAttempts"], body["sentAt"], body["dossierToken"]) == (
+            "pending",
+            2,
+            None,
+            "dos_kept",
+        )
+        attempt = DeliveryAttempt.objects.get(invitation=invitation, number=2)
+        assert attempt.status == A.QUEUED
+
+        # Redis comes back empty: the job is gone, the outbox row is not.
+        own_redis.start()
+        assert delivery_queue_length() == 0
+        # Within the grace period the sweeper leaves it alone (its job may simply be slow).
+        assert requeue().startswith("Enqueued 0 ")
+        clock.shift(settings.DELIVERY_SWEEP_GRACE_SECONDS + 1)
+        assert requeue().startswith("Enqueued 1 delivery attempts (queued: 1,")
+        # A second run right after does not pile up another job.
+        assert requeue().startswith("Enqueued 0 ")
+        run_all_queues()
+
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [invitation.recipient]
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.delivery_attempts, invitation.dossier_token) == (S.SENT, 2, "dos_kept")
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 1)
+    assert BillingEvent.objects.filter(source_id=f"attempt:{attempt.pk}").count() == 1
+
+
+def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it_once_redis_is_back(
+    api, own_redis, run_all_queues, settings, django_capture_on_commit_callbacks
+):
+    own_redis.stop()
+    with time_machine.travel(T0, tick=False) as clock:
+        with django_capture_on_commit_callbacks(execute=True):
+            body = {"channel": "sms", "recipient": "+4915112345678"}
+            response = api.post("/v1/autodoc/invitations", body, format="json")
+        assert response.status_code == 201
+        assert response.json()["status"] == "pending"
+        token = response.json()["token"]
+        assert DeliveryAttempt.objects.get(invitation__token=token).status == A.QUEUED
+
+        own_redis.start()
+        clock.shift(settings.DELIVERY_SWEEP_GRACE_SECONDS + 1)
+        # rq's cron scheduler, as `manage.py rqcron delivery.cron` runs it: the sweep is due at once.
+        scheduler = DjangoCronScheduler()
+        scheduler.load_config_from_file("delivery.cron")
+        assert [job.name for job in scheduler.enqueue_jobs()] == ["delivery.sweep"]
+        assert run_all_queues() == 2  # the sweep, then the delivery it enqueued
+        # The next sweep is not due before its interval, and would find nothing anyway.
+        assert scheduler.enqueue_jobs() == []
+        clock.shift(settings.DELIVERY_SWEEP_INTERVAL_SECONDS)
+        assert len(scheduler.enqueue_jobs()) == 1
+        assert run_all_queues() == 1
+
+    assert [message.to for message in sms.outbox] == ["+4915112345678"]
+    invitation = Invitation.objects.get(token=token)
+    assert invitation.status == S.SENT
+    assert BillingEvent.objects.count() == 1
+
+
+def test_requeue_deliveries_fails_loudly_while_redis_is_still_down_and_keeps_the_attempt(
+    organization, own_redis, settings
+):
+    invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    attempt = DeliveryAttempt.objects.create(
+        invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
+    )
+    DeliveryAttempt.objects.filter(pk=attempt.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    own_redis.stop()
+
+    with pytest.raises(CommandError, match="Could not enqueue 1 attempts"):
+        requeue()
+
+    attempt.refresh_from_db()
+    assert attempt.status == A.QUEUED
+    assert attempt.updated_at < timezone.now() - timedelta(minutes=9)
+
+
+def test_dry_run_lists_stuck_attempts_and_enqueues_nothing(organization, delivery_queue):
+    invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    DeliveryAttempt.objects.create(
+        invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
+    )
+    DeliveryAttempt.objects.update(updated_at=timezone.now() - timedelta(minutes=10))
+
+    assert requeue(dry_run=True).startswith("Would enqueue 1 delivery attempts (queued: 1,")
+    assert delivery_queue.count == 0
+
+
+def test_an_overdue_retry_whose_job_redis_lost_is_enqueued_again(organization, delivery_queue, run_worker, settings):
+    invitation = sent_invitation(organization, status=S.FAILED, sent_at=None, error_message="timeout")
+    now = timezone.now()
+    attempt = DeliveryAttempt.objects.create(
+        invitation=invitation,
+        number=1,
+        channel="email",
+        recipient=invitation.recipient,
+        livemode=True,
+        status=A.RETRYING,
+        tries=1,
+        retry_at=now - timedelta(minutes=5),
+    )
+    DeliveryAttempt.objects.filter(pk=attempt.pk).update(updated_at=now - timedelta(minutes=6))
+    not_due = DeliveryAttempt.objects.create(
+        invitation=sent_invitation(organization, status=S.FAILED, sent_at=None),
+        number=1,
+        channel="email",
+        recipient="later@example.com",
+        livemode=True,
+        status=A.RETRYING,
+        tries=1,
+        retry_at=now + timedelta(minutes=5),
+    )
+
+    assert "retry overdue: 1," in requeue()
+    run_worker()
+
+    attempt.refresh_from_db()
+    not_due.refresh_from_db()
+    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 2)
+    assert not_due.status == A.RETRYING
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.error_message) == (S.SENT, "")
+    assert [message.to for message in mail.outbox] == [[invitation.recipient]]
+
+
+def test_a_send_in_progress_is_not_taken_over_before_the_sending_timeout(
+    organization, delivery_queue, run_worker, settings
+):
+    invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    now = timezone.now()
+    DeliveryAttempt.objects.create(
+        invitation=invitation,
+        number=1,
+        channel="email",
+        recipient=invitation.recipient,
+        livemode=True,
+        status=A.SENDING,
+        tries=1,
+        claimed_at=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS - 5),
+    )
+    DeliveryAttempt.objects.update(updated_at=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS - 5))
+
+    assert requeue().startswith("Enqueued 0 ")
+    assert delivery_queue.count == 0

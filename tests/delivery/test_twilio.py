@@ -1,0 +1,211 @@
+"""The Twilio SMS backend (through the real twilio client; only Twilio's HTTP API is stood in for)
+and Twilio's status callback, authenticated by X-Twilio-Signature."""
+
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import time_machine
+from twilio.request_validator import RequestValidator
+
+from billing.models import BillingEvent
+from delivery.models import DeliveryAttempt, ProviderEvent
+from delivery.sms import PermanentSmsError, SmsMessage, TransientSmsError, TwilioSmsBackend
+from invitations.models import Invitation, InvitationEvent
+from tests.conftest import T0
+from tests.delivery.conftest import TWILIO_MESSAGES_URL, TWILIO_SID, TWILIO_TOKEN, twilio_message
+
+pytestmark = pytest.mark.django_db
+
+A = DeliveryAttempt.Status
+S = Invitation.Status
+PHONE = "+4915112345678"
+CALLBACK_PATH = "/webhooks/twilio/status"
+
+
+def send_sms_invitation(api, twilio, run_worker, captured, sid="SM0001") -> Invitation:
+    twilio.add("POST", TWILIO_MESSAGES_URL, status=201, json=twilio_message(sid))
+    with captured(execute=True):
+        response = api.post("/v1/autodoc/invitations", {"channel": "sms", "recipient": PHONE}, format="json")
+    run_worker()
+    return Invitation.objects.get(token=response.json()["token"])
+
+
+def callback(client, params: dict, *, attempt_id: int, token: str = TWILIO_TOKEN, signature: str | None = None):
+    """Post a status callback as Twilio does: form-encoded, signed over the full URL and params."""
+    path = f"{CALLBACK_PATH}?attempt={attempt_id}"
+    url = "https://invitations.example.com" + path
+    if signature is None:
+        signature = RequestValidator(token).compute_signature(url, params)
+    return client.post(path, data=params, HTTP_X_TWILIO_SIGNATURE=signature)
+
+
+def status(sid: str, message_status: str, error_code: str | None = None) -> dict:
+    params = {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": TWILIO_SID,
+        "MessageStatus": message_status,
+        "SmsStatus": message_status,
+        "To": PHONE,
+        "From": "AutoDoc",
+        "ApiVersion": "2010-04-01",
+    }
+    if error_code:
+        params["ErrorCode"] = error_code
+    return params
+
+
+def reasons(invitation) -> list[str]:
+    return list(InvitationEvent.objects.filter(invitation=invitation).values_list("reason", flat=True))
+
+
+def test_the_twilio_backend_sends_with_a_status_callback_naming_the_attempt(
+    api, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False):
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+
+    attempt = DeliveryAttempt.objects.get(invitation=invitation)
+    [call] = twilio.calls
+    sent = {key: values[0] for key, values in parse_qs(call.request.body).items()}
+    assert sent["To"] == PHONE
+    assert sent["From"] == "AutoDoc"
+    assert invitation.link in sent["Body"]
+    assert sent["StatusCallback"] == f"https://invitations.example.com{CALLBACK_PATH}?attempt={attempt.pk}"
+    assert call.request.headers["Authorization"].startswith("Basic ")
+    assert (attempt.status, attempt.provider_message_id) == (A.ACCEPTED, "SM0001")
+    invitation.refresh_from_db()
+    assert invitation.status == S.SENT
+    assert BillingEvent.objects.get().event_type == "send.sms"
+
+
+def test_twilio_errors_are_sorted_into_transient_and_permanent(twilio):
+    backend = TwilioSmsBackend()
+    message = SmsMessage(to=PHONE, body="hi", sender="AutoDoc", idempotency_key="delivery-attempt-1")
+    twilio.add("POST", TWILIO_MESSAGES_URL, status=400, json={"code": 21211, "message": "Invalid 'To'", "status": 400})
+    twilio.add("POST", TWILIO_MESSAGES_URL, status=429, json={"code": 20429, "message": "Too Many Requests"})
+    twilio.add("POST", TWILIO_MESSAGES_URL, status=500, json={"code": 20500, "message": "Internal Server Error"})
+    twilio.add("POST", TWILIO_MESSAGES_URL, status=401, json={"code": 20003, "message": "Authenticate"})
+    twilio.add("POST", TWILIO_MESSAGES_URL, body=requests.ConnectTimeout("timed out"))
+
+    with pytest.raises(PermanentSmsError, match="21211"):
+        backend.send(message)
+    for _ in range(4):
+        with pytest.raises(TransientSmsError):
+            backend.send(message)
+
+
+def test_status_callbacks_move_the_invitation_delivered_then_read(
+    api, client, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False):
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+        attempt = DeliveryAttempt.objects.get(invitation=invitation)
+        for message_status in ("queued", "sent", "delivered", "read"):
+            response = callback(client, status("SM0001", message_status), attempt_id=attempt.pk)
+            assert response.status_code == 204
+
+    invitation.refresh_from_db()
+    assert invitation.status == S.OPENED
+    assert reasons(invitation) == ["created", "provider_accepted", "delivered", "opened"]
+    assert ProviderEvent.objects.filter(provider="twilio").count() == 4
+
+
+def test_a_status_callback_with_a_forged_signature_is_refused_and_changes_nothing(
+    api, client, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False):
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+    attempt = DeliveryAttempt.objects.get(invitation=invitation)
+
+    forged = callback(client, status("SM0001", "delivered"), attempt_id=attempt.pk, token="not-the-auth-token")
+    missing = callback(client, status("SM0001", "delivered"), attempt_id=attempt.pk, signature="")
+    # A valid signature for other parameters does not cover these ones.
+    signed_for_other = RequestValidator(TWILIO_TOKEN).compute_signature(
+        f"https://invitations.example.com{CALLBACK_PATH}?attempt={attempt.pk}", status("SM0001", "sent")
+    )
+    replayed = callback(client, status("SM0001", "delivered"), attempt_id=attempt.pk, signature=signed_for_other)
+
+    for response in (forged, missing, replayed):
+        assert response.status_code == 401
+        assert response.json()["error"]["type"] == "authentication_failed"
+    invitation.refresh_from_db()
+    assert invitation.status == S.SENT
+    assert not ProviderEvent.objects.exists()
+
+
+def test_an_undelivered_sms_to_an_unreachable_handset_fails_and_is_retried(
+    api, client, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+        attempt = DeliveryAttempt.objects.get(invitation=invitation)
+        with django_capture_on_commit_callbacks(execute=True):
+            callback(client, status("SM0001", "undelivered", "30003"), attempt_id=attempt.pk)
+        invitation.refresh_from_db()
+        assert (invitation.status, invitation.error_message) == (S.FAILED, "SMS undelivered (Twilio error 30003)")
+
+        twilio.add("POST", TWILIO_MESSAGES_URL, status=201, json=twilio_message("SM0002"))
+        clock.shift(61)
+        run_worker(with_scheduler=True)
+
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 1)
+    assert reasons(invitation)[-2:] == ["delivery_failed", "retry_accepted"]
+    assert BillingEvent.objects.count() == 1
+
+
+def test_a_failed_sms_to_an_unknown_number_fails_for_good(
+    api, client, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False) as clock:
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+        attempt = DeliveryAttempt.objects.get(invitation=invitation)
+        with django_capture_on_commit_callbacks(execute=True):
+            callback(client, status("SM0001", "failed", "30005"), attempt_id=attempt.pk)
+        clock.shift(3600)
+        assert run_worker(with_scheduler=True) == 0
+
+    invitation.refresh_from_db()
+    assert invitation.status == S.FAILED
+    assert reasons(invitation)[-1] == "delivery_failed_permanently"
+    assert len(twilio.calls) == 1
+
+
+def test_a_late_undelivered_after_delivered_does_not_move_the_invitation_back(
+    api, client, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    with time_machine.travel(T0, tick=False):
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+        attempt = DeliveryAttempt.objects.get(invitation=invitation)
+        callback(client, status("SM0001", "delivered"), attempt_id=attempt.pk)
+        callback(client, status("SM0001", "undelivered", "30003"), attempt_id=attempt.pk)
+        callback(client, status("SM0001", "delivered"), attempt_id=attempt.pk)  # Twilio retried the request
+
+    invitation.refresh_from_db()
+    assert invitation.status == S.DELIVERED
+    assert reasons(invitation) == ["created", "provider_accepted", "delivered"]
+    assert ProviderEvent.objects.count() == 2
+
+
+def test_a_callback_without_its_message_fields_is_a_400_in_the_envelope(client, twilio):
+    response = callback(client, {"AccountSid": TWILIO_SID}, attempt_id=1)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request"
+
+
+def test_the_callback_endpoint_only_takes_post(client, twilio):
+    response = client.get(CALLBACK_PATH)
+    assert response.status_code == 405
+    assert response.json()["error"]["type"] == "method_not_allowed"
+
+
+def test_the_status_callback_needs_no_csrf_token(api, twilio, run_worker, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    with time_machine.travel(T0, tick=False):
+        invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+        attempt = DeliveryAttempt.objects.get(invitation=invitation)
+        response = callback(Client(enforce_csrf_checks=True), status("SM0001", "delivered"), attempt_id=attempt.pk)
+    assert response.status_code == 204

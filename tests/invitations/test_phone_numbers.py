@@ -1,0 +1,43 @@
+"""SMS recipients are checked and stored in E.164 at creation."""
+
+import pytest
+
+from invitations.models import Invitation
+
+pytestmark = pytest.mark.django_db
+
+
+def create(api, recipient):
+    return api.post("/v1/autodoc/invitations", {"channel": "sms", "recipient": recipient}, format="json")
+
+
+@pytest.mark.parametrize(
+    "written, e164",
+    [
+        ("+49 151 12345678", "+4915112345678"),
+        ("+49 (0)30 901820", "+4930901820"),
+        ("+1 (415) 523-8886", "+14155238886"),
+        ("  +44 20 7946 0958 ", "+442079460958"),
+    ],
+)
+def test_a_phone_number_is_stored_in_e164(api, written, e164):
+    response = create(api, written)
+    assert response.status_code == 201, response.json()
+    assert response.json()["recipient"] == e164
+    assert Invitation.objects.get().recipient == e164
+
+
+@pytest.mark.parametrize("impossible", ["+49 1", "+1 555", "+999 12345678", "12345", "call me"])
+def test_an_impossible_phone_number_is_a_422_naming_the_field(api, impossible):
+    response = create(api, impossible)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["type"] == "validation_error"
+    assert "recipient" in error["fields"]
+    assert not Invitation.objects.exists()
+
+
+def test_a_number_without_country_code_uses_the_default_region_when_one_is_set(api, settings):
+    settings.SMS_DEFAULT_REGION = "DE"
+    response = create(api, "0151 12345678")
+    assert response.json()["recipient"] == "+4915112345678"
