@@ -2,12 +2,20 @@
 
 import math
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invitations.permissions import RoleAllowsMethod
+from invitations.schema import (
+    CREATE_EXAMPLES,
+    IDEMPOTENCY_KEY_PARAMETER,
+    TOKEN_PARAMETER,
+    InvitationPageSchema,
+    InvitationSchema,
+)
 from invitations.selectors import invitation_get, invitation_list
 from invitations.serializers import (
     InvitationCreateInputSerializer,
@@ -15,6 +23,7 @@ from invitations.serializers import (
     invitation_to_dict,
 )
 from invitations.services import invitation_create, invitation_resend
+from invitations_project.openapi import error_responses
 
 
 class InvitationBaseApi(APIView):
@@ -22,6 +31,12 @@ class InvitationBaseApi(APIView):
 
 
 class InvitationListCreateApi(InvitationBaseApi):
+    @extend_schema(
+        operation_id="invitations_list",
+        summary="List invitations, newest first",
+        parameters=[InvitationListFilterSerializer],
+        responses={200: InvitationPageSchema, **error_responses(422)},
+    )
     def get(self, request):
         filters = InvitationListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -50,6 +65,14 @@ class InvitationListCreateApi(InvitationBaseApi):
             }
         )
 
+    @extend_schema(
+        operation_id="invitations_create",
+        summary="Create an invitation and queue its delivery",
+        request=InvitationCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        examples=CREATE_EXAMPLES,
+        responses={201: InvitationSchema, **error_responses(400, 403, 415, 422)},
+    )
     def post(self, request):
         serializer = InvitationCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -70,6 +93,12 @@ class InvitationListCreateApi(InvitationBaseApi):
 
 
 class InvitationDetailApi(InvitationBaseApi):
+    @extend_schema(
+        operation_id="invitations_retrieve",
+        summary="Get one invitation",
+        parameters=[TOKEN_PARAMETER],
+        responses={200: InvitationSchema, **error_responses(404)},
+    )
     def get(self, request, token: str):
         principal = request.user
         invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
@@ -77,6 +106,17 @@ class InvitationDetailApi(InvitationBaseApi):
 
 
 class InvitationResendApi(InvitationBaseApi):
+    @extend_schema(
+        operation_id="invitations_resend",
+        summary="Resend an invitation",
+        description="Only a sent invitation can be resent: it moves back to pending, sentAt is cleared, "
+        "deliveryAttempts grows by one and a fresh delivery is queued. Refusals are checked in the order "
+        "authentication, rate limits, 404, 422 invitation_expired, 409 invalid_status, 422 max_attempts_reached, "
+        "429 cooldown_active.",
+        request=None,
+        parameters=[TOKEN_PARAMETER],
+        responses={200: InvitationSchema, **error_responses(403, 404, 409, 422)},
+    )
     def post(self, request, token: str):
         principal = request.user
         invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)

@@ -69,11 +69,13 @@ class InvitationListFilterSerializer(serializers.Serializer):
     per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
     status = serializers.ChoiceField(choices=Invitation.Status.values, required=False)
     channel = serializers.ChoiceField(choices=Invitation.Channel.values, required=False)
-    reference = serializers.CharField(max_length=200, required=False)
+    reference = serializers.CharField(max_length=200, required=False, help_text="Exact match on your reference.")
     workflow_token = serializers.CharField(max_length=40, required=False)
-    date_from = BoundField(upper=False, required=False)
-    date_to = BoundField(upper=True, required=False)
-    search = serializers.CharField(max_length=254, required=False, trim_whitespace=True)
+    date_from = BoundField(upper=False, required=False, help_text="Created at or after: a date or ISO 8601 datetime.")
+    date_to = BoundField(upper=True, required=False, help_text="Created before; a bare date includes that whole day.")
+    search = serializers.CharField(
+        max_length=254, required=False, trim_whitespace=True, help_text="Part of the recipient, case-insensitive."
+    )
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from invitations_project.errors import InvalidRequest, NotFound, json_error, server_error_body
 
@@ -9,6 +10,8 @@ urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include("invitations.urls")),
+    path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-reference"),
 ]
 
 
