@@ -37,19 +37,34 @@ class InvitationCreateInputSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def _parse_bound(value: str, *, upper: bool) -> datetime:
-    """A date or an ISO 8601 datetime; a bare date_to includes that whole day."""
-    moment = parse_datetime(value)
-    if moment is not None:
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment + timedelta(microseconds=1) if upper else moment
+    """A date or an ISO 8601 datetime, as a UTC instant; a bare date_to includes that whole day.
+
+    The result is in UTC because PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows. A bound
+    that falls outside years 1..9999 once moved to UTC (or past its end) is clamped to the nearest
+    representable instant, which selects the same rows.
+    """
+    # A bare date first: parse_datetime would also take it, as midnight, and lose the whole-day meaning.
     day = parse_date(value)
-    if day is None:
-        raise serializers.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
-    if upper:
-        day += timedelta(days=1)
-    return datetime.combine(day, time.min, tzinfo=UTC)
+    if day is not None:
+        moment = datetime.combine(day, time.min, tzinfo=UTC)
+        step = timedelta(days=1)
+    else:
+        moment = parse_datetime(value)
+        if moment is None:
+            raise serializers.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
+        step = timedelta(microseconds=1)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+        return moment + step if upper else moment
+    except OverflowError:
+        return _LATEST if moment.year == datetime.max.year else _EARLIEST
 
 
 class BoundField(serializers.CharField):
