@@ -160,6 +160,9 @@ def invitation_create(
     if not LOCALE_RE.match(locale):
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
+    max_key_length = Invitation._meta.get_field("idempotency_key").max_length
+    if idempotency_key and len(idempotency_key) > max_key_length:
+        raise ValidationFailed(fields={"Idempotency-Key": [f"Use at most {max_key_length} characters."]})
     if idempotency_key:
         replayed = _replay(
             organization=organization,
