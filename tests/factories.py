@@ -34,8 +34,10 @@ class InvitationFactory(factory.django.DjangoModelFactory):
 
     organization = factory.SubFactory(OrganizationFactory)
     workflow = factory.LazyAttribute(
-        lambda o: Workflow.objects.filter(organization=o.organization, is_default=True).first()
-        or WorkflowFactory(organization=o.organization)
+        lambda o: (
+            Workflow.objects.filter(organization=o.organization, is_default=True).first()
+            or WorkflowFactory(organization=o.organization)
+        )
     )
     livemode = True
     status = Invitation.Status.SENT
