@@ -7,14 +7,23 @@ the sweeper enqueues it later. Nothing is enqueued for a rolled-back transaction
 
 import logging
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
+from redis import Redis
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
+
+
+@cache
+def _redis_for(queue_name: str) -> Redis:
+    # One client, so one connection pool, per process and queue: opening a new Redis connection for
+    # every enqueue cost more than the enqueue itself (bench/resend_load.py). The pool reconnects by
+    # itself after Redis comes back, and redis-py starts a fresh pool in a forked child.
+    return django_rq.get_connection(queue_name)
 
 
 def enqueue_now(func: Callable, *args, queue_name: str = "delivery", **job_options) -> bool:
@@ -27,7 +36,7 @@ def enqueue_now(func: Callable, *args, queue_name: str = "delivery", **job_optio
             logger.exception("Inline job %s%r failed", func.__name__, args)
         return True
     try:
-        queue = django_rq.get_queue(queue_name, commit_mode="auto")
+        queue = django_rq.get_queue(queue_name, commit_mode="auto", connection=_redis_for(queue_name))
         queue.enqueue(func, *args, **job_options)
     except RedisError as exc:
         logger.warning("Could not enqueue %s%r on %s: %s; the sweeper will retry", func.__name__, args, queue_name, exc)
