@@ -18,11 +18,12 @@ class StrictCharField(serializers.CharField):
 
 
 class InvitationCreateInputSerializer(serializers.Serializer):
-    channel = StrictCharField()
+    # channel and locale are codes: " email" is not "email", so they are taken as sent, not trimmed.
+    channel = StrictCharField(trim_whitespace=False)
     recipient = StrictCharField(max_length=254)
     workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)  # noqa: N815
     reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
-    locale = StrictCharField(max_length=16, required=False, default="en")
+    locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False)
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

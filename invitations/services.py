@@ -157,7 +157,7 @@ def invitation_create(
 
     if channel not in Invitation.Channel.values:
         raise ValidationFailed(fields={"channel": [f"Must be one of: {', '.join(Invitation.Channel.values)}."]})
-    if not LOCALE_RE.match(locale):
+    if not LOCALE_RE.fullmatch(locale):
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
     max_key_length = Invitation._meta.get_field("idempotency_key").max_length

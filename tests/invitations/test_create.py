@@ -31,3 +31,20 @@ def test_an_idempotency_key_of_255_characters_replays_the_first_invitation(api):
     assert first.status_code == again.status_code == 201
     assert again.json()["token"] == first.json()["token"]
     assert Invitation.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"channel": " email"}, "channel"),
+        ({"channel": "sms\n", "recipient": "+14155550123"}, "channel"),
+        ({"locale": "en\n"}, "locale"),
+        ({"locale": " pt-BR"}, "locale"),
+    ],
+)
+def test_a_channel_or_locale_with_surrounding_whitespace_is_refused_and_nothing_is_written(api, body, field):
+    # Found by fuzzing: such values were trimmed and accepted although the schema refuses them.
+    response = create(api, **body)
+    assert response.status_code == 422
+    assert field in response.json()["error"]["fields"]
+    assert not Invitation.objects.exists()
