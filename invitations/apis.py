@@ -35,7 +35,7 @@ class InvitationListCreateApi(InvitationBaseApi):
         operation_id="invitations_list",
         summary="List invitations, newest first",
         parameters=[InvitationListFilterSerializer],
-        responses={200: InvitationPageSchema, **error_responses(422)},
+        responses={200: InvitationPageSchema, **error_responses(400, 422)},
     )
     def get(self, request):
         filters = InvitationListFilterSerializer(data=request.query_params)

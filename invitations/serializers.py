@@ -71,6 +71,7 @@ def _parse_bound(value: str, *, upper: bool) -> datetime:
 class BoundField(serializers.CharField):
     def __init__(self, *, upper: bool, **kwargs):
         self.upper = upper
+        kwargs.setdefault("trim_whitespace", False)  # " 2026-03-01" is not a date
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
@@ -85,13 +86,30 @@ class InvitationListFilterSerializer(serializers.Serializer):
     per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
     status = serializers.ChoiceField(choices=Invitation.Status.values, required=False)
     channel = serializers.ChoiceField(choices=Invitation.Channel.values, required=False)
-    reference = serializers.CharField(max_length=200, required=False, help_text="Exact match on your reference.")
-    workflow_token = serializers.CharField(max_length=40, required=False)
+    # A filter left empty, or only whitespace, is not applied (like leaving it out).
+    reference = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, help_text="Exact match on your reference."
+    )
+    workflow_token = serializers.CharField(max_length=40, required=False, allow_blank=True)
     date_from = BoundField(upper=False, required=False, help_text="Created at or after: a date or ISO 8601 datetime.")
     date_to = BoundField(upper=True, required=False, help_text="Created before; a bare date includes that whole day.")
     search = serializers.CharField(
-        max_length=254, required=False, trim_whitespace=True, help_text="Part of the recipient, case-insensitive."
+        max_length=254,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=True,
+        help_text="Part of the recipient, case-insensitive.",
     )
+
+    def to_internal_value(self, data):
+        # Each filter takes one value: a repeated one (?status=sent&status=failed) is refused rather
+        # than silently reduced to its last value.
+        if hasattr(data, "getlist"):
+            repeated = sorted(name for name in self.fields if len(data.getlist(name)) > 1)
+            if repeated:
+                once = serializers.ErrorDetail("Give this parameter once.", code="wrong_type")
+                raise serializers.ValidationError({name: [once] for name in repeated})
+        return super().to_internal_value(data)
 
 
 def _iso(value: datetime | None) -> str | None:

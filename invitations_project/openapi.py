@@ -52,7 +52,8 @@ ERROR_COMPONENTS = {
 ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     400: (
         "InvalidRequestError",
-        "The request is malformed: unparseable JSON, a body that is not an object, wrong types.",
+        "The request is malformed: unparseable JSON, a body that is not an object, wrong types, a query "
+        "parameter given more than once.",
         ("invalid_request",),
     ),
     401: ("AuthenticationFailedError", "Missing or invalid credentials.", ("authentication_failed",)),

@@ -43,3 +43,28 @@ def test_a_bare_date_to_includes_that_whole_day(api, organization):
 def test_date_bounds_at_the_edge_of_the_calendar_select_everything_or_nothing(api, organization, params, selects_all):
     invitation = InvitationFactory(organization=organization)
     assert listed_tokens(api, **params) == ([invitation.token] if selects_all else [])
+
+
+@pytest.mark.parametrize("name", ["reference", "workflow_token", "search"])
+@pytest.mark.parametrize("value", ["", " ", "\t \x1f"])
+def test_a_text_filter_left_empty_or_only_whitespace_is_not_applied(api, organization, name, value):
+    # Found by fuzzing: whitespace-only values were trimmed to nothing and refused with 422.
+    invitation = InvitationFactory(organization=organization, reference="crm-1")
+    assert listed_tokens(api, **{name: value}) == [invitation.token]
+
+
+@pytest.mark.parametrize("value", [" 2026-03-01", "2026-03-01 ", "  "])
+def test_a_date_bound_with_surrounding_whitespace_is_refused(api, value):
+    response = api.get("/v1/autodoc/invitations", {"date_from": value})
+    assert response.status_code == 422
+    assert "date_from" in response.json()["error"]["fields"]
+
+
+def test_a_filter_given_more_than_once_is_refused_not_reduced_to_one_value(api, organization):
+    # Found by fuzzing: ?reference=a&reference=b used to filter on b alone.
+    InvitationFactory(organization=organization, reference="b")
+    response = api.get("/v1/autodoc/invitations?reference=a&reference=b&status=sent")
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request"
+    assert list(error["fields"]) == ["reference"]
