@@ -2,12 +2,20 @@
 
 import math
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invitations.permissions import RoleAllowsMethod
+from invitations.schema import (
+    CREATE_EXAMPLES,
+    IDEMPOTENCY_KEY_PARAMETER,
+    TOKEN_PARAMETER,
+    InvitationPageSchema,
+    InvitationSchema,
+)
 from invitations.selectors import invitation_get, invitation_list
 from invitations.serializers import (
     InvitationCreateInputSerializer,
@@ -15,6 +23,7 @@ from invitations.serializers import (
     invitation_to_dict,
 )
 from invitations.services import invitation_create, invitation_resend
+from invitations_project.openapi import error_responses
 from invitations_project.throttling import (
     CREATE_PER_ORGANIZATION,
     RESEND_PER_IP,
@@ -31,6 +40,12 @@ class InvitationListCreateApi(InvitationBaseApi):
     # Creation has its own organization bucket, apart from resends.
     rate_limits = {"POST": (CREATE_PER_ORGANIZATION,)}
 
+    @extend_schema(
+        operation_id="invitations_list",
+        summary="List invitations, newest first",
+        parameters=[InvitationListFilterSerializer],
+        responses={200: InvitationPageSchema, **error_responses(400, 422)},
+    )
     def get(self, request):
         filters = InvitationListFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -59,6 +74,14 @@ class InvitationListCreateApi(InvitationBaseApi):
             }
         )
 
+    @extend_schema(
+        operation_id="invitations_create",
+        summary="Create an invitation and queue its delivery",
+        request=InvitationCreateInputSerializer,
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        examples=CREATE_EXAMPLES,
+        responses={201: InvitationSchema, **error_responses(400, 403, 415, 422)},
+    )
     def post(self, request):
         serializer = InvitationCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -79,6 +102,12 @@ class InvitationListCreateApi(InvitationBaseApi):
 
 
 class InvitationDetailApi(InvitationBaseApi):
+    @extend_schema(
+        operation_id="invitations_retrieve",
+        summary="Get one invitation",
+        parameters=[TOKEN_PARAMETER],
+        responses={200: InvitationSchema, **error_responses(404)},
+    )
     def get(self, request, token: str):
         principal = request.user
         invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
@@ -90,6 +119,17 @@ class InvitationResendApi(InvitationBaseApi):
     # bucket (429), and only then the invitation is looked up (404) and its rules checked.
     rate_limits = {"POST": (RESEND_PER_IP, RESEND_PER_ORGANIZATION)}
 
+    @extend_schema(
+        operation_id="invitations_resend",
+        summary="Resend an invitation",
+        description="Only a sent invitation can be resent: it moves back to pending, sentAt is cleared, "
+        "deliveryAttempts grows by one and a fresh delivery is queued. Refusals are checked in the order "
+        "authentication, rate limits, 404, 422 invitation_expired, 409 invalid_status, 422 max_attempts_reached, "
+        "429 cooldown_active.",
+        request=None,
+        parameters=[TOKEN_PARAMETER],
+        responses={200: InvitationSchema, **error_responses(403, 404, 409, 422)},
+    )
     def post(self, request, token: str):
         principal = request.user
         invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)

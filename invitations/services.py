@@ -213,9 +213,12 @@ def invitation_create(
 
     if channel not in Invitation.Channel.values:
         raise ValidationFailed(fields={"channel": [f"Must be one of: {', '.join(Invitation.Channel.values)}."]})
-    if not LOCALE_RE.match(locale):
+    if not LOCALE_RE.fullmatch(locale):
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
+    max_key_length = Invitation._meta.get_field("idempotency_key").max_length
+    if idempotency_key and len(idempotency_key) > max_key_length:
+        raise ValidationFailed(fields={"Idempotency-Key": [f"Use at most {max_key_length} characters."]})
     replay = partial(
         _replay,
         organization=organization,

@@ -8,16 +8,30 @@ the sweeper enqueues it later. Nothing is enqueued for a rolled-back transaction
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 
 import django_rq
 from django.conf import settings
 from django.db import transaction
 from django_rq.queues import get_result_ttl
+from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
 logger = logging.getLogger(__name__)
+
+
+@cache
+def _redis_for(queue_name: str, url: str) -> Redis:
+    # One client, so one connection pool, per process and queue: opening a new Redis connection for
+    # every enqueue cost more than the enqueue itself (bench/resend_load.py). The pool reconnects by
+    # itself after Redis comes back, and redis-py starts a fresh pool in a forked child.
+    return django_rq.get_connection(queue_name)
+
+
+def _queue(queue_name: str) -> Queue:
+    url = settings.RQ_QUEUES.get(queue_name, {}).get("URL", "")
+    return django_rq.get_queue(queue_name, commit_mode="auto", connection=_redis_for(queue_name, url))
 
 
 def enqueue_now(func: Callable, *args, queue_name: str = "delivery", **job_options) -> bool:
@@ -30,7 +44,7 @@ def enqueue_now(func: Callable, *args, queue_name: str = "delivery", **job_optio
             logger.exception("Inline job %s%r failed", func.__name__, args)
         return True
     try:
-        queue = django_rq.get_queue(queue_name, commit_mode="auto")
+        queue = _queue(queue_name)
         queue.enqueue(func, *args, **job_options)
     except RedisError as exc:
         logger.warning("Could not enqueue %s%r on %s: %s; the sweeper will retry", func.__name__, args, queue_name, exc)
@@ -64,7 +78,7 @@ def enqueue_many_now(
             enqueue_now(func, *args, queue_name=queue_name)
         return True
     try:
-        queue = django_rq.get_queue(queue_name, commit_mode="auto")
+        queue = _queue(queue_name)
         result_ttl = get_result_ttl(queue_name)
         job_datas = [
             Queue.prepare_data(func, args=tuple(args), **{"result_ttl": result_ttl, **options})
@@ -121,7 +135,7 @@ def enqueue_later_on_commit(
             enqueue_now(func, *args, queue_name=queue_name)
             return
         try:
-            queue = django_rq.get_queue(queue_name, commit_mode="auto")
+            queue = _queue(queue_name)
             queue.enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_options)
         except RedisError as exc:
             logger.warning(

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from invitations_project.errors import InvalidRequest, NotFound, json_error, server_error_body
 
@@ -13,6 +14,8 @@ urlpatterns = [
     path("v1/", include("billing.urls")),
     path("webhooks/", include("delivery.urls")),
     path("", include("invitations.public_urls")),
+    path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-reference"),
 ]
 
 

@@ -1,0 +1,43 @@
+"""How the authentication classes appear in the OpenAPI description (drf-spectacular)."""
+
+from django.conf import settings
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class PrivateKeySchemes(OpenApiAuthenticationExtension):
+    """A private key, sent either as a bearer token or as the HTTP Basic user name."""
+
+    target_class = "accounts.authentication.PrivateKeyAuthentication"
+    name = ["PrivateKey", "PrivateKeyBasic"]
+
+    def get_security_definition(self, auto_schema):
+        return [
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "private_<secret> (live) or private_sandbox_<secret> (sandbox)",
+                "description": "A private API key. The key picks the mode: sandbox keys see and make only "
+                "sandbox invitations, and nothing they do is billed.",
+            },
+            {
+                "type": "http",
+                "scheme": "basic",
+                "description": "The same private key as the HTTP Basic user name, with an empty password.",
+            },
+        ]
+
+    def get_security_requirement(self, auto_schema):
+        # Either scheme alone is enough (OR), not both together.
+        return [{"PrivateKey": []}, {"PrivateKeyBasic": []}]
+
+
+class JwtAuthScheme(OpenApiAuthenticationExtension):
+    """A dashboard user's short-lived JWT; lists JwtAuth on operations once the class is installed."""
+
+    target_class = "accounts.authentication.JwtAuthentication"
+    optional = True
+    name = "JwtAuth"
+
+    def get_security_definition(self, auto_schema):
+        # One definition, in SPECTACULAR_SETTINGS, declared even before the class exists.
+        return settings.SPECTACULAR_SETTINGS["APPEND_COMPONENTS"]["securitySchemes"]["JwtAuth"]

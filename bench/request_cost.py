@@ -1,0 +1,98 @@
+"""What one request or one delivery costs on its own, in-process and one at a time: no server, no
+concurrency, warm database connections. Explains the figures of the load benchmarks.
+
+    .venv/bin/python bench/request_cost.py --repeat 100
+
+Prints milliseconds per authenticated GET, per resend (through Django's test client, whole
+middleware and DRF stack), per delivery job with a warm database connection, and per delivery job
+that opens its own connection first, as a job in a freshly forked rq work horse does.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+
+
+def per_call_ms(func, items) -> float:
+    items = list(items)
+    started = time.perf_counter()
+    for item in items:
+        func(item)
+    return (time.perf_counter() - started) / len(items) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=100, help="timed calls of each kind (default 100)")
+    parser.add_argument("--database-url", default=harness.DEFAULT_DATABASE_URL)
+    parser.add_argument("--redis-url", default=harness.DEFAULT_REDIS_URL)
+    args = parser.parse_args()
+    warmup, n = 20, args.repeat
+
+    env = harness.bench_environment(
+        args.database_url,
+        args.redis_url,
+        EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
+        SMS_BACKEND="delivery.sms.LocmemSmsBackend",
+    )
+    harness.recreate_database(args.database_url)
+    try:
+        harness.manage("migrate", "--noinput", "-v0", env=env)
+        harness.setup_django()
+        import django_rq
+        from django.db import connection
+        from django.test import Client
+
+        from bench import delivery_throughput, resend_load
+        from delivery.jobs import deliver_attempt
+
+        django_rq.get_connection("delivery").flushdb()
+        client_data = resend_load.seed(clients=1, requests=warmup + n)[0]
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {client_data['key']}")
+        detail = f"/v1/autodoc/invitations/{client_data['get_token']}"
+
+        def get(_):
+            assert client.get(detail).status_code == 200
+
+        def resend(token):
+            assert client.post(f"/v1/autodoc/invitations/{token}/resend").status_code == 200
+
+        def deliver_on_new_connection(attempt_id):
+            connection.close()
+            deliver_attempt(attempt_id)
+
+        attempts = delivery_throughput.seed(attempts=warmup + 2 * n, organizations=2)
+        tokens = client_data["resend_tokens"]
+        per_call_ms(get, range(warmup))
+        per_call_ms(resend, tokens[:warmup])
+        per_call_ms(deliver_attempt, attempts[:warmup])
+        figures = {
+            "GET one invitation": per_call_ms(get, range(n)),
+            "resend": per_call_ms(resend, tokens[warmup:]),
+            "delivery job, warm connection": per_call_ms(deliver_attempt, attempts[warmup : warmup + n]),
+            "delivery job, new connection": per_call_ms(deliver_on_new_connection, attempts[warmup + n :]),
+        }
+    finally:
+        try:
+            import django_rq
+
+            django_rq.get_connection("delivery").flushdb()
+        except Exception as exc:  # noqa: BLE001 - cleanup reports and goes on
+            print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
+        from django.db import connections
+
+        connections.close_all()
+        harness.drop_database(args.database_url)
+
+    for name, ms in figures.items():
+        print(f"{name:>32}: {ms:.1f} ms")
+    print(f"machine: {harness.machine_description()}")
+
+
+if __name__ == "__main__":
+    main()
