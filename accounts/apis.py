@@ -1,11 +1,14 @@
 """POST /v1/auth/token and /v1/auth/token/refresh: dashboard users' JWTs."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.schema import TokenPairSchema
 from accounts.serializers import TokenInputSerializer, TokenRefreshInputSerializer
 from accounts.services import TokenPair, auth_token_issue, auth_token_refresh
+from invitations_project.openapi import error_responses
 from invitations_project.throttling import AUTH_TOKEN_PER_IP, RateLimitedApiMixin
 
 
@@ -31,6 +34,12 @@ class AuthTokenBaseApi(RateLimitedApiMixin, APIView):
 
 
 class AuthTokenApi(AuthTokenBaseApi):
+    @extend_schema(
+        operation_id="auth_token_create",
+        summary="Log in: a dashboard user's access and refresh tokens for one organization",
+        request=TokenInputSerializer,
+        responses={200: TokenPairSchema, **error_responses(400, 401, 415, 422, 429)},
+    )
     def post(self, request):
         serializer = TokenInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -40,6 +49,12 @@ class AuthTokenApi(AuthTokenBaseApi):
 
 
 class AuthTokenRefreshApi(AuthTokenBaseApi):
+    @extend_schema(
+        operation_id="auth_token_refresh",
+        summary="Exchange a refresh token for a new pair",
+        request=TokenRefreshInputSerializer,
+        responses={200: TokenPairSchema, **error_responses(400, 401, 415, 422, 429)},
+    )
     def post(self, request):
         serializer = TokenRefreshInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

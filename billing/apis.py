@@ -3,12 +3,15 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.schema import UsageSchema
 from billing.selectors import UsageLine, billing_usage, usage_totals
 from billing.serializers import UsageQuerySerializer
+from invitations_project.openapi import error_responses
 
 AMOUNT_QUANTUM = Decimal("0.0001")
 
@@ -26,6 +29,12 @@ def _line_to_dict(line: UsageLine, *, with_type: bool = True) -> dict:
 class BillingUsageApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        operation_id="billing_usage",
+        summary="Usage and amounts billed in a period, per event type",
+        parameters=[UsageQuerySerializer],
+        responses={200: UsageSchema, **error_responses(422)},
+    )
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)

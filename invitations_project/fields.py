@@ -1,0 +1,77 @@
+"""Input fields shared by every API: strict JSON types, unknown fields refused, period bounds."""
+
+from datetime import UTC, datetime, time, timedelta
+
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: a number or a list is a malformed request, not a value."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.", code="wrong_type")
+        return super().to_internal_value(data)
+
+
+class StrictObjectSerializer(serializers.Serializer):
+    """A JSON object body whose every key is a declared field."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The body must be a JSON object."]}, code="not_a_dict"
+            )
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for name in unknown}
+            )
+        return super().to_internal_value(data)
+
+
+def parse_bound(value: str, *, upper: bool, inclusive: bool = True) -> datetime:
+    """A date or an ISO 8601 datetime, as a UTC instant; a bare date as an upper bound includes that whole day.
+
+    An inclusive upper datetime bound is moved one microsecond on, so every bound can be compared with
+    ``<``. The result is in UTC because PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows. A
+    bound that falls outside years 1..9999 once moved to UTC (or past its end) is clamped to the nearest
+    representable instant, which selects the same rows.
+    """
+    # A bare date first: parse_datetime would also take it, as midnight, and lose the whole-day meaning.
+    day = parse_date(value)
+    if day is not None:
+        moment = datetime.combine(day, time.min, tzinfo=UTC)
+        step = timedelta(days=1)
+    else:
+        moment = parse_datetime(value)
+        if moment is None:
+            raise serializers.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
+        step = timedelta(microseconds=1) if inclusive else timedelta(0)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+        return moment + step if upper else moment
+    except OverflowError:
+        return _LATEST if moment.year == datetime.max.year else _EARLIEST
+
+
+class BoundField(serializers.CharField):
+    """One end of a period, parsed by ``parse_bound``."""
+
+    def __init__(self, *, upper: bool, inclusive: bool = True, **kwargs):
+        self.upper = upper
+        self.inclusive = inclusive
+        kwargs.setdefault("trim_whitespace", False)  # " 2026-03-01" is not a date
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return parse_bound(super().to_internal_value(data), upper=self.upper, inclusive=self.inclusive)
+        except ValueError as exc:  # a date that parses but does not exist, like 2026-02-30
+            raise serializers.ValidationError("Enter a real date.") from exc
