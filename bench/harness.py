@@ -93,10 +93,17 @@ class Children:
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen] = []
 
-    def start(self, args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    def start(self, args: list[str], *, env: dict[str, str], log: Path, **popen_options) -> subprocess.Popen:
+        """Start ``args`` in its own session; ``popen_options`` go to Popen (``pass_fds``, say)."""
         with open(log, "ab") as out:
             process = subprocess.Popen(
-                args, cwd=PROJECT_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                cwd=PROJECT_DIR,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                **popen_options,
             )
         self.processes.append(process)
         return process

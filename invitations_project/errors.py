@@ -96,7 +96,7 @@ class RateLimited(TooManyRequests):
 class ServiceUnavailable(ApiError):
     status_code = 503
     type = "service_unavailable"
-    default_message = "A service this request depends on is unavailable; nothing was changed. Retry later."
+    default_message = "A service this request depends on is unavailable; nothing was left half-done. Retry later."
 
 
 _DRF_TYPES = {

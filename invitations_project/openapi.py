@@ -84,7 +84,7 @@ ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     500: ("ServerError", "An internal error; it has been logged. No stack trace is shown.", ("server_error",)),
     503: (
         "ServiceUnavailableError",
-        "A service this request depends on is unavailable; nothing was changed. Retry later.",
+        "A service this request depends on is unavailable; nothing was left half-done. Retry later.",
         ("service_unavailable",),
     ),
 }

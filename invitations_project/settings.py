@@ -126,10 +126,12 @@ REDIS_URL = env_str("REDIS_URL")
 # Without Redis, delivery jobs run inline right after the transaction commits.
 DELIVERY_INLINE = env_bool("DELIVERY_INLINE", not REDIS_URL)
 _rq_url = REDIS_URL or "redis://127.0.0.1:6379/0"
-if "socket_connect_timeout=" not in _rq_url:
-    # A Redis host that drops packets must not hang a request at commit: fail fast, the sweeper
-    # enqueues later. (Only the connect phase: workers block on reads by design.)
-    _rq_url += ("&" if "?" in _rq_url else "?") + "socket_connect_timeout=2"
+# A Redis host that drops packets, or a Redis that accepts connections and answers nothing (frozen,
+# swapping), must not hang a request at commit: give up on the enqueue, the sweeper enqueues later.
+# rq workers raise their own connection's read timeout above their blocking dequeue by themselves.
+for _option, _seconds in (("socket_connect_timeout", 2), ("socket_timeout", 5)):
+    if f"{_option}=" not in _rq_url:
+        _rq_url += ("&" if "?" in _rq_url else "?") + f"{_option}={_seconds}"
 RQ_QUEUES = {
     "delivery": {"URL": _rq_url, "DEFAULT_TIMEOUT": 60},
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},

@@ -1,0 +1,118 @@
+"""An rq worker killed with SIGKILL in the middle of a send: the message is delivered exactly once.
+
+The worker is the production command, `manage.py rqworker delivery`, in a process of its own that
+forks a work horse per job. The SMS provider, the only thing that leaves the machine, is stood in
+for by files (tests/faults/file_sms.py) that stop the send at a chosen point, where the test kills
+the worker's whole session: rq puts the horse in a process group of its own, so killing the
+worker's group alone would leave it running. The attempt stays `sending` under its claim; once the
+claim's lease (DELIVERY_SENDING_TIMEOUT_SECONDS) is over the sweeper enqueues it again and a
+restarted worker sends it with the same idempotency key, which the provider honours.
+"""
+
+import signal
+from datetime import timedelta
+
+import django_rq
+import pytest
+
+from accounts.principals import Actor
+from bench import harness
+from billing.models import BillingEvent
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation, InvitationEvent
+from invitations.services import invitation_create
+from tests.faults import file_sms
+from tests.faults.manage_later import CLOCK_AHEAD_ENV
+from tests.faults.support import kill_session, report, service_environment, sweep, tally
+
+pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
+
+A = DeliveryAttempt.Status
+S = Invitation.Status
+PHONE = "+4915112345678"
+
+
+@pytest.mark.parametrize(
+    "point, provider_calls",
+    [
+        # Killed after claiming, before calling the provider: the takeover makes the only call.
+        (file_sms.BEFORE_CALL, 1),
+        # Killed after the provider took the message, before its acceptance was recorded: the
+        # takeover calls again with the same idempotency key and the provider delivers nothing new.
+        (file_sms.AFTER_CALL, 2),
+    ],
+)
+def test_a_worker_killed_mid_send_is_taken_over_after_the_lease_and_delivers_once(
+    children, organization, settings, tmp_path, point, provider_calls
+):
+    provider = tmp_path / "sms-provider"
+    provider.mkdir()
+    env = service_environment(
+        SMS_BACKEND="tests.faults.file_sms.FileSmsBackend", **{file_sms.DIRECTORY_ENV: str(provider)}
+    )
+    invitation = invitation_create(
+        organization=organization, livemode=True, channel="sms", recipient=PHONE, actor=Actor.system("test")
+    )
+    attempt = DeliveryAttempt.objects.get(invitation=invitation)
+    key = f"delivery-attempt-{attempt.pk}"
+    assert django_rq.get_queue("delivery").count == 1
+
+    file_sms.hold(provider, point)
+    worker = children.start(
+        [harness.PYTHON, "manage.py", "rqworker", "delivery", "--burst"], env=env, log=tmp_path / "worker.log"
+    )
+    horse = file_sms.wait_for_hold(provider, point)
+    killed = kill_session(worker.pid)
+    assert worker.wait(timeout=10) == -signal.SIGKILL
+    assert {worker.pid, horse} <= set(killed) and horse != worker.pid
+
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.tries) == (A.SENDING, 1)
+    calls_at_kill = file_sms.calls(provider)
+    assert calls_at_kill == ([] if point == file_sms.BEFORE_CALL else [key])
+    invitation.refresh_from_db()
+    assert invitation.status == S.PENDING
+
+    lease_end = attempt.claimed_at + timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
+    before_lease_end = sweep(at=lease_end - timedelta(seconds=1))
+    assert before_lease_end.startswith("Enqueued 0 delivery attempts"), before_lease_end
+    after_lease_end = sweep(at=lease_end + timedelta(seconds=1))
+    assert after_lease_end == "Enqueued 1 delivery attempts (queued: 0, retry overdue: 0, stuck sending: 1)"
+
+    # A worker started after the lease is over (its clock ahead by the lease; nothing waits for it).
+    (provider / f"hold-{point}").unlink()
+    restarted = children.start(
+        [harness.PYTHON, "-m", "tests.faults.manage_later", "rqworker", "delivery", "--burst"],
+        env={**env, CLOCK_AHEAD_ENV: str(settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 2)},
+        log=tmp_path / "restarted-worker.log",
+    )
+    assert restarted.wait(timeout=60) == 0, (tmp_path / "restarted-worker.log").read_text()
+
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, f"file-{key}")
+    calls = file_sms.calls(provider)
+    delivered = file_sms.delivered(provider)
+    assert calls == [key] * provider_calls
+    assert delivered == [key]
+    lost, duplicates = tally({key}, delivered)
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 1)
+    assert InvitationEvent.objects.filter(invitation=invitation, reason="provider_accepted").count() == 1
+    billed = BillingEvent.objects.filter(source_id=f"attempt:{attempt.pk}").count()
+    assert billed == 1
+
+    report(
+        f"rq worker SIGKILLed {'before' if point == file_sms.BEFORE_CALL else 'after'} the provider call",
+        {
+            "killed": f"worker session {worker.pid} ({len(killed)} processes, the work horse {horse} among them)",
+            "at the kill": f"attempt sending (tries 1), provider calls {len(calls_at_kill)}",
+            "sweep 1 s before the lease ends": before_lease_end,
+            "sweep 1 s after the lease ends": after_lease_end,
+            "restarted worker": f"attempt accepted (tries {attempt.tries}), invitation {invitation.status}",
+            "provider calls": f"{len(calls)}, all with key {key}",
+            "delivered by the provider": len(delivered),
+            "billing events": billed,
+        },
+        lost=lost,
+        duplicates=duplicates,
+    )
