@@ -5,12 +5,14 @@ SMS backends, against N no-op rq jobs through the same workers in the same run.
 
 Both phases enqueue everything first, then start the workers in burst mode (the production command,
 ``manage.py rqworker delivery``), so the figure is the workers' rate, read from the jobs' own start
-and end times. The delivery phase then checks that every attempt was accepted exactly once: its
-invitation sent and one billing event written.
+and end times. Both phases run the worker class the settings choose (``RQ_WORKER_CLASS``, or
+``--worker-class``). The delivery phase then checks that every attempt was accepted exactly once:
+its invitation sent and one billing event written.
 """
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -85,15 +87,14 @@ def enqueue(func, argument_lists: list[tuple], **options) -> list[str]:
     return ids
 
 
-def run_workers(*, count: int, worker_class: str | None, env: dict, logs: Path, name: str, timeout: float) -> float:
+def run_workers(*, count: int, env: dict, logs: Path, name: str, timeout: float) -> float:
     """Start `count` burst workers on the delivery queue and wait until all have drained it."""
     children = harness.Children()
-    extra = ["--worker-class", worker_class] if worker_class else []
     started = time.perf_counter()
     try:
         processes = [
             children.start(
-                [harness.PYTHON, "manage.py", "rqworker", "delivery", "--burst", *extra],
+                [harness.PYTHON, "manage.py", "rqworker", "delivery", "--burst"],
                 env=env,
                 log=logs / f"{name}-worker-{n}.log",
             )
@@ -158,20 +159,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--attempts", type=int, default=10_000, help="delivery attempts, and no-op jobs (10000)")
     parser.add_argument("--workers", type=int, default=2, help="rq worker processes (default 2)")
-    parser.add_argument("--worker-class", default=None, help="rq worker class (default: rqworker's own, rq.Worker)")
+    parser.add_argument(
+        "--worker-class",
+        default=None,
+        help="rq worker class for both phases (default: the settings', RQ_WORKER_CLASS or InProcessWorker)",
+    )
     parser.add_argument("--organizations", type=int, default=10)
     parser.add_argument("--database-url", default=harness.DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=harness.DEFAULT_REDIS_URL)
     parser.add_argument("--timeout", type=float, default=900, help="give up on a phase after this many seconds")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
+    load_at_start = os.getloadavg()
 
+    chosen = {"RQ_WORKER_CLASS": args.worker_class} if args.worker_class else {}
     env = harness.bench_environment(
         args.database_url,
         args.redis_url,
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
         SMS_BACKEND="delivery.sms.LocmemSmsBackend",
         LOG_LEVEL="WARNING",
+        **chosen,
     )
     logs = Path(tempfile.mkdtemp(prefix="bench-delivery-"))
     harness.recreate_database(args.database_url)
@@ -179,29 +187,31 @@ def main() -> None:
         harness.manage("migrate", "--noinput", "-v0", env=env)
         harness.setup_django()
         import django_rq
+        from django_rq.workers import get_worker_class
 
         from delivery.jobs import deliver_attempt
         from delivery.services import retry_policy
+
+        worker_class = get_worker_class()
+        worker_class_name = f"{worker_class.__module__}.{worker_class.__qualname__}"
+        print(
+            f"start: {args.attempts} no-op jobs, then as many deliveries, {args.workers} x {worker_class_name}; "
+            f"load average {', '.join(f'{v:.2f}' for v in load_at_start)}",
+            flush=True,
+        )
 
         redis = django_rq.get_connection("delivery")
         redis.flushdb()
         attempt_ids = seed(attempts=args.attempts, organizations=args.organizations)
 
         noop_ids = enqueue("bench.noop.noop", [(n,) for n in range(args.attempts)])
-        workers = {"count": args.workers, "worker_class": args.worker_class, "env": env, "logs": logs}
-        noop_wall = run_workers(**workers, name="noop", timeout=args.timeout)
+        workers = {"count": args.workers, "env": env, "logs": logs, "timeout": args.timeout}
+        noop_wall = run_workers(**workers, name="noop")
         noop = {**job_window(noop_ids), "wall_seconds_with_worker_start": round(noop_wall, 1)}
         redis.flushdb()
 
         delivery_ids = enqueue(deliver_attempt, [(pk,) for pk in attempt_ids], retry=retry_policy())
-        delivery_wall = run_workers(
-            count=args.workers,
-            worker_class=args.worker_class,
-            env=env,
-            logs=logs,
-            name="delivery",
-            timeout=args.timeout,
-        )
+        delivery_wall = run_workers(**workers, name="delivery")
         delivery = {**job_window(delivery_ids), "wall_seconds_with_worker_start": round(delivery_wall, 1)}
         checks = verify(attempt_ids)
     finally:
@@ -220,7 +230,9 @@ def main() -> None:
     figures = {
         "machine": harness.machine_description(),
         "workers": args.workers,
-        "worker_class": args.worker_class or "rq.Worker (rqworker default)",
+        "worker_class": worker_class_name,
+        "load_average_start": [round(value, 2) for value in load_at_start],
+        "load_average_end": [round(value, 2) for value in os.getloadavg()],
         "noop": noop,
         "delivery": delivery,
         "delivery_to_noop": ratio,
@@ -236,6 +248,11 @@ def main() -> None:
     print(f"deliveries / no-op jobs: {ratio} (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})")
     print(f"after the run: {checks}")
     print(f"workers: {args.workers} x {figures['worker_class']}; machine: {figures['machine']}")
+    print(
+        "load average (1, 5, 15 min): at start {}, at end {}".format(
+            *(", ".join(f"{v:.2f}" for v in figures[key]) for key in ("load_average_start", "load_average_end"))
+        )
+    )
     if args.json:
         print(json.dumps(figures, indent=2))
     if checks["lost"] or checks["provider_called_more_than_once"]:

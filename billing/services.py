@@ -1,7 +1,9 @@
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,6 +32,20 @@ def billing_event_record_send(
     if not livemode:
         return None
     event_type = CHANNEL_EVENT_TYPES[channel]
+    now = timezone.now()
+    connection = connections[router.db_for_write(BillingEvent)]
+    if connection.vendor == "postgresql":
+        # Every accepted live send comes through here: one statement instead of a price SELECT and
+        # a savepoint-guarded INSERT.
+        event = _insert_at_price_postgresql(
+            connection,
+            organization=organization,
+            event_type=event_type,
+            source_id=source_id,
+            reference=reference,
+            created_at=now,
+        )
+        return event or BillingEvent.objects.get(source_id=source_id)
     amount, currency = price_for(organization=organization, event_type=event_type)
     try:
         with transaction.atomic():
@@ -40,7 +56,71 @@ def billing_event_record_send(
                 reference=reference,
                 amount=amount,
                 currency=currency,
-                created_at=timezone.now(),
+                created_at=now,
             )
     except IntegrityError:
         return BillingEvent.objects.get(source_id=source_id)
+
+
+def _insert_at_price_postgresql(
+    connection: BaseDatabaseWrapper,
+    *,
+    organization: Organization,
+    event_type: str,
+    source_id: str,
+    reference: str,
+    created_at: datetime,
+) -> BillingEvent | None:
+    """INSERT the event at the price ``price_for`` would choose (the organization's own row, else
+    the default row, else the setting), in one statement. None when the source was already billed:
+    ON CONFLICT DO NOTHING on the unique source_id, which also waits for a concurrent insert of the
+    same source to commit and then yields to it."""
+    default_amount, default_currency = settings.BILLING_DEFAULT_PRICES[event_type]
+    qn = connection.ops.quote_name
+    event_meta, price_meta = BillingEvent._meta, Price._meta
+
+    def column(meta, name: str) -> str:
+        return qn(meta.get_field(name).column)
+
+    inserted = ["organization", "event_type", "source_id", "reference", "amount", "currency", "created_at"]
+    sql = f"""
+        INSERT INTO {qn(event_meta.db_table)} ({", ".join(column(event_meta, name) for name in inserted)})
+        SELECT %s, %s, %s, %s, price.amount, price.currency, %s
+        FROM (
+            SELECT {column(price_meta, "amount")} AS amount, {column(price_meta, "currency")} AS currency,
+                   CASE WHEN {column(price_meta, "organization")} IS NULL THEN 1 ELSE 0 END AS rank
+            FROM {qn(price_meta.db_table)}
+            WHERE {column(price_meta, "event_type")} = %s
+              AND ({column(price_meta, "organization")} = %s OR {column(price_meta, "organization")} IS NULL)
+            UNION ALL
+            SELECT %s::numeric, %s, 2
+        ) AS price
+        ORDER BY price.rank
+        LIMIT 1
+        ON CONFLICT ({column(event_meta, "source_id")}) DO NOTHING
+        RETURNING {column(event_meta, "id")}, {column(event_meta, "amount")}, {column(event_meta, "currency")}
+    """
+    params = [
+        *(organization.pk, event_type, source_id, reference, created_at),
+        *(event_type, organization.pk),
+        *(Decimal(default_amount), default_currency),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    pk, amount, currency = row
+    event = BillingEvent(
+        pk=pk,
+        organization=organization,
+        event_type=event_type,
+        source_id=source_id,
+        reference=reference,
+        amount=amount,
+        currency=currency,
+        created_at=created_at,
+    )
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event

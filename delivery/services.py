@@ -131,7 +131,12 @@ def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:
     )
     if not claimed:
         return None
-    return DeliveryAttempt.objects.select_related("invitation__workflow__organization").get(pk=attempt_id)
+    # Everything sending and billing need, in one SELECT: the invitation (its state decides whether
+    # the send is still wanted), its organization (billed) and its workflow's organization (named in
+    # the message).
+    return DeliveryAttempt.objects.select_related("invitation__organization", "invitation__workflow__organization").get(
+        pk=attempt_id
+    )
 
 
 def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
@@ -149,7 +154,7 @@ def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
             error=channels.DeliveryError(f"Gave up after {attempt.tries - 1} tries", permanent=True),
             final=True,
         )
-    if not invitation_delivery_wanted(invitation_id=attempt.invitation_id, attempt_number=attempt.number):
+    if not invitation_delivery_wanted(invitation=attempt.invitation, attempt_number=attempt.number):
         attempt.status = A.CANCELLED
         attempt.error_message = "Not sent: a newer send superseded it, or the recipient had already moved on."
         attempt.save(update_fields=["status", "error_message", "updated_at"])

@@ -490,15 +490,18 @@ def _is_current(invitation: Invitation, attempt_number: int | None) -> bool:
     return attempt_number is None or attempt_number == invitation.delivery_attempts
 
 
-def invitation_delivery_wanted(*, invitation_id: int, attempt_number: int) -> bool:
+def invitation_delivery_wanted(*, invitation: Invitation, attempt_number: int) -> bool:
     """Whether this send is still needed: it is the invitation's latest attempt and the invitation
     still waits for it (`pending`, or `failed` and being retried). A recipient who has already
-    started, or a newer resend, makes it unnecessary."""
-    invitation = Invitation.objects.filter(pk=invitation_id).only("status", "delivery_attempts").first()
-    return (
-        invitation is not None
-        and invitation.delivery_attempts == attempt_number
-        and invitation.status in (Invitation.Status.PENDING, Invitation.Status.FAILED)
+    started, or a newer resend, makes it unnecessary.
+
+    `invitation` is the row as the caller has just read it (the delivery job loads it with the
+    attempt it claimed). This is a check before sending, not a lock: a change that lands after it is
+    caught by `invitation_delivery_accepted`, which decides under the row lock.
+    """
+    return invitation.delivery_attempts == attempt_number and invitation.status in (
+        Invitation.Status.PENDING,
+        Invitation.Status.FAILED,
     )
 
 
@@ -510,8 +513,11 @@ def invitation_delivery_accepted(
     Anything else means a later event already moved the invitation on, or the message belongs to
     an older attempt; it is left as it is.
     """
-    with transaction.atomic():
-        invitation = _lock(Invitation(pk=invitation_id))
+    # No savepoint: inside the delivery job's transaction an error here rolls the whole outcome back.
+    with transaction.atomic(savepoint=False):
+        # Lock the invitation row (only it: nothing here needs its workflow or organization) before
+        # checking that this attempt is current: a resend or a provider event may be changing it.
+        invitation = Invitation.objects.select_for_update().get(pk=invitation_id)
         if _is_current(invitation, attempt_number) and invitation.status in (
             Invitation.Status.PENDING,
             Invitation.Status.FAILED,

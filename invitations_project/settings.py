@@ -106,6 +106,10 @@ TEMPLATES = [
 # --- Database -----------------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
+    # Persistent connections, in web processes and in workers alike (the worker keeps its connection
+    # between jobs as a web process does between requests): a connection is reopened after
+    # DB_CONN_MAX_AGE seconds, and checked with one cheap query before its first use in a request or
+    # a job, so one PostgreSQL dropped while it sat idle is replaced instead of failing the work.
     DATABASES = {
         "default": dj_database_url.parse(
             DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
@@ -136,7 +140,12 @@ RQ_QUEUES = {
     "delivery": {"URL": _rq_url, "DEFAULT_TIMEOUT": 60},
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
 }
-RQ = {"COMMIT_MODE": "on_db_commit"}
+RQ = {
+    "COMMIT_MODE": "on_db_commit",
+    # `rqworker` runs jobs in its own process and keeps its database connection between them (see
+    # invitations_project/worker.py); RQ_WORKER_CLASS=rq.Worker forks a work horse per job instead.
+    "WORKER_CLASS": env_str("RQ_WORKER_CLASS") or "invitations_project.worker.InProcessWorker",
+}
 
 if REDIS_URL:
     CACHES = {

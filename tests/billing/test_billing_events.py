@@ -3,11 +3,13 @@
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from accounts.principals import Actor
 from billing.models import BillingEvent, Price
@@ -225,3 +227,64 @@ def test_an_event_keeps_the_price_it_was_billed_at_when_the_price_changes_later(
     second = billing_event_record_send(organization=organization, channel="email", livemode=True, source_id="attempt:2")
     first.refresh_from_db()
     assert (first.amount, second.amount) == (Decimal("0.0125"), Decimal("0.0500"))
+
+
+# --- The single-statement INSERT on PostgreSQL and the ORM path (SQLite) bill alike -------------------
+
+
+def record_both_ways(organization, channel: str, n: int) -> tuple[BillingEvent, BillingEvent]:
+    """Record one send through the PostgreSQL statement and one through the ORM path."""
+    with CaptureQueriesContext(connection) as statements:
+        fast = billing_event_record_send(
+            organization=organization, channel=channel, livemode=True, source_id=f"attempt:{n}", reference="adi_x"
+        )
+    assert "ON CONFLICT" in statements[0]["sql"]
+    with mock.patch.object(connections["default"], "vendor", "sqlite"):
+        with CaptureQueriesContext(connection) as statements:
+            orm = billing_event_record_send(
+                organization=organization,
+                channel=channel,
+                livemode=True,
+                source_id=f"attempt:{n + 1}",
+                reference="adi_x",
+            )
+    assert not any("ON CONFLICT" in statement["sql"] for statement in statements)
+    return fast, orm
+
+
+def billed(event: BillingEvent) -> tuple:
+    return (event.organization_id, event.event_type, event.reference, event.amount, event.currency)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("price_rows", ["own and default", "default only", "another organization's only", "none"])
+def test_both_ways_of_recording_a_send_bill_the_same_price(organization, settings, channel, price_rows):
+    settings.BILLING_DEFAULT_PRICES = {"send.email": ("0.02", "GBP"), "send.sms": ("0.0900", "GBP")}
+    event_type = f"send.{channel}"
+    if price_rows in ("own and default", "default only"):
+        Price.objects.create(event_type=event_type, amount=Decimal("0.0125"), currency="EUR")
+    if price_rows == "own and default":
+        Price.objects.create(organization=organization, event_type=event_type, amount=Decimal("0.0080"), currency="USD")
+    if price_rows == "another organization's only":
+        Price.objects.create(
+            organization=OrganizationFactory(), event_type=event_type, amount=Decimal("0.5000"), currency="CHF"
+        )
+    expected = price_for(organization=organization, event_type=event_type)
+
+    fast, orm = record_both_ways(organization, channel, 1)
+
+    assert billed(fast) == billed(orm) == (organization.pk, event_type, "adi_x", *expected)
+    for event in (fast, orm):
+        stored = BillingEvent.objects.get(pk=event.pk)
+        assert billed(stored) == billed(event)
+        assert (stored.source_id, stored.created_at) == (event.source_id, event.created_at)
+
+
+@pytest.mark.django_db
+def test_both_ways_of_recording_a_send_return_the_first_event_for_a_repeated_source(organization, prices):
+    fast, orm = record_both_ways(organization, "sms", 1)
+    again_fast, again_orm = record_both_ways(organization, "email", 1)
+    assert (again_fast.pk, again_orm.pk) == (fast.pk, orm.pk)
+    assert billed(again_fast) == billed(fast) and billed(again_orm) == billed(orm)
+    assert BillingEvent.objects.count() == 2

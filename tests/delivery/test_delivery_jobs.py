@@ -1,6 +1,7 @@
 """The delivery pipeline: after-commit enqueue, atomic claim, a real rq worker."""
 
 from datetime import timedelta
+from decimal import Decimal
 from unittest import mock
 
 import pytest
@@ -8,6 +9,8 @@ import time_machine
 from django.core import mail
 from django.db import transaction
 
+from billing.models import BillingEvent, Price
+from delivery.jobs import deliver_attempt
 from delivery.models import DeliveryAttempt
 from delivery.services import delivery_attempt_claim
 from invitations.models import Invitation, InvitationEvent
@@ -103,3 +106,21 @@ def test_a_rolled_back_outer_transaction_enqueues_nothing(
             pass
     assert delivery_queue.count == 0
     assert not DeliveryAttempt.objects.exists()
+
+
+@pytest.mark.parametrize("channel, recipient", [("email", "ana@example.com"), ("sms", "+14155550123")])
+def test_one_delivery_costs_at_most_ten_sql_statements(organization, channel, recipient, django_assert_max_num_queries):
+    """The claim and its join, then one transaction: the attempt, the invitation under its lock, the
+    audit row, the billing event at its price in one INSERT, the provider events held back."""
+    Price.objects.create(event_type=f"send.{channel}", amount="0.0300", currency="EUR")
+    invitation = InvitationFactory(
+        organization=organization, status=Invitation.Status.PENDING, sent_at=None, channel=channel, recipient=recipient
+    )
+    attempt = DeliveryAttempt.objects.create(
+        invitation=invitation, number=1, channel=channel, recipient=recipient, livemode=True
+    )
+    with django_assert_max_num_queries(10):
+        assert deliver_attempt(attempt.pk) == DeliveryAttempt.Status.ACCEPTED
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.SENT
+    assert BillingEvent.objects.get(source_id=f"attempt:{attempt.pk}").amount == Decimal("0.0300")

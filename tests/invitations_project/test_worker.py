@@ -1,0 +1,185 @@
+"""The rq worker the service runs by default: jobs in the worker process, one database connection
+kept from job to job and replaced when it broke, and rq's job timeout still enforced."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import django_rq
+import psycopg
+import pytest
+from django.db import connection
+from django_rq.workers import get_worker_class
+from rq import SimpleWorker, Worker
+from rq.job import JobStatus
+
+from invitations_project.worker import InProcessWorker
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+# --- Jobs, imported by path by the worker ---------------------------------------------------------
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def kill_own_connection_then_query() -> None:
+    terminate_backend(backend_pid())
+    backend_pid()  # fails: the server closed this connection
+
+
+def sleep_in_python(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def sleep_in_postgresql(seconds: float) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(%s)", [seconds])
+
+
+# --- Helpers ---------------------------------------------------------------------------------------
+
+
+def admin_connection() -> psycopg.Connection:
+    """A connection of the test's own, beside Django's."""
+    settings = connection.settings_dict
+    return psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"] or 5432,
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        dbname=settings["NAME"],
+        autocommit=True,
+    )
+
+
+def terminate_backend(pid: int) -> None:
+    """What a PostgreSQL restart, or a proxy dropping an idle connection, does to one connection."""
+    with admin_connection() as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def run_jobs(queue, *calls) -> list:
+    """Enqueue each (func, args, options) and run them all with one InProcessWorker in burst mode."""
+    jobs = [queue.enqueue(func, *args, **options) for func, args, options in calls]
+    InProcessWorker([queue], connection=queue.connection).work(burst=True)
+    for job in jobs:
+        job.refresh()
+    return jobs
+
+
+@pytest.fixture
+def queue(redis_conn, close_db_connections):
+    return django_rq.get_queue("delivery", commit_mode="auto")
+
+
+@pytest.fixture
+def close_db_connections():
+    yield
+    connection.close()
+
+
+# --- Which worker runs ------------------------------------------------------------------------------
+
+
+def test_rqworker_runs_the_in_process_worker_by_default(settings):
+    assert settings.RQ["WORKER_CLASS"] == "invitations_project.worker.InProcessWorker"
+    assert get_worker_class() is InProcessWorker
+    assert isinstance(django_rq.get_worker("delivery"), InProcessWorker)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("rq.Worker", f"{Worker.__module__}.Worker"),
+        ("rq.worker.SimpleWorker", f"{SimpleWorker.__module__}.SimpleWorker"),
+        ("", "invitations_project.worker.InProcessWorker"),
+    ],
+)
+def test_rq_worker_class_in_the_environment_chooses_another(value, expected):
+    code = "import django; django.setup(); from django_rq import get_worker; print(type(get_worker('delivery')))"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=PROJECT_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "invitations_project.settings", "RQ_WORKER_CLASS": value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"<class '{expected}'>"
+
+
+# --- The database connection across jobs ----------------------------------------------------------
+
+
+def test_jobs_share_one_database_connection(queue):
+    jobs = run_jobs(queue, *[(backend_pid, (), {})] * 3)
+    assert [job.get_status() for job in jobs] == [JobStatus.FINISHED] * 3
+    assert len({job.return_value() for job in jobs}) == 1
+
+
+def test_a_connection_dropped_between_jobs_is_replaced_before_the_next_job_uses_it(queue):
+    (first,) = run_jobs(queue, (backend_pid, (), {}))
+    terminate_backend(first.return_value())
+    (second,) = run_jobs(queue, (backend_pid, (), {}))
+    # The health check (CONN_HEALTH_CHECKS) found it dead: the job ran on a new connection.
+    assert second.get_status() == JobStatus.FINISHED
+    assert second.return_value() != first.return_value()
+
+
+def test_a_job_that_broke_its_connection_fails_alone_and_the_next_job_gets_a_new_one(queue):
+    first, broken, after = run_jobs(
+        queue, (backend_pid, (), {}), (kill_own_connection_then_query, (), {}), (backend_pid, (), {})
+    )
+    assert broken.get_status() == JobStatus.FAILED
+    assert after.get_status() == JobStatus.FINISHED
+    assert after.return_value() != first.return_value()
+
+
+# --- Job timeouts ---------------------------------------------------------------------------------
+
+
+def test_a_job_running_past_its_timeout_is_stopped_and_the_worker_goes_on(queue):
+    started = time.monotonic()
+    slow, after = run_jobs(queue, (sleep_in_python, (30,), {"job_timeout": 1}), (backend_pid, (), {}))
+    assert time.monotonic() - started < 10
+    assert slow.get_status() == JobStatus.FAILED
+    assert "JobTimeoutException" in slow.latest_result().exc_string
+    assert after.get_status() == JobStatus.FINISHED
+
+
+def test_a_job_stopped_by_its_timeout_inside_a_query_stops_the_query_and_leaves_no_broken_connection(queue):
+    started = time.monotonic()
+    first, slow, after = run_jobs(
+        queue,
+        (backend_pid, (), {}),
+        (sleep_in_postgresql, (30,), {"job_timeout": 1}),
+        (backend_pid, (), {}),
+    )
+    assert time.monotonic() - started < 10
+    assert slow.get_status() == JobStatus.FAILED
+    assert "JobTimeoutException" in slow.latest_result().exc_string
+    # The interrupted connection was replaced, and its query cancelled in the server.
+    assert after.get_status() == JobStatus.FINISHED
+    assert after.return_value() != first.return_value()
+    assert not server_still_running(first.return_value(), "pg_sleep")
+
+
+def server_still_running(pid: int, text: str, wait: float = 5) -> bool:
+    deadline = time.monotonic() + wait
+    with admin_connection() as admin:
+        while time.monotonic() < deadline:
+            row = admin.execute("SELECT state, query FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+            if row is None or row[0] != "active" or text not in row[1]:
+                return False
+            time.sleep(0.05)
+    return True
