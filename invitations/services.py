@@ -276,6 +276,17 @@ def resend_refusal(*, invitation: Invitation, now: datetime) -> Exception | None
     return None
 
 
+def _start_next_attempt(invitation: Invitation) -> None:
+    """What a resend changes on the locked row, besides its status: one more attempt, not yet sent."""
+    invitation.sent_at = None
+    invitation.delivery_attempts += 1
+    invitation.error_message = ""
+
+
+def _next_attempt_message(invitation: Invitation) -> str:
+    return f"Send attempt {invitation.delivery_attempts} requested."
+
+
 def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
     """Move a `sent` invitation back to `pending` and queue a fresh delivery after commit."""
     from delivery.services import delivery_attempt_queue
@@ -286,15 +297,13 @@ def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
         refusal = resend_refusal(invitation=invitation, now=now)
         if refusal is not None:
             raise refusal
-        invitation.sent_at = None
-        invitation.delivery_attempts += 1
-        invitation.error_message = ""
+        _start_next_attempt(invitation)
         _transition(
             invitation=invitation,
             to_status=Invitation.Status.PENDING,
             actor=actor,
             now=now,
-            message=f"Send attempt {invitation.delivery_attempts} requested.",
+            message=_next_attempt_message(invitation),
             update_fields=("sent_at", "delivery_attempts", "error_message"),
         )
         delivery_attempt_queue(invitation=invitation)
@@ -410,15 +419,13 @@ def invitation_resend_many(
                 )
         if not dry_run and eligible:
             for invitation in eligible:
-                invitation.sent_at = None
-                invitation.delivery_attempts += 1
-                invitation.error_message = ""
+                _start_next_attempt(invitation)
             _transition_many(
                 invitations=eligible,
                 to_status=Invitation.Status.PENDING,
                 actor=actor,
                 now=now,
-                message_for=lambda invitation: f"Send attempt {invitation.delivery_attempts} requested.",
+                message_for=_next_attempt_message,
                 updates={"sent_at": None, "delivery_attempts": F("delivery_attempts") + 1, "error_message": ""},
             )
             delivery_attempt_queue_many(invitations=eligible, on_enqueued=on_enqueued)
