@@ -31,33 +31,29 @@ def billing_event_record_send(
     """Bill one accepted send once. Sandbox sends are never billed; a repeated source is a no-op."""
     if not livemode:
         return None
-    event_type = CHANNEL_EVENT_TYPES[channel]
-    now = timezone.now()
+    fields = {
+        "organization": organization,
+        "event_type": CHANNEL_EVENT_TYPES[channel],
+        "source_id": source_id,
+        "reference": reference,
+        "created_at": timezone.now(),
+    }
     connection = connections[router.db_for_write(BillingEvent)]
     if connection.vendor == "postgresql":
         # Every accepted live send comes through here: one statement instead of a price SELECT and
         # a savepoint-guarded INSERT.
-        event = _insert_at_price_postgresql(
-            connection,
-            organization=organization,
-            event_type=event_type,
-            source_id=source_id,
-            reference=reference,
-            created_at=now,
-        )
-        return event or BillingEvent.objects.get(source_id=source_id)
-    amount, currency = price_for(organization=organization, event_type=event_type)
+        inserted = _insert_at_price_postgresql(connection, **fields)
+        if inserted is None:
+            return BillingEvent.objects.get(source_id=source_id)
+        pk, amount, currency = inserted
+        event = BillingEvent(pk=pk, amount=amount, currency=currency, **fields)
+        event._state.adding = False
+        event._state.db = connection.alias
+        return event
+    amount, currency = price_for(organization=organization, event_type=fields["event_type"])
     try:
         with transaction.atomic():
-            return BillingEvent.objects.create(
-                organization=organization,
-                event_type=event_type,
-                source_id=source_id,
-                reference=reference,
-                amount=amount,
-                currency=currency,
-                created_at=now,
-            )
+            return BillingEvent.objects.create(amount=amount, currency=currency, **fields)
     except IntegrityError:
         return BillingEvent.objects.get(source_id=source_id)
 
@@ -70,11 +66,11 @@ def _insert_at_price_postgresql(
     source_id: str,
     reference: str,
     created_at: datetime,
-) -> BillingEvent | None:
+) -> tuple[int, Decimal, str] | None:
     """INSERT the event at the price ``price_for`` would choose (the organization's own row, else
-    the default row, else the setting), in one statement. None when the source was already billed:
-    ON CONFLICT DO NOTHING on the unique source_id, which also waits for a concurrent insert of the
-    same source to commit and then yields to it."""
+    the default row, else the setting), in one statement; its id, amount and currency. None when the
+    source was already billed: ON CONFLICT DO NOTHING on the unique source_id, which also waits for a
+    concurrent insert of the same source to commit and then yields to it."""
     default_amount, default_currency = settings.BILLING_DEFAULT_PRICES[event_type]
     qn = connection.ops.quote_name
     event_meta, price_meta = BillingEvent._meta, Price._meta
@@ -107,20 +103,4 @@ def _insert_at_price_postgresql(
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    pk, amount, currency = row
-    event = BillingEvent(
-        pk=pk,
-        organization=organization,
-        event_type=event_type,
-        source_id=source_id,
-        reference=reference,
-        amount=amount,
-        currency=currency,
-        created_at=created_at,
-    )
-    event._state.adding = False
-    event._state.db = connection.alias
-    return event
+        return cursor.fetchone()
