@@ -5,6 +5,7 @@ test run's own Redis DB, so they never touch a benchmark someone is running by h
 """
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,20 +16,23 @@ from django.conf import settings
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 
-def bench_urls() -> list[str]:
+def bench_database_url() -> str:
     test_db = urlsplit(os.environ["DATABASE_URL"])
-    database_url = urlunsplit(test_db._replace(path=f"/bench_smoke_{os.getpid()}"))
-    return ["--database-url", database_url, "--redis-url", settings.REDIS_URL]
+    return urlunsplit(test_db._replace(path=f"/bench_smoke_{os.getpid()}"))
 
 
-def run_bench(script: str, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, f"bench/{script}", *args, *bench_urls()],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def bench_urls() -> list[str]:
+    return ["--database-url", bench_database_url(), "--redis-url", settings.REDIS_URL]
+
+
+def run_bench(script: str, *args: str, urls_in_environment: bool = False) -> str:
+    if urls_in_environment:
+        command = [sys.executable, f"bench/{script}", *args]
+        env = {**os.environ, "DATABASE_URL": bench_database_url(), "REDIS_URL": settings.REDIS_URL}
+    else:
+        command = [sys.executable, f"bench/{script}", *args, *bench_urls()]
+        env = None
+    result = subprocess.run(command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -45,3 +49,16 @@ def test_the_delivery_benchmark_delivers_every_attempt_once_through_real_workers
     assert "noop: 20 jobs" in out and "delivery: 20 jobs" in out
     assert "'accepted': 20" in out and "'billing_events': 20" in out
     assert "'provider_called_more_than_once': 0" in out and "'lost': 0" in out
+
+
+def test_the_request_cost_benchmark_times_each_kind_of_call():
+    out = run_bench("request_cost.py", "--repeat", "3")
+    for name in ("GET one invitation", "resend", "delivery job, warm connection", "delivery job, new connection"):
+        assert re.search(rf"^ *{name}: \d+\.\d ms$", out, re.MULTILINE), out
+
+
+def test_the_bulk_resend_benchmark_resends_every_invitation_once_with_its_job():
+    out = run_bench("bulk_resend.py", "--count", "60", "--batch-size", "25", urls_in_environment=True)
+    assert "command: 60 resent, 60 jobs enqueued" in out, out
+    checks = re.findall(r"^check (.+): (\w+)$", out, re.MULTILINE)
+    assert len(checks) == 5 and all(result == "ok" for _, result in checks), out
