@@ -9,8 +9,9 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from accounts.models import ApiKey, Membership, Organization
+from accounts.models import ApiKey, Membership, Organization, SandboxRecipient
 from accounts.services import api_key_create, api_key_revoke
+from invitations_project.validators import normalize_address
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,12 +20,30 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ("user",)
 
 
+class SandboxRecipientForm(forms.ModelForm):
+    class Meta:
+        model = SandboxRecipient
+        fields = ("recipient",)
+
+    def clean_recipient(self) -> str:
+        # Stored as invitations store it, so a sandbox send to the same address matches.
+        return normalize_address(self.cleaned_data["recipient"])
+
+
+class SandboxRecipientInline(admin.TabularInline):
+    model = SandboxRecipient
+    form = SandboxRecipientForm
+    extra = 0
+    verbose_name = "sandbox recipient"
+    verbose_name_plural = "sandbox allow-list: the only addresses sandbox sends really reach (all others are simulated)"
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "created_at")
     search_fields = ("slug", "name")
     readonly_fields = ("created_at",)
-    inlines = (MembershipInline,)
+    inlines = (MembershipInline, SandboxRecipientInline)
 
 
 class ApiKeyCreateForm(forms.ModelForm):

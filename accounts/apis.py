@@ -9,7 +9,7 @@ from accounts.schema import TokenPairSchema
 from accounts.serializers import TokenInputSerializer, TokenRefreshInputSerializer
 from accounts.services import TokenPair, auth_token_issue, auth_token_refresh
 from invitations_project.openapi import error_responses
-from invitations_project.throttling import AUTH_TOKEN_PER_IP, RateLimitedApiMixin
+from invitations_project.throttling import AUTH_TOKEN_PER_ACCOUNT, AUTH_TOKEN_PER_IP, RateLimitedApiMixin
 
 
 def token_pair_to_dict(pair: TokenPair) -> dict:
@@ -34,6 +34,9 @@ class AuthTokenBaseApi(RateLimitedApiMixin, APIView):
 
 
 class AuthTokenApi(AuthTokenBaseApi):
+    # Also per account, whatever the IP: spraying one account's password from many addresses.
+    rate_limits = {"POST": (AUTH_TOKEN_PER_IP, AUTH_TOKEN_PER_ACCOUNT)}
+
     @extend_schema(
         operation_id="auth_token_create",
         summary="Log in: a dashboard user's access and refresh tokens for one organization",

@@ -72,3 +72,47 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.organization} ({self.role})"
+
+
+class RefreshToken(models.Model):
+    """One refresh token issued, known by its ``jti``; the token itself is never stored.
+
+    Every token that descends from one login shares a ``family``. Using a token marks it used and
+    issues the next of the family; a used token presented again means a copy is in someone else's
+    hands, so the whole family is revoked and the user must log in again.
+    """
+
+    jti = models.CharField(max_length=64, unique=True)
+    family = models.CharField(max_length=64, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"refresh token {self.jti[:8]}… of family {self.family[:8]}…"
+
+
+class SandboxRecipient(models.Model):
+    """An address a sandbox send really goes to. Every other sandbox send is simulated: no message
+    leaves, so a sandbox key can neither spend money nor reach strangers."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sandbox_recipients")
+    recipient = models.CharField(
+        max_length=254, help_text="An email address, or a phone number (stored in E.164 form, like +14155550123)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["recipient"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "recipient"], name="sandbox_recipient_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.recipient

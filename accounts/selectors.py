@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from accounts.models import ApiKey, Membership
+from accounts.models import ApiKey, Membership, Organization, SandboxRecipient
 
 # Record use at most once a minute per key, so authentication is not a write per request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -48,3 +48,8 @@ def membership_get_for_token(*, user_id: int, organization_slug: str) -> Members
         .filter(user_id=user_id, organization__slug=organization_slug)
         .first()
     )
+
+
+def sandbox_recipient_allowed(*, organization: Organization | int, recipient: str) -> bool:
+    """Whether sandbox sends to this (normalized) recipient reach the real provider."""
+    return SandboxRecipient.objects.filter(organization=organization, recipient__iexact=recipient).exists()

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.exceptions import InvalidCredentials, InvalidRefreshToken
-from accounts.models import ApiKey, Membership, Organization
+from accounts.models import ApiKey, Membership, Organization, RefreshToken
 from accounts.selectors import membership_get_for_login, membership_get_for_token
 from invitations_project.errors import ValidationFailed
 
@@ -87,13 +87,22 @@ class TokenPair:
     membership: Membership
 
 
-def _token_pair(membership: Membership) -> TokenPair:
+def _token_pair(membership: Membership, *, family: str | None = None) -> TokenPair:
+    """An access and a refresh token; the refresh token joins ``family``, or starts a new one."""
     now = timezone.now()
+    family = family or secrets.token_urlsafe(16)
     issue = dict(user=membership.user, organization_slug=membership.organization.slug, role=membership.role, now=now)
+    refresh = tokens.token_encode(token_type=tokens.REFRESH, family=family, **issue)
+    RefreshToken.objects.create(
+        jti=refresh.jti,
+        family=family,
+        user=membership.user,
+        organization=membership.organization,
+        created_at=now,
+        expires_at=refresh.expires_at,
+    )
     return TokenPair(
-        access=tokens.token_encode(token_type=tokens.ACCESS, **issue),
-        refresh=tokens.token_encode(token_type=tokens.REFRESH, **issue),
-        membership=membership,
+        access=tokens.token_encode(token_type=tokens.ACCESS, **issue), refresh=refresh, membership=membership
     )
 
 
@@ -127,10 +136,37 @@ def membership_for_claims(*, claims: dict) -> Membership:
 
 
 def auth_token_refresh(*, refresh_token: str) -> TokenPair:
-    """A new token pair for a valid refresh token whose user still belongs to its organization."""
+    """A new token pair for a valid refresh token whose user still belongs to its organization.
+
+    Refresh tokens rotate: each can be used once, and the pair it gives carries the next one of its
+    family. Presenting a used one again revokes its family, the newest token included: one of the
+    two holders is not the user, and which one cannot be told.
+    """
     try:
         claims = tokens.token_decode(raw=refresh_token, token_type=tokens.REFRESH)
         membership = membership_for_claims(claims=claims)
     except tokens.InvalidToken as exc:
         raise InvalidRefreshToken(str(exc)) from exc
-    return _token_pair(membership)
+    now = timezone.now()
+    with transaction.atomic():
+        # Lock the token's row: of two requests racing with one token, the second must see it used.
+        issued = RefreshToken.objects.select_for_update().filter(jti=claims["jti"], family=claims["fam"]).first()
+        if issued is None or issued.revoked_at is not None:
+            raise InvalidRefreshToken("This refresh token has been revoked; log in again.")
+        reused = issued.used_at is not None
+        if reused:
+            RefreshToken.objects.filter(family=issued.family, revoked_at__isnull=True).update(revoked_at=now)
+        else:
+            issued.used_at = now
+            issued.save(update_fields=["used_at"])
+            pair = _token_pair(membership, family=issued.family)
+    if reused:
+        # Raised after the commit, so the revocation stays.
+        raise InvalidRefreshToken("This refresh token was already used; every token of its login is revoked.")
+    return pair
+
+
+def refresh_tokens_delete_expired(*, now=None) -> int:
+    """Forget refresh tokens past their expiry: they can no longer be presented anyway."""
+    deleted, _ = RefreshToken.objects.filter(expires_at__lt=now or timezone.now()).delete()
+    return deleted

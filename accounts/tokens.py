@@ -34,6 +34,7 @@ class InvalidToken(Exception):
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
+    jti: str
     expires_at: datetime
     ttl_seconds: int
 
@@ -49,9 +50,13 @@ def password_fingerprint(user) -> str:
     return salted_hmac("accounts.tokens.password", user.password or "", algorithm="sha256").hexdigest()[:32]
 
 
-def token_encode(*, user, organization_slug: str, role: str, token_type: str, now: datetime) -> IssuedToken:
+def token_encode(
+    *, user, organization_slug: str, role: str, token_type: str, now: datetime, family: str = ""
+) -> IssuedToken:
+    """A signed token; a refresh token also names its ``family`` (the login it descends from)."""
     ttl = settings.JWT_ACCESS_TTL_SECONDS if token_type == ACCESS else settings.JWT_REFRESH_TTL_SECONDS
     expires_at = now + timedelta(seconds=ttl)
+    jti = secrets.token_urlsafe(12)
     claims = {
         "iss": settings.JWT_ISSUER,
         "aud": AUDIENCE,
@@ -61,11 +66,13 @@ def token_encode(*, user, organization_slug: str, role: str, token_type: str, no
         "typ": token_type,
         "iat": int(now.timestamp()),
         "exp": int(expires_at.timestamp()),
-        "jti": secrets.token_urlsafe(12),
+        "jti": jti,
         "pwd": password_fingerprint(user),
     }
+    if token_type == REFRESH:
+        claims["fam"] = family
     token = jwt.encode(claims, _signing_key(), algorithm=ALGORITHM)
-    return IssuedToken(token=token, expires_at=expires_at, ttl_seconds=ttl)
+    return IssuedToken(token=token, jti=jti, expires_at=expires_at, ttl_seconds=ttl)
 
 
 def token_decode(*, raw: str, token_type: str) -> dict:
@@ -88,6 +95,8 @@ def token_decode(*, raw: str, token_type: str) -> dict:
     if claims["typ"] != token_type:
         raise InvalidToken(WRONG_TYPE_MESSAGES[token_type])
     if not isinstance(claims["sub"], str) or not claims["sub"].isdigit() or not isinstance(claims["org"], str):
+        raise InvalidToken("Invalid token.")
+    if not isinstance(claims["jti"], str) or (token_type == REFRESH and not isinstance(claims.get("fam"), str)):
         raise InvalidToken("Invalid token.")
     return claims
 

@@ -33,7 +33,7 @@ class BillingUsageApi(APIView):
         operation_id="billing_usage",
         summary="Usage and amounts billed in a period, per event type",
         parameters=[UsageQuerySerializer],
-        responses={200: UsageSchema, **error_responses(422)},
+        responses={200: UsageSchema, **error_responses(400, 422)},
     )
     def get(self, request):
         query = UsageQuerySerializer(data=request.query_params)

@@ -5,14 +5,14 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from invitations_project.fields import BoundField
+from invitations_project.fields import BoundField, SingleValuedQuerySerializer
 
 
 def _month_start(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-class UsageQuerySerializer(serializers.Serializer):
+class UsageQuerySerializer(SingleValuedQuerySerializer):
     def get_fields(self):
         # "from" is a Python keyword, so the fields are declared here rather than as attributes.
         return {

@@ -106,6 +106,13 @@ def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         raise DeliveryError(f"SMS provider unreachable: {exc}", permanent=False) from exc
 
 
+def simulate(attempt: DeliveryAttempt) -> str:
+    """The built-in test provider, for sandbox sends off the allow-list: the message is rendered (so
+    a template error shows in sandbox too) and goes nowhere. Returns its message id."""
+    render(attempt)
+    return f"simulated-{attempt.pk}"
+
+
 def send(attempt: DeliveryAttempt) -> str:
     """Send the attempt's message; return the provider's message id or raise DeliveryError."""
     rendered = render(attempt)

@@ -6,6 +6,7 @@ Without it, a system cron running `python manage.py requeue_deliveries` every mi
 from django.conf import settings
 from rq import cron
 
+from accounts.jobs import delete_expired_refresh_tokens
 from delivery.jobs import sweep_deliveries
 
 cron.register(
@@ -14,4 +15,7 @@ cron.register(
     interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
     job_timeout=300,
     name="delivery.sweep",
+)
+cron.register(
+    delete_expired_refresh_tokens, queue_name="default", interval=3600, job_timeout=300, name="accounts.refresh-tokens"
 )

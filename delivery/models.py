@@ -9,7 +9,8 @@ class DeliveryAttempt(models.Model):
     `queued` rows are the work still to do; a job claims one by moving it to `sending` in a single
     UPDATE, so a duplicate job finds nothing to claim. `retrying` rows wait for their next try
     (due at `retry_at`); `cancelled` rows were no longer wanted when their job ran (a newer send
-    superseded them, or the recipient had already moved on).
+    superseded them, or the recipient had already moved on); `simulated` rows were sandbox sends
+    that the built-in test provider took instead of a real one.
     """
 
     class Status(models.TextChoices):
@@ -19,6 +20,9 @@ class DeliveryAttempt(models.Model):
         RETRYING = "retrying"
         FAILED = "failed"
         CANCELLED = "cancelled"
+        # A sandbox send to an address off the organization's allow-list: taken by the built-in test
+        # provider, which sends nothing (and nothing is billed).
+        SIMULATED = "simulated"
 
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="delivery_attempts_set")
     number = models.PositiveSmallIntegerField(help_text="Which send of the invitation this is (1 = first).")

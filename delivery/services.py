@@ -5,7 +5,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -14,11 +14,13 @@ from django.utils import timezone
 from rq import Retry
 
 from accounts.principals import Actor
+from accounts.selectors import sandbox_recipient_allowed
 from billing.services import billing_event_record_send
 from delivery import channels
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.selectors import delivery_attempts_stale
 from invitations.models import Invitation
+from invitations_project.errors import InvalidRequest
 from invitations_project.queueing import (
     enqueue_later_on_commit,
     enqueue_many_now,
@@ -160,6 +162,11 @@ def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
         attempt.save(update_fields=["status", "error_message", "updated_at"])
         logger.info("Delivery attempt %s no longer wanted; cancelled", attempt_id)
         return attempt
+    if not attempt.livemode and not sandbox_recipient_allowed(
+        organization=attempt.invitation.organization_id, recipient=attempt.recipient
+    ):
+        logger.info("Delivery attempt %s is a sandbox send off the allow-list; simulated", attempt_id)
+        return _attempt_accepted(attempt=attempt, message_id=channels.simulate(attempt), status=A.SIMULATED)
     try:
         message_id = channels.send(attempt)
     except channels.DeliveryError as exc:
@@ -197,11 +204,11 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     return attempt
 
 
-def _attempt_accepted(*, attempt: DeliveryAttempt, message_id: str) -> DeliveryAttempt:
+def _attempt_accepted(*, attempt: DeliveryAttempt, message_id: str, status: str = A.ACCEPTED) -> DeliveryAttempt:
     from invitations.services import invitation_delivery_accepted
 
     now = timezone.now()
-    attempt.status = A.ACCEPTED
+    attempt.status = status
     attempt.provider_message_id = message_id
     attempt.accepted_at = now
     attempt.error_message = ""
@@ -223,12 +230,17 @@ def _attempt_accepted(*, attempt: DeliveryAttempt, message_id: str) -> DeliveryA
             source_id=f"attempt:{attempt.pk}",
             reference=attempt.invitation.token,
         )
-        # Events the provider reported before this acceptance was written apply now, in order.
+        # Events the provider reported before this acceptance was written apply now, in order; one
+        # that named another message id was not about this send after all.
         deferred = attempt.provider_events.filter(outcome=ProviderEvent.Outcome.DEFERRED).order_by(
             F("occurred_at").asc(nulls_last=True), "received_at", "id"
         )
         for event in deferred:
-            event.outcome, event.note = _provider_event_apply(attempt=attempt, event=event)
+            if event.message_id in ("", message_id):
+                event.outcome, event.note = _provider_event_apply(attempt=attempt, event=event)
+            else:
+                event.outcome = ProviderEvent.Outcome.UNMATCHED
+                event.note = "Its message id is not the one the provider gave this send."
             event.save(update_fields=["outcome", "note"])
     return attempt
 
@@ -301,16 +313,31 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
 # --- Provider events -----------------------------------------------------------------------------
 
 KIND_STATUS = {"delivered": S.DELIVERED, "opened": S.OPENED, "failed": S.FAILED}
+# A description longer than this (1 KB) is cut: providers' own texts are a sentence or two.
+EVENT_TEXT_MAX = 1024
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def _attempt_for_event(*, channel: str, message_id: str, attempt_hint: str) -> DeliveryAttempt | None:
+def _attempt_for_event(
+    *, channel: str, message_id: str, attempt_hint: str, hint_token: str | None
+) -> DeliveryAttempt | None:
+    """The attempt an event is about: the one whose recorded provider message id it names.
+
+    The attempt id echoed back from our send (email metadata, the SMS callback URL) only helps while
+    that attempt has no message id recorded yet (the event outran our record of the acceptance); it
+    never picks an attempt whose recorded id differs. Email metadata travels in the event's body, so
+    it must also name the attempt's invitation token, which nobody outside the send knows;
+    ``hint_token`` None means the hint came signed by the provider (Twilio signs the callback URL).
+    """
     # Lock the attempt: its acceptance being written, and other events of the same message,
     # decide whether this event applies now or waits.
     attempts = DeliveryAttempt.objects.select_for_update(of=("self",)).filter(channel=channel)
     attempt = attempts.filter(provider_message_id=message_id).first() if message_id else None
-    if attempt is None and attempt_hint.isdigit():
-        # The attempt id we sent as metadata: the event can outrun our record of the message id.
-        attempt = attempts.filter(pk=int(attempt_hint)).first()
+    if attempt is None and attempt_hint.isdigit() and len(attempt_hint) < 19:
+        candidates = attempts.filter(pk=int(attempt_hint), provider_message_id="")
+        if hint_token is not None:
+            candidates = candidates.filter(invitation__token=hint_token) if hint_token else candidates.none()
+        attempt = candidates.first()
     return attempt
 
 
@@ -364,6 +391,7 @@ def delivery_provider_event_record(
     provider_status: str,
     message_id: str = "",
     attempt_hint: str = "",
+    hint_token: str | None = None,
     permanent: bool = False,
     description: str = "",
     occurred_at: datetime | None = None,
@@ -371,27 +399,33 @@ def delivery_provider_event_record(
     """Record one provider event once per (provider, event id) and apply it to its invitation.
 
     `kind` is delivered, opened, failed, or anything else (recorded only). The event is matched to
-    its attempt by message id (or by the attempt id sent as metadata); one that arrives before the
-    acceptance was recorded waits for it. A repeated event id returns the first record with
-    `duplicate` set.
+    its attempt by message id (or, until that is recorded, by the attempt id sent with the message:
+    see ``_attempt_for_event``); one that arrives before the acceptance was recorded waits for it.
+    A repeated event id returns the first record with `duplicate` set. Text from the provider is
+    cut to EVENT_TEXT_MAX characters; a time no provider could have reported is refused.
     """
     now = timezone.now()
+    event_id = event_id[:255]
+    if occurred_at is not None and not (EARLIEST_EVENT_TIME <= occurred_at <= now + timedelta(days=1)):
+        raise InvalidRequest("The event's time is impossible.", fields={"timestamp": ["Not a time of this event."]})
     try:
         with transaction.atomic():
-            attempt = _attempt_for_event(channel=channel, message_id=message_id, attempt_hint=attempt_hint)
+            attempt = _attempt_for_event(
+                channel=channel, message_id=message_id, attempt_hint=attempt_hint, hint_token=hint_token
+            )
             existing = ProviderEvent.objects.filter(provider=provider, event_id=event_id).first()
             if existing is not None:
                 existing.duplicate = True
                 return existing
             event = ProviderEvent(
                 provider=provider,
-                event_id=event_id[:255],
+                event_id=event_id,
                 attempt=attempt,
                 message_id=message_id[:255],
                 kind=kind,
                 provider_status=provider_status[:40],
                 permanent=permanent,
-                description=description,
+                description=description[:EVENT_TEXT_MAX],
                 occurred_at=occurred_at,
                 received_at=now,
             )
@@ -407,7 +441,7 @@ def delivery_provider_event_record(
             event.save()
     except IntegrityError:
         # The same event, delivered twice at once, was saved by the other request.
-        existing = ProviderEvent.objects.get(provider=provider, event_id=event_id[:255])
+        existing = ProviderEvent.objects.get(provider=provider, event_id=event_id)
         existing.duplicate = True
         return existing
     event.duplicate = False
@@ -440,6 +474,9 @@ def _anymail_event_id(event, esp_name: str) -> str:
 
 def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
     """Apply one anymail AnymailTrackingEvent (from any ESP's tracking webhook)."""
+    for name in ("message_id", "event_id", "event_type"):
+        if not isinstance(getattr(event, name), str | int | None):
+            raise InvalidRequest("The event has the wrong shape.", fields={name: ["Must be a string."]})
     kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, ("other", False))
     detail = event.description or event.mta_response or ""
     reason = f" ({event.reject_reason})" if event.reject_reason else ""
@@ -450,9 +487,10 @@ def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
         event_id=_anymail_event_id(event, esp_name),
         channel=Invitation.Channel.EMAIL,
         kind=kind,
-        provider_status=event.event_type or "",
-        message_id=str(event.message_id or ""),
+        provider_status=str(event.event_type or ""),
+        message_id=str(event.message_id or "")[:255],
         attempt_hint=str(metadata.get("delivery_attempt_id", "")),
+        hint_token=str(metadata.get("invitation_token") or ""),
         permanent=permanent,
         description=description if kind == "failed" else detail,
         occurred_at=event.timestamp,

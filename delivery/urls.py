@@ -6,12 +6,21 @@ from django.urls.resolvers import URLPattern
 
 from delivery import webhooks
 
+TRACKING_SUFFIX = "_tracking_webhook"
+
 
 def _enveloped_anymail_patterns() -> list[URLPattern]:
-    # Every ESP's tracking (and inbound) view, as anymail mounts them, each wrapped for the envelope.
+    # Every ESP's tracking view, as anymail mounts them (no inbound mail), each wrapped: it answers
+    # only for the ESP that EMAIL_BACKEND names, and 404 like an unknown URL for every other.
     return [
-        URLPattern(pattern.pattern, webhooks.anymail_view(pattern.callback), pattern.default_args, pattern.name)
+        URLPattern(
+            pattern.pattern,
+            webhooks.anymail_view(pattern.callback, esp=pattern.name.removesuffix(TRACKING_SUFFIX)),
+            pattern.default_args,
+            pattern.name,
+        )
         for pattern in anymail_urls.urlpatterns
+        if pattern.name and pattern.name.endswith(TRACKING_SUFFIX)
     ]
 
 

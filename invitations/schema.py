@@ -9,7 +9,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
 from invitations.models import Invitation
-from invitations.services import LOCALE_RE
+from invitations_project.validators import LOCALE_RE
 
 
 class InvitationSchema(serializers.Serializer):

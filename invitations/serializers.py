@@ -5,7 +5,12 @@ from datetime import UTC, datetime
 from rest_framework import serializers
 
 from invitations.models import Invitation
-from invitations_project.fields import BoundField, StrictCharField, StrictObjectSerializer
+from invitations_project.fields import (
+    BoundField,
+    SingleValuedQuerySerializer,
+    StrictCharField,
+    StrictObjectSerializer,
+)
 
 
 class InvitationCreateInputSerializer(StrictObjectSerializer):
@@ -17,7 +22,7 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
     locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False)
 
 
-class InvitationListFilterSerializer(serializers.Serializer):
+class InvitationListFilterSerializer(SingleValuedQuerySerializer):
     page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
     status = serializers.ChoiceField(choices=Invitation.Status.values, required=False)
@@ -36,16 +41,6 @@ class InvitationListFilterSerializer(serializers.Serializer):
         trim_whitespace=True,
         help_text="Part of the recipient, case-insensitive.",
     )
-
-    def to_internal_value(self, data):
-        # Each filter takes one value: a repeated one (?status=sent&status=failed) is refused rather
-        # than silently reduced to its last value.
-        if hasattr(data, "getlist"):
-            repeated = sorted(name for name in self.fields if len(data.getlist(name)) > 1)
-            if repeated:
-                once = serializers.ErrorDetail("Give this parameter once.", code="wrong_type")
-                raise serializers.ValidationError({name: [once] for name in repeated})
-        return super().to_internal_value(data)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -1,16 +1,13 @@
 """The invitation lifecycle and its rules. Views, admin actions and commands call these."""
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,8 +27,7 @@ from invitations.exceptions import (
 from invitations.models import DossierEvent, Invitation, InvitationEvent, Workflow
 from invitations.selectors import normalize_token
 from invitations_project.errors import ApiError, ValidationFailed
-
-LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+from invitations_project.validators import LOCALE_RE, normalize_email, normalize_phone
 
 
 def _transition(
@@ -138,23 +134,11 @@ def _lock(invitation: Invitation) -> Invitation:
 
 
 def normalize_recipient(*, channel: str, recipient: str) -> str:
-    recipient = recipient.strip()
-    if channel == Invitation.Channel.EMAIL:
-        try:
-            validate_email(recipient)
-        except DjangoValidationError as exc:
-            raise ValidationFailed(fields={"recipient": ["Enter a valid email address."]}) from exc
-        local, _, domain = recipient.rpartition("@")
-        return f"{local}@{domain.lower()}"
+    normalize = normalize_email if channel == Invitation.Channel.EMAIL else normalize_phone
     try:
-        number = phonenumbers.parse(recipient, settings.SMS_DEFAULT_REGION or None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValidationFailed(
-            fields={"recipient": ["Enter a phone number in E.164 form, like +14155550123."]}
-        ) from exc
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationFailed(fields={"recipient": ["This phone number is not a possible number."]})
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return normalize(recipient)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(fields={"recipient": list(exc.messages)}) from exc
 
 
 def workflow_get_default(*, organization: Organization) -> Workflow:
@@ -175,9 +159,9 @@ def _workflow_for(*, organization: Organization, workflow_token: str | None) -> 
     return workflow
 
 
-def _replay(
-    *, organization: Organization, livemode: bool, idempotency_key: str, channel: str, recipient: str, reference: str
-) -> Invitation | None:
+def _replay(*, organization: Organization, livemode: bool, idempotency_key: str, request: dict) -> Invitation | None:
+    """The invitation a first request with this key made, when ``request`` (the create's fields, as
+    the service resolved them) is the same; a 422 when any field differs."""
     existing = (
         Invitation.objects.select_related("workflow")
         .filter(organization=organization, livemode=livemode, idempotency_key=idempotency_key)
@@ -185,7 +169,7 @@ def _replay(
     )
     if existing is None:
         return None
-    if (existing.channel, existing.recipient, existing.reference) != (channel, recipient, reference):
+    if any(getattr(existing, name) != value for name, value in request.items()):
         raise ValidationFailed(
             "This Idempotency-Key was already used with different parameters.",
             fields={"Idempotency-Key": ["Already used for another request."]},
@@ -219,18 +203,22 @@ def invitation_create(
     max_key_length = Invitation._meta.get_field("idempotency_key").max_length
     if idempotency_key and len(idempotency_key) > max_key_length:
         raise ValidationFailed(fields={"Idempotency-Key": [f"Use at most {max_key_length} characters."]})
+    workflow = _workflow_for(organization=organization, workflow_token=workflow_token)
     replay = partial(
         _replay,
         organization=organization,
         livemode=livemode,
         idempotency_key=idempotency_key,
-        channel=channel,
-        recipient=recipient,
-        reference=reference,
+        request={
+            "channel": channel,
+            "recipient": recipient,
+            "reference": reference,
+            "locale": locale,
+            "workflow_id": workflow.pk,
+        },
     )
     if idempotency_key and (replayed := replay()) is not None:
         return replayed
-    workflow = _workflow_for(organization=organization, workflow_token=workflow_token)
     now = timezone.now()
     try:
         with transaction.atomic():

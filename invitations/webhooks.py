@@ -2,7 +2,6 @@
 
 import hashlib
 import hmac
-import json
 from datetime import UTC
 
 from django.conf import settings
@@ -13,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.principals import Actor
 from invitations.services import invitation_dossier_event_record
 from invitations_project.errors import InvalidRequest, ServiceUnavailable
-from invitations_project.webhooks import InvalidSignature, enveloped
+from invitations_project.webhooks import InvalidSignature, enveloped, json_body
 
 SIGNATURE_HEADER = "X-Dossier-Signature"
 DOSSIER_ACTOR = Actor.system("dossier")
@@ -49,22 +48,22 @@ def _string(container: dict, key: str, *, where: str, max_length: int, required:
 @enveloped("POST")
 def dossier_event_webhook(request: HttpRequest) -> JsonResponse:
     _verify_signature(request)
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequest("The body is not valid JSON.") from exc
+    payload = json_body(request)
     if not isinstance(payload, dict) or not isinstance(payload.get("data"), dict):
         raise InvalidRequest("The event has the wrong shape.", fields={"data": ["Must be an object."]})
     data = payload["data"]
     event_id = _string(payload, "id", where="", max_length=100)
     event_type = _string(payload, "type", where="", max_length=40)
-    created = parse_datetime(_string(payload, "createdAt", where="", max_length=40))
-    if created is None:
+    try:
+        created = parse_datetime(_string(payload, "createdAt", where="", max_length=40))
+        if created is not None and created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        # The signature covers createdAt, so an old event cannot be replayed with a fresh time.
+        skew = abs((timezone.now() - created).total_seconds()) if created is not None else None
+    except (ValueError, OverflowError):  # a date that does not exist, an offset past a day
+        created = skew = None
+    if created is None or skew is None:
         raise InvalidRequest("The event has the wrong shape.", fields={"createdAt": ["Must be an ISO 8601 datetime."]})
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    # The signature covers createdAt, so an old event cannot be replayed with a fresh time.
-    skew = abs((timezone.now() - created).total_seconds())
     if skew > settings.DOSSIER_WEBHOOK_TOLERANCE_SECONDS:
         raise InvalidSignature(
             f"The event was created {int(skew)} seconds away from now, outside the "

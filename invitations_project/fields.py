@@ -34,6 +34,19 @@ class StrictObjectSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class SingleValuedQuerySerializer(serializers.Serializer):
+    """Query parameters that each take one value: a repeated one (?status=sent&status=failed) is a
+    400 rather than silently reduced to its last value."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            repeated = sorted(name for name in self.fields if len(data.getlist(name)) > 1)
+            if repeated:
+                once = serializers.ErrorDetail("Give this parameter once.", code="wrong_type")
+                raise serializers.ValidationError({name: [once] for name in repeated})
+        return super().to_internal_value(data)
+
+
 def parse_bound(value: str, *, upper: bool, inclusive: bool = True) -> datetime:
     """A date or an ISO 8601 datetime, as a UTC instant; a bare date as an upper bound includes that whole day.
 

@@ -1,6 +1,12 @@
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 
 from invitations_project.errors import ApiError, InvalidRequest, json_error
+
+# Well under what any HTTP server in front of us accepts (gunicorn: 4094-byte request line, 8190-byte
+# header fields), so whatever reaches the application is answered with the envelope.
+MAX_URL_LENGTH = 4000
+MAX_HEADER_BYTES = 8000
 
 
 class PayloadTooLarge(ApiError):
@@ -8,21 +14,72 @@ class PayloadTooLarge(ApiError):
     type = "payload_too_large"
 
 
-class ApiBodySizeLimitMiddleware:
-    """Refuse an API body over API_MAX_BODY_BYTES before anything reads it."""
+class UriTooLong(ApiError):
+    status_code = 414
+    type = "uri_too_long"
+    default_message = f"The URL is longer than {MAX_URL_LENGTH} characters."
+
+
+class HeadersTooLarge(ApiError):
+    status_code = 431
+    type = "request_header_too_large"
+    default_message = f"A request header is longer than {MAX_HEADER_BYTES} bytes."
+
+
+def _limits_error(request) -> ApiError | None:
+    if len(request.path) + len(request.META.get("QUERY_STRING", "")) > MAX_URL_LENGTH:
+        return UriTooLong()
+    if any(
+        key.startswith("HTTP_") and isinstance(value, str) and len(value) > MAX_HEADER_BYTES
+        for key, value in request.META.items()
+    ):
+        return HeadersTooLarge()
+    raw_length = request.META.get("CONTENT_LENGTH") or "0"
+    try:
+        length = int(raw_length)
+    except ValueError:
+        return InvalidRequest("The Content-Length header is not a number.")
+    if length > settings.API_MAX_BODY_BYTES:
+        return PayloadTooLarge(f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.")
+    return None
+
+
+class ApiRequestLimitsMiddleware:
+    """Refuse an API or webhook request whose URL, a header or the body is too large, before
+    anything reads it, with the envelope."""
+
+    PREFIXES = ("/v1/", "/webhooks/")
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/v1/"):
-            raw_length = request.META.get("CONTENT_LENGTH") or "0"
-            try:
-                length = int(raw_length)
-            except ValueError:
-                return json_error(InvalidRequest("The Content-Length header is not a number."))
-            if length > settings.API_MAX_BODY_BYTES:
-                return json_error(
-                    PayloadTooLarge(f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.")
-                )
+        if request.path.startswith(self.PREFIXES):
+            error = _limits_error(request)
+            if error is not None:
+                return json_error(error)
+        return self.get_response(request)
+
+
+JOB_DASHBOARD_PERMISSION = "django_rq.admin"
+
+
+class JobDashboardPermissionMiddleware:
+    """django-rq's pages (the /admin/rq/ dashboard and its admin entry) let in any staff user; these
+    show and delete jobs, so they need a superuser or django-rq's own "Access admin page" permission.
+
+    Anonymous visitors go on to the views, which send them to the login page (or, for the stats and
+    metrics endpoints, check django-rq's API token).
+    """
+
+    PREFIXES = ("/admin/rq/", "/admin/django_rq/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith(self.PREFIXES):
+            user = request.user
+            if user.is_authenticated and not (user.is_superuser or user.has_perm(JOB_DASHBOARD_PERMISSION)):
+                raise PermissionDenied
         return self.get_response(request)

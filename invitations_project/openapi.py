@@ -2,7 +2,7 @@
 
 Views declare the errors their own rules can raise with ``error_responses(...)``. The
 postprocessing hook adds the envelope components and the errors any API request can meet
-(401, 413, 429 with Retry-After, 500, 503), so a new endpoint is documented for them without
+(401, 413, 414, 431, 429 with Retry-After, 500, 503), so a new endpoint is documented for them without
 repeating itself.
 """
 
@@ -25,8 +25,8 @@ ERROR_COMPONENTS = {
             },
             "scope": {
                 "type": "string",
-                "enum": ["ip", "organization"],
-                "description": "rate_limited: which bucket is full.",
+                "enum": ["ip", "organization", "account"],
+                "description": "rate_limited: which bucket is full (account: logins for one email).",
             },
             "retry_after": {"type": "integer", "minimum": 1, "description": "rate_limited: seconds to wait."},
             "remaining_seconds": {
@@ -69,6 +69,7 @@ ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
         ("invalid_status",),
     ),
     413: ("PayloadTooLargeError", "The request body is larger than the service accepts.", ("payload_too_large",)),
+    414: ("UriTooLongError", "The URL is longer than 4000 characters.", ("uri_too_long",)),
     415: ("UnsupportedMediaTypeError", "The body is not application/json.", ("unsupported_media_type",)),
     422: (
         "UnprocessableError",
@@ -80,6 +81,11 @@ ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
         "Too many requests, or the invitation is cooling down. The Retry-After header says how many whole "
         "seconds to wait.",
         ("rate_limited", "cooldown_active"),
+    ),
+    431: (
+        "RequestHeaderTooLargeError",
+        "A request header is longer than 8000 bytes.",
+        ("request_header_too_large",),
     ),
     500: ("ServerError", "An internal error; it has been logged. No stack trace is shown.", ("server_error",)),
     503: (
@@ -162,7 +168,7 @@ def postprocess_error_responses(result, generator, request, public):
                 if parameter["in"] == "query" and not parameter.get("required"):
                     parameter["allowEmptyValue"] = True
             responses = operation.setdefault("responses", {})
-            common = [413, 500, 503]
+            common = [413, 414, 431, 500, 503]
             # An operation that accepts credentials can refuse them, and is rate limited.
             if any(requirement for requirement in operation.get("security", [])):
                 common += [401, 429]

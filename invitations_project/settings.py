@@ -2,61 +2,66 @@
 
 With neither DATABASE_URL nor REDIS_URL set the service runs on the embedded default: SQLite,
 delivery jobs run inline after commit, console email and SMS.
+
+Every variable is parsed and validated here, at start-up, by environs: a bad value stops the
+process with the variable's name and what is wrong with it, never a 500 later.
 """
 
 import os
+import re
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from environs import Env, validate
+from marshmallow import ValidationError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean, got {value!r}")
+env = Env()
+POSITIVE = validate.Range(min=1)
+NOT_NEGATIVE = validate.Range(min=0)
+# django-ratelimit's rate format: N per period (s, m, h, d), like 30/m or 10/15m.
+RATE = validate.Regexp(r"^[1-9][0-9]*/[0-9]*[smhd]$", error="Must look like 30/m or 10/15m.")
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
+def _price(value: list[str]) -> None:
+    if len(value) != 2:
+        raise ValidationError("Must be amount,currency (like 0.0100,EUR).")
     try:
-        return int(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+        amount = Decimal(value[0])
+    except InvalidOperation as exc:
+        raise ValidationError(f"{value[0]!r} is not a decimal amount.") from exc
+    if not amount.is_finite() or amount < 0:
+        raise ValidationError("The amount must be zero or more.")
+    if not re.fullmatch(r"[A-Z]{3}", value[1]):
+        raise ValidationError(f"{value[1]!r} is not a three-letter currency code.")
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
+def _seconds_list(value: list[int]) -> None:
+    if any(seconds < 0 for seconds in value) or len(value) > 50:
+        raise ValidationError("Must be at most 50 whole numbers of seconds, none negative.")
 
 
-DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = env_str("SECRET_KEY")
+def _header_and_value(value: list[str]) -> None:
+    if value and (len(value) != 2 or not value[0].startswith("HTTP_")):
+        raise ValidationError("Must be HEADER,value, like HTTP_X_FORWARDED_PROTO,https.")
+
+
+DEBUG = env.bool("DEBUG", False)
+SECRET_KEY = env.str("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and env_str("DATABASE_URL"):
-        raise ImproperlyConfigured("SECRET_KEY must be set when DATABASE_URL is set and DEBUG is off")
+    if not DEBUG:
+        # Whatever the database: a production process never runs on a key anyone can read here.
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (scripts/serve sets DEBUG=1).")
     SECRET_KEY = "insecure-embedded-default-key-change-me-0123456789abcdef"
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
 
 # Where the recipient's link points: {PUBLIC_BASE_URL}/i/{token}
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -68,6 +73,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_rq",
     "anymail",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "csp",
     "accounts",
     "billing",
     "invitations",
@@ -76,13 +85,18 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "invitations_project.middleware.ApiBodySizeLimitMiddleware",
+    "invitations_project.middleware.ApiRequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "invitations_project.middleware.JobDashboardPermissionMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "invitations_project.urls"
@@ -104,15 +118,17 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL")
+DATABASE_URL = env.str("DATABASE_URL", "")
 if DATABASE_URL:
     # Persistent connections, in web processes and in workers alike (the worker keeps its connection
     # between jobs as a web process does between requests): a connection is reopened after
     # DB_CONN_MAX_AGE seconds, and checked with one cheap query before its first use in a request or
     # a job, so one PostgreSQL dropped while it sat idle is replaced instead of failing the work.
     DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        "default": env.dj_db_url(
+            "DATABASE_URL",
+            conn_max_age=env.int("DB_CONN_MAX_AGE", 60, validate=NOT_NEGATIVE),
+            conn_health_checks=True,
         )
     }
 else:
@@ -126,9 +142,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: job queues and the shared cache -----------------------------------------------------
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env.str("REDIS_URL", "")
 # Without Redis, delivery jobs run inline right after the transaction commits.
-DELIVERY_INLINE = env_bool("DELIVERY_INLINE", not REDIS_URL)
+DELIVERY_INLINE = env.bool("DELIVERY_INLINE", not REDIS_URL)
 _rq_url = REDIS_URL or "redis://127.0.0.1:6379/0"
 # A Redis host that drops packets, or a Redis that accepts connections and answers nothing (frozen,
 # swapping), must not hang a request at commit: give up on the enqueue, the sweeper enqueues later.
@@ -144,7 +160,7 @@ RQ = {
     "COMMIT_MODE": "on_db_commit",
     # `rqworker` runs jobs in its own process and keeps its database connection between them (see
     # invitations_project/worker.py); RQ_WORKER_CLASS=rq.Worker forks a work horse per job instead.
-    "WORKER_CLASS": env_str("RQ_WORKER_CLASS") or "invitations_project.worker.InProcessWorker",
+    "WORKER_CLASS": env.str("RQ_WORKER_CLASS", "") or "invitations_project.worker.InProcessWorker",
 }
 
 if REDIS_URL:
@@ -152,7 +168,7 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "inv"),
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", "inv"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
@@ -160,39 +176,45 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Delivery channels --------------------------------------------------------------------------
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "invitations@example.com")
-# anymail reads its provider credentials from here (e.g. ANYMAIL_POSTMARK_SERVER_TOKEN).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", 25, validate=POSITIVE)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", 10, validate=POSITIVE)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", "invitations@example.com")
+# anymail reads its provider credentials from here (e.g. ANYMAIL_POSTMARK_SERVER_TOKEN), and
+# ANYMAIL_WEBHOOK_SECRET ("user:password") is the HTTP Basic credential every tracking webhook
+# must carry: without it set, the tracking endpoints refuse everything.
 ANYMAIL = {key.removeprefix("ANYMAIL_"): value for key, value in os.environ.items() if key.startswith("ANYMAIL_")}
 
 # Waits, in seconds, before each automatic retry of a transient delivery failure (about an hour).
-DELIVERY_RETRY_INTERVALS = [int(x) for x in env_list("DELIVERY_RETRY_INTERVALS", ["60", "300", "600", "1200", "1800"])]
+DELIVERY_RETRY_INTERVALS = env.list(
+    "DELIVERY_RETRY_INTERVALS", [60, 300, 600, 1200, 1800], subcast=int, validate=_seconds_list
+)
 
-SMS_BACKEND = env_str("SMS_BACKEND", "delivery.sms.ConsoleSmsBackend")
-SMS_FROM = env_str("SMS_FROM", "AutoDoc")
+SMS_BACKEND = env.str("SMS_BACKEND", "delivery.sms.ConsoleSmsBackend")
+SMS_FROM = env.str("SMS_FROM", "AutoDoc")
 # Region for phone numbers written without a country code; empty means E.164 (+...) is required.
-SMS_DEFAULT_REGION = env_str("SMS_DEFAULT_REGION", "")
+SMS_DEFAULT_REGION = env.str("SMS_DEFAULT_REGION", "")
 
 # --- Invitation limits (API.md) -----------------------------------------------------------------
-INVITATION_MAX_DELIVERY_ATTEMPTS = env_int("INVITATION_MAX_DELIVERY_ATTEMPTS", 10)
-INVITATION_RESEND_COOLDOWN_SECONDS = env_int("INVITATION_RESEND_COOLDOWN_SECONDS", 180)
-INVITATION_EXPIRY_DAYS = env_int("INVITATION_EXPIRY_DAYS", 30)
-INVITATION_DEFAULT_FLOW_URL = env_str("INVITATION_DEFAULT_FLOW_URL", "https://verify.example.com/flow")
+INVITATION_MAX_DELIVERY_ATTEMPTS = env.int("INVITATION_MAX_DELIVERY_ATTEMPTS", 10, validate=POSITIVE)
+INVITATION_RESEND_COOLDOWN_SECONDS = env.int("INVITATION_RESEND_COOLDOWN_SECONDS", 180, validate=NOT_NEGATIVE)
+INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", 30, validate=POSITIVE)
+INVITATION_DEFAULT_FLOW_URL = env.str(
+    "INVITATION_DEFAULT_FLOW_URL", "https://verify.example.com/flow", validate=validate.URL(schemes={"http", "https"})
+)
 
 # --- Billing: default prices when no Price row exists ("amount,currency") -----------------------
 BILLING_DEFAULT_PRICES = {
-    "send.email": tuple(env_list("BILLING_PRICE_SEND_EMAIL", ["0.0100", "EUR"])),
-    "send.sms": tuple(env_list("BILLING_PRICE_SEND_SMS", ["0.0500", "EUR"])),
+    "send.email": tuple(env.list("BILLING_PRICE_SEND_EMAIL", ["0.0100", "EUR"], validate=_price)),
+    "send.sms": tuple(env.list("BILLING_PRICE_SEND_SMS", ["0.0500", "EUR"], validate=_price)),
 }
 
 # --- API ----------------------------------------------------------------------------------------
-API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", 1024 * 1024, validate=POSITIVE)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 REST_FRAMEWORK = {
@@ -201,7 +223,7 @@ REST_FRAMEWORK = {
         "accounts.authentication.JwtAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["invitations_project.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "invitations_project.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -209,33 +231,85 @@ REST_FRAMEWORK = {
 
 # --- Dashboard users: JWT access and refresh tokens (POST /v1/auth/token) ----------------------
 # Empty: a key derived from SECRET_KEY. Set it to rotate tokens without rotating SECRET_KEY.
-JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY")
-JWT_ISSUER = env_str("JWT_ISSUER", "invitations")
-JWT_ACCESS_TTL_SECONDS = env_int("JWT_ACCESS_TTL_SECONDS", 15 * 60)
-JWT_REFRESH_TTL_SECONDS = env_int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600)
+JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", "")
+JWT_ISSUER = env.str("JWT_ISSUER", "invitations")
+JWT_ACCESS_TTL_SECONDS = env.int("JWT_ACCESS_TTL_SECONDS", 15 * 60, validate=POSITIVE)
+JWT_REFRESH_TTL_SECONDS = env.int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600, validate=POSITIVE)
 
 # --- Throttles: django-ratelimit counters on the default (Redis) cache --------------------------
 # Rates are "N/period" (s, m, h, d; "20/5m" works too). When the cache cannot be reached the
 # throttles let requests through and log it; the per-invitation limits live in PostgreSQL.
-RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", True)
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", True)
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = True
-RESEND_RATE_PER_IP = env_str("RESEND_RATE_PER_IP", "30/m")
-RESEND_RATE_PER_ORG = env_str("RESEND_RATE_PER_ORG", "20/m")
-CREATE_RATE_PER_ORG = env_str("CREATE_RATE_PER_ORG", "100/m")
-AUTH_TOKEN_RATE_PER_IP = env_str("AUTH_TOKEN_RATE_PER_IP", "10/m")
+RESEND_RATE_PER_IP = env.str("RESEND_RATE_PER_IP", "30/m", validate=RATE)
+RESEND_RATE_PER_ORG = env.str("RESEND_RATE_PER_ORG", "20/m", validate=RATE)
+CREATE_RATE_PER_ORG = env.str("CREATE_RATE_PER_ORG", "100/m", validate=RATE)
+AUTH_TOKEN_RATE_PER_IP = env.str("AUTH_TOKEN_RATE_PER_IP", "10/m", validate=RATE)
+# Logins per account whatever the IP, so spraying passwords from many addresses stays slow too.
+AUTH_TOKEN_RATE_PER_ACCOUNT = env.str("AUTH_TOKEN_RATE_PER_ACCOUNT", "20/15m", validate=RATE)
+# Provider and dossier webhooks, per sending IP (providers send in bursts from few addresses).
+PROVIDER_WEBHOOK_RATE_PER_IP = env.str("PROVIDER_WEBHOOK_RATE_PER_IP", "600/m", validate=RATE)
 # The client IP is REMOTE_ADDR unless REMOTE_ADDR is one of these proxies (IPs or CIDRs); only then
 # is TRUSTED_PROXY_HEADER read, right to left, skipping the trusted hops.
-TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
-TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", [])
+TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
 
 # --- Support console (Django admin) ------------------------------------------------------------
 # A Resend over more rows than this shows a confirmation page first.
-ADMIN_RESEND_CONFIRM_ABOVE = env_int("ADMIN_RESEND_CONFIRM_ABOVE", 10)
+ADMIN_RESEND_CONFIRM_ABOVE = env.int("ADMIN_RESEND_CONFIRM_ABOVE", 10, validate=NOT_NEGATIVE)
 # More rows than this in one Resend are refused with a pointer to the resend_invitations command.
-ADMIN_RESEND_MAX_ROWS = env_int("ADMIN_RESEND_MAX_ROWS", 1000)
+ADMIN_RESEND_MAX_ROWS = env.int("ADMIN_RESEND_MAX_ROWS", 1000, validate=POSITIVE)
 # Up to this many rows, one outcome message each; past it, a summary and the refusals up to this many.
-ADMIN_RESEND_MESSAGES_MAX = env_int("ADMIN_RESEND_MESSAGES_MAX", 20)
+ADMIN_RESEND_MESSAGES_MAX = env.int("ADMIN_RESEND_MESSAGES_MAX", 20, validate=POSITIVE)
+
+# Admin logins (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT failures from one IP, or for one
+# username, further logins from it or for it are refused, the right password included, until
+# ADMIN_LOGIN_LOCKOUT_MINUTES have passed without another failure.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", 10, validate=POSITIVE)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", 15, validate=POSITIVE))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_ONLY_ADMIN_SITE = True
+AXES_CLIENT_IP_CALLABLE = "invitations_project.admin_security.login_client_ip"
+AXES_LOCKOUT_CALLABLE = "invitations_project.admin_security.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# Staff must also give a TOTP code (django-otp) once this is on; add each staff user's device first
+# (python manage.py totp_device_create USERNAME) or they cannot log in.
+ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", False)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", "Invitations admin")
+
+# --- HTTPS, cookies and the Content-Security-Policy ---------------------------------------------
+# Secure by default with DEBUG off; a plain-HTTP run on loopback sets each to 0. Behind a proxy
+# that terminates TLS, SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, validate=NOT_NEGATIVE)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER", [], validate=_header_and_value)) or None
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# One policy for every page (the admin, /docs/, the recipient's pages): scripts only from this
+# origin, never inline; inline styles allowed (the admin's templates use style attributes).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- OpenAPI description and API reference page (drf-spectacular) -------------------------------
 # GET /v1/openapi.json is the schema; /docs/ renders it with Swagger UI, whose assets come from
@@ -296,27 +370,32 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": env.str(
+            "LOG_LEVEL", "INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
+        ),
+    },
 }
 
 # --- Delivery reliability: outbox sweeper, provider webhooks, dossier events -------------------
 # A `queued` attempt untouched this long (Redis was down at commit, or its job was lost) is
 # enqueued again; so is a `retrying` one whose retry is this late.
-DELIVERY_SWEEP_GRACE_SECONDS = env_int("DELIVERY_SWEEP_GRACE_SECONDS", 120)
+DELIVERY_SWEEP_GRACE_SECONDS = env.int("DELIVERY_SWEEP_GRACE_SECONDS", 120, validate=NOT_NEGATIVE)
 # An attempt `sending` this long lost its worker; it is sent again with the same idempotency key.
 # Longer than the delivery queue's job timeout, so a slow but live send is never taken over.
-DELIVERY_SENDING_TIMEOUT_SECONDS = env_int("DELIVERY_SENDING_TIMEOUT_SECONDS", 300)
+DELIVERY_SENDING_TIMEOUT_SECONDS = env.int("DELIVERY_SENDING_TIMEOUT_SECONDS", 300, validate=POSITIVE)
 # How often `manage.py rqcron delivery.cron` runs the sweeper.
-DELIVERY_SWEEP_INTERVAL_SECONDS = env_int("DELIVERY_SWEEP_INTERVAL_SECONDS", 60)
+DELIVERY_SWEEP_INTERVAL_SECONDS = env.int("DELIVERY_SWEEP_INTERVAL_SECONDS", 60, validate=POSITIVE)
 # Timeout of one call to an SMS provider.
-SMS_TIMEOUT_SECONDS = env_int("SMS_TIMEOUT_SECONDS", 10)
+SMS_TIMEOUT_SECONDS = env.int("SMS_TIMEOUT_SECONDS", 10, validate=POSITIVE)
 # Twilio (SMS_BACKEND=delivery.sms.TwilioSmsBackend). The status callback URL is built on
 # TWILIO_WEBHOOK_BASE_URL and its X-Twilio-Signature is checked against the same URL.
-TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
-TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
-TWILIO_MESSAGING_SERVICE_SID = env_str("TWILIO_MESSAGING_SERVICE_SID")
-TWILIO_WEBHOOK_BASE_URL = env_str("TWILIO_WEBHOOK_BASE_URL", PUBLIC_BASE_URL).rstrip("/")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", "")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", "")
+TWILIO_WEBHOOK_BASE_URL = env.str("TWILIO_WEBHOOK_BASE_URL", PUBLIC_BASE_URL).rstrip("/")
 # Dossier events: HMAC-SHA256 of the raw body with this shared secret, in X-Dossier-Signature;
 # an event whose createdAt is further than the window from now is refused as a replay.
-DOSSIER_WEBHOOK_SECRET = env_str("DOSSIER_WEBHOOK_SECRET")
-DOSSIER_WEBHOOK_TOLERANCE_SECONDS = env_int("DOSSIER_WEBHOOK_TOLERANCE_SECONDS", 300)
+DOSSIER_WEBHOOK_SECRET = env.str("DOSSIER_WEBHOOK_SECRET", "")
+DOSSIER_WEBHOOK_TOLERANCE_SECONDS = env.int("DOSSIER_WEBHOOK_TOLERANCE_SECONDS", 300, validate=POSITIVE)

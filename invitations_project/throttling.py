@@ -6,6 +6,7 @@ up (API.md's order). If the cache cannot be reached the throttle lets the reques
 it: the limits that protect an invitation (attempt cap, cooldown) are kept in PostgreSQL.
 """
 
+import hashlib
 import ipaddress
 import logging
 import re
@@ -78,7 +79,18 @@ def client_ip(request) -> str:
 
 
 def organization_key(request) -> str:
-    return f"org:{request.user.organization.pk}"
+    # Per organization and mode: a leaked sandbox key cannot use up the live capacity.
+    principal = request.user
+    return f"org:{principal.organization.pk}:{'live' if principal.livemode else 'sandbox'}"
+
+
+def account_key(request) -> str | None:
+    """The login's account (its email, hashed), whatever IP it comes from; None without one."""
+    data = request.data if isinstance(request.data, dict) else {}
+    email = data.get("email")
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 def ip_key(request) -> str:
@@ -90,7 +102,7 @@ class RateLimit:
     """One bucket: which requests share it (``group`` + key), its rate setting, its error scope."""
 
     group: str
-    scope: str  # "ip" | "organization", as the 429 body names it
+    scope: str  # "ip" | "organization" | "account", as the 429 body names it
     rate_setting: str
     key: Callable
 
@@ -103,6 +115,8 @@ class RateLimit:
     def hit(self, request) -> None:
         """Count this request in the bucket; raise RateLimited when the bucket is over its rate."""
         value = self.key(request)
+        if value is None:
+            return
         try:
             usage = get_usage(
                 request, group=self.group, key=lambda _group, _request: value, rate=self.rate(), increment=True
@@ -129,6 +143,9 @@ CREATE_PER_ORGANIZATION = RateLimit(
     group="create:organization", scope="organization", rate_setting="CREATE_RATE_PER_ORG", key=organization_key
 )
 AUTH_TOKEN_PER_IP = RateLimit(group="auth-token:ip", scope="ip", rate_setting="AUTH_TOKEN_RATE_PER_IP", key=ip_key)
+AUTH_TOKEN_PER_ACCOUNT = RateLimit(
+    group="auth-token:account", scope="account", rate_setting="AUTH_TOKEN_RATE_PER_ACCOUNT", key=account_key
+)
 
 
 class RateLimitedApiMixin:
@@ -141,3 +158,8 @@ class RateLimitedApiMixin:
         super().check_throttles(request)
         for limit in self.rate_limits.get(request.method, ()):
             limit.hit(request)
+
+
+PROVIDER_WEBHOOK_PER_IP = RateLimit(
+    group="provider-webhook:ip", scope="ip", rate_setting="PROVIDER_WEBHOOK_RATE_PER_IP", key=ip_key
+)

@@ -1,10 +1,15 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
+from invitations_project.admin_security import require_two_factor_for_admin
 from invitations_project.errors import InvalidRequest, NotFound, json_error, server_error_body
+
+if settings.ADMIN_OTP_REQUIRED:
+    require_two_factor_for_admin()
 
 urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
@@ -15,7 +20,9 @@ urlpatterns = [
     path("webhooks/", include("delivery.urls")),
     path("", include("invitations.public_urls")),
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="openapi-schema"), name="api-reference"),
+    # The split view serves Swagger UI's start-up script as a file, so the page needs no inline script
+    # (the Content-Security-Policy allows none).
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="openapi-schema"), name="api-reference"),
 ]
 
 

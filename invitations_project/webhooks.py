@@ -1,5 +1,5 @@
 """Public endpoints outside /v1 (provider webhooks, dossier events): no API key, authenticated by
-a signature, and every error in the same envelope as the API."""
+a signature, throttled per IP, and every error in the same envelope as the API."""
 
 import logging
 from collections.abc import Callable
@@ -12,11 +12,14 @@ from django.views.decorators.csrf import csrf_exempt
 from invitations_project.errors import (
     ApiError,
     AuthenticationFailed,
+    InvalidRequest,
     error_for_exception,
     json_error,
     server_error_body,
 )
 from invitations_project.middleware import PayloadTooLarge
+from invitations_project.parsers import MalformedJson, loads_strict
+from invitations_project.throttling import PROVIDER_WEBHOOK_PER_IP
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +33,27 @@ class MethodNotAllowed(ApiError):
     type = "method_not_allowed"
 
 
+def json_body(request: HttpRequest):
+    """The request's JSON body, or InvalidRequest for anything ``loads_strict`` refuses."""
+    try:
+        return loads_strict(request.body)
+    except MalformedJson as exc:
+        raise InvalidRequest(str(exc)) from exc
+
+
+def form_value(request: HttpRequest, name: str, *, max_length: int = 255) -> str:
+    """One form field as text: at most ``max_length`` characters, no NUL (PostgreSQL cannot store it)."""
+    value = request.POST.get(name, "")
+    if "\x00" in value or len(value) > max_length:
+        raise InvalidRequest(
+            "The event has the wrong shape.", fields={name: [f"At most {max_length} characters, without NUL."]}
+        )
+    return value
+
+
 def enveloped(*methods: str) -> Callable:
-    """Exempt a public view from CSRF, allow only `methods`, and render any error as the envelope."""
+    """Exempt a public view from CSRF, allow only `methods`, throttle it per IP, and render any error
+    as the envelope."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @csrf_exempt
@@ -42,6 +64,7 @@ def enveloped(*methods: str) -> Callable:
                 response["Allow"] = ", ".join(methods)
                 return response
             try:
+                PROVIDER_WEBHOOK_PER_IP.hit(request)
                 return view(request, *args, **kwargs)
             except RequestDataTooBig:
                 return json_error(PayloadTooLarge("The request body is too large."))

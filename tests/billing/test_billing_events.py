@@ -11,6 +11,7 @@ from django.core import mail
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import SandboxRecipient
 from accounts.principals import Actor
 from billing.models import BillingEvent, Price
 from billing.services import billing_event_record_send, price_for
@@ -94,8 +95,11 @@ def test_an_sms_invitation_is_billed_one_send_sms_event(
 
 @pytest.mark.django_db
 def test_a_sandbox_invitation_is_sent_but_never_billed(
-    sandbox_api, prices, run_worker, django_capture_on_commit_callbacks
+    sandbox_api, organization, prices, run_worker, django_capture_on_commit_callbacks
 ):
+    # On the sandbox allow-list, so the messages really go out (off it they would be simulated).
+    for recipient in ("ana@example.com", "+14155550123"):
+        SandboxRecipient.objects.create(organization=organization, recipient=recipient)
     with django_capture_on_commit_callbacks(execute=True):
         invitation = create(sandbox_api)
         create(sandbox_api, channel="sms", recipient="+14155550123")

@@ -101,8 +101,9 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
         # rq's cron scheduler, as `manage.py rqcron delivery.cron` runs it: the sweep is due at once.
         scheduler = DjangoCronScheduler()
         scheduler.load_config_from_file("delivery.cron")
-        assert [job.name for job in scheduler.enqueue_jobs()] == ["delivery.sweep"]
-        assert run_all_queues() == 2  # the sweep, then the delivery it enqueued
+        # Every periodic job is due at once: the sweep and the hourly refresh-token clean-up.
+        assert [job.name for job in scheduler.enqueue_jobs()] == ["delivery.sweep", "accounts.refresh-tokens"]
+        assert run_all_queues() == 3  # the sweep, the clean-up, then the delivery the sweep enqueued
         # The next sweep is not due before its interval, and would find nothing anyway.
         assert scheduler.enqueue_jobs() == []
         clock.shift(settings.DELIVERY_SWEEP_INTERVAL_SECONDS)

@@ -195,6 +195,27 @@ def test_a_callback_without_its_message_fields_is_a_400_in_the_envelope(client, 
     assert response.json()["error"]["type"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"MessageSid": "SM\x000001", "MessageStatus": "delivered"},
+        {"MessageSid": "SM0001", "MessageStatus": "delivered\x00"},
+        {"MessageSid": "SM" + "1" * 300, "MessageStatus": "delivered"},
+        {"MessageSid": "SM0001", "MessageStatus": "failed", "ErrorCode": "3" * 100},
+    ],
+    ids=["nul sid", "nul status", "long sid", "long error code"],
+)
+def test_a_signed_callback_with_malformed_fields_is_a_400_and_changes_nothing(
+    api, client, twilio, run_worker, django_capture_on_commit_callbacks, params
+):
+    invitation = send_sms_invitation(api, twilio, run_worker, django_capture_on_commit_callbacks)
+    attempt = invitation.delivery_attempts_set.get()
+    response = callback(client, params, attempt_id=attempt.pk)
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request"
+    assert not ProviderEvent.objects.exists()
+
+
 def test_the_callback_endpoint_only_takes_post(client, twilio):
     response = client.get(CALLBACK_PATH)
     assert response.status_code == 405

@@ -48,3 +48,33 @@ def test_a_channel_or_locale_with_surrounding_whitespace_is_refused_and_nothing_
     assert response.status_code == 422
     assert field in response.json()["error"]["fields"]
     assert not Invitation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"recipient": "bea@example.com"},
+        {"reference": "crm-2"},
+        {"locale": "de"},
+        {"workflowToken": "other"},
+        {"channel": "sms", "recipient": "+14155550123"},
+    ],
+    ids=["recipient", "reference", "locale", "workflow", "channel"],
+)
+def test_a_replay_of_an_idempotency_key_with_any_other_field_is_a_422_and_writes_nothing(api, organization, change):
+    from tests.factories import WorkflowFactory
+
+    other = WorkflowFactory(organization=organization, is_default=False, name="Other")
+    first = create(api, key="k-1", reference="crm-1", locale="en")
+    assert first.status_code == 201
+    body = {"reference": "crm-1", "locale": "en", **change}
+    if body.get("workflowToken") == "other":
+        body["workflowToken"] = other.token
+    again = create(api, key="k-1", **body)
+    assert again.status_code == 422
+    assert again.json()["error"]["fields"] == {"Idempotency-Key": ["Already used for another request."]}
+    assert Invitation.objects.count() == 1
+    # The same fields again still replay, the default workflow named explicitly included.
+    default = Invitation.objects.get().workflow.token
+    same = create(api, key="k-1", reference="crm-1", locale="en", workflowToken=default)
+    assert same.json()["token"] == first.json()["token"]

@@ -195,6 +195,27 @@ def test_an_unknown_event_type_is_a_422_naming_the_supported_ones(client, organi
         b"{not json",
         b"[]",
         json.dumps({"id": "e", "type": "dossier.created", "createdAt": "yesterday", "data": {}}).encode(),
+        b'{"id": "e", "data": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+        json.dumps(
+            {"id": "e\u0000", "type": "dossier.created", "createdAt": "2026-03-02T09:00:00Z", "data": {}}
+        ).encode(),
+        json.dumps({"id": "e", "type": "dossier.created", "createdAt": "2026-02-30T09:00:00Z", "data": {}}).encode(),
+        json.dumps(
+            {"id": "e", "type": "dossier.created", "createdAt": "2026-03-02T09:00:00+99:00", "data": {}}
+        ).encode(),
+        json.dumps({"id": ["e"], "type": 7, "createdAt": {}, "data": {"invitationToken": 1}}).encode(),
+        b'{"id": "e", "type": "dossier.created", "createdAt": "\xff"}',
+    ],
+    ids=[
+        "not json",
+        "array",
+        "bad date",
+        "deep",
+        "nul",
+        "no such day",
+        "offset past a day",
+        "wrong types",
+        "bad utf-8",
     ],
 )
 def test_a_malformed_event_is_a_400_in_the_envelope(client, db, body):

@@ -1,3 +1,10 @@
+"""A first run's demo data, made once: an organization, an admin login and a sandbox key, printed.
+
+Only on an empty database (no user and no organization yet). Run again, on that database or any other, it changes
+nothing: an existing admin keeps its password and no key is added, so restarting `scripts/serve`
+never resets a login or piles up keys.
+"""
+
 import secrets
 
 from django.contrib.auth import get_user_model
@@ -5,13 +12,16 @@ from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.models import Organization
+from accounts.models import Organization, SandboxRecipient
 from accounts.services import api_key_create, organization_create
 from invitations.services import workflow_get_default
 
+# The walk-through's recipient: a sandbox send to it reaches the console, every other is simulated.
+DEMO_RECIPIENT = "ana@example.com"
+
 
 class Command(BaseCommand):
-    help = "Make a first run usable: a demo organization, an admin login and a sandbox key, printed."
+    help = "Make a first run usable: on an empty database, a demo organization, an admin login and a sandbox key."
 
     def add_arguments(self, parser):
         parser.add_argument("--slug", default="demo")
@@ -22,16 +32,16 @@ class Command(BaseCommand):
         User = get_user_model()
         password = secrets.token_urlsafe(12)
         with transaction.atomic():
-            organization = Organization.objects.filter(slug=slug).first() or organization_create(
-                slug=slug, name="Demo organization"
-            )
+            if User.objects.exists() or Organization.objects.exists():
+                self.stdout.write(
+                    f"\n  Admin:  {base_url}/admin/  (the database is not empty: nothing was made or changed; "
+                    "`python manage.py changepassword` resets a password, `create_api_key` makes a key)\n"
+                )
+                return
+            organization = organization_create(slug=slug, name="Demo organization")
             workflow_get_default(organization=organization)
-            user = User.objects.filter(username=admin_username).first()
-            if user is None:
-                user = User.objects.create_superuser(admin_username, f"{admin_username}@example.com", password)
-            else:
-                user.set_password(password)
-                user.save(update_fields=["password"])
+            SandboxRecipient.objects.create(organization=organization, recipient=DEMO_RECIPIENT)
+            user = User.objects.create_superuser(admin_username, f"{admin_username}@example.com", password)
             user.user_permissions.add(Permission.objects.get(codename="resend_invitation"))
             _, sandbox_key = api_key_create(organization=organization, livemode=False, name="demo sandbox")
         self.stdout.write(
@@ -39,12 +49,13 @@ class Command(BaseCommand):
                 [
                     "",
                     f"  Admin:        {base_url}/admin/",
-                    f"  Login:        {admin_username} / {password}",
-                    f"  Sandbox key:  {sandbox_key}",
+                    f"  Login:        {admin_username} / {password}   (shown once: keep it)",
+                    f"  Sandbox key:  {sandbox_key}   (shown once: keep it)",
+                    f"  Sandbox sends reach the console for {DEMO_RECIPIENT} only; others are simulated.",
                     "  Try:          curl -s -X POST "
                     f"{base_url}/v1/autodoc/invitations -H 'Authorization: Bearer {sandbox_key}'"
                     " -H 'Content-Type: application/json'"
-                    """ -d '{"channel": "email", "recipient": "ana@example.com"}'""",
+                    f""" -d '{{"channel": "email", "recipient": "{DEMO_RECIPIENT}"}}'""",
                     "",
                 ]
             )

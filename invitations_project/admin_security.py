@@ -1,0 +1,33 @@
+"""What guards the support console besides Django's own login: django-axes' lockout page, and
+django-otp's two-factor login when ADMIN_OTP_REQUIRED is on."""
+
+import math
+
+from django.conf import settings
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from invitations_project.throttling import client_ip
+
+
+def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """django-axes' answer to a locked-out login: a 429 page that says for how long."""
+    minutes = math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60)
+    context = {**admin.site.each_context(request), "minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT}
+    response = render(request, "admin/lockout.html", context, status=429)
+    response["Retry-After"] = str(minutes * 60)
+    return response
+
+
+def require_two_factor_for_admin() -> None:
+    """Make the admin django-otp's OTPAdminSite: staff log in with a password and a TOTP code."""
+    from django_otp.admin import OTPAdminSite
+
+    admin.site.__class__ = OTPAdminSite
+
+
+def login_client_ip(request: HttpRequest) -> str | None:
+    """django-axes' view of the caller's IP: the throttles' (trusted proxies honoured), or None."""
+    ip = client_ip(request)
+    return ip if ip != "unknown" else None

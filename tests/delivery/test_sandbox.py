@@ -1,0 +1,147 @@
+"""Sandbox never costs or spams: a sandbox send reaches the real provider only for an address on the
+organization's allow-list; every other is simulated by the built-in test provider. And a sandbox key
+has throttle buckets of its own, so it cannot use up live capacity."""
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.cache import cache
+
+from accounts.models import SandboxRecipient
+from billing.models import BillingEvent
+from delivery import sms
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation
+from tests.conftest import T0
+from tests.delivery.conftest import POSTMARK_URL, TWILIO_MESSAGES_URL, postmark_accepted, twilio_message
+from tests.factories import InvitationFactory
+
+pytestmark = pytest.mark.django_db
+
+A = DeliveryAttempt.Status
+
+
+def create(client, captured, **body) -> Invitation:
+    with captured(execute=True):
+        response = client.post("/v1/autodoc/invitations", body, format="json")
+    assert response.status_code == 201, response.json()
+    return Invitation.objects.get(token=response.json()["token"])
+
+
+def test_a_sandbox_email_off_the_allow_list_is_simulated_and_reaches_no_provider(
+    sandbox_api, postmark, run_worker, django_capture_on_commit_callbacks
+):
+    invitation = create(
+        sandbox_api, django_capture_on_commit_callbacks, channel="email", recipient="stranger@example.com"
+    )
+    run_worker()
+    attempt = invitation.delivery_attempts_set.get()
+    assert attempt.status == A.SIMULATED
+    assert attempt.provider_message_id == f"simulated-{attempt.pk}"
+    assert len(postmark.calls) == 0
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.SENT  # the sandbox flow still moves as a live one would
+    assert not BillingEvent.objects.exists()
+
+
+def test_a_sandbox_sms_off_the_allow_list_is_simulated_and_reaches_no_provider(
+    sandbox_api, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    invitation = create(sandbox_api, django_capture_on_commit_callbacks, channel="sms", recipient="+14155550123")
+    run_worker()
+    assert invitation.delivery_attempts_set.get().status == A.SIMULATED
+    assert len(twilio.calls) == 0
+
+
+def test_a_sandbox_email_to_an_allow_listed_address_goes_out_and_is_not_billed(
+    sandbox_api, organization, postmark, run_worker, django_capture_on_commit_callbacks
+):
+    SandboxRecipient.objects.create(organization=organization, recipient="qa@example.com")
+    postmark.add("POST", POSTMARK_URL, json=postmark_accepted("pm-1", "QA@example.com"))
+    # Matched case-insensitively, as the address was written.
+    create(sandbox_api, django_capture_on_commit_callbacks, channel="email", recipient="QA@Example.com")
+    run_worker()
+    assert list(DeliveryAttempt.objects.values_list("status", "provider_message_id")) == [(A.ACCEPTED, "pm-1")]
+    assert len(postmark.calls) == 1
+    assert not BillingEvent.objects.exists()
+
+
+def test_a_sandbox_sms_to_an_allow_listed_number_goes_out_and_is_not_billed(
+    sandbox_api, organization, twilio, run_worker, django_capture_on_commit_callbacks
+):
+    SandboxRecipient.objects.create(organization=organization, recipient="+14155550123")
+    twilio.add("POST", TWILIO_MESSAGES_URL, status=201, json=twilio_message("SM1", to="+14155550123"))
+    create(sandbox_api, django_capture_on_commit_callbacks, channel="sms", recipient="+1 415 555 0123")
+    run_worker()
+    assert list(DeliveryAttempt.objects.values_list("status", "provider_message_id")) == [(A.ACCEPTED, "SM1")]
+    assert len(twilio.calls) == 1
+    assert not BillingEvent.objects.exists()
+
+
+def test_another_organizations_allow_list_does_not_count(
+    sandbox_api, other_organization, run_worker, django_capture_on_commit_callbacks
+):
+    SandboxRecipient.objects.create(organization=other_organization, recipient="ana@example.com")
+    invitation = create(sandbox_api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
+    run_worker()
+    assert invitation.delivery_attempts_set.get().status == A.SIMULATED
+    assert mail.outbox == []
+
+
+def test_live_sends_ignore_the_allow_list(api, run_worker, django_capture_on_commit_callbacks):
+    create(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
+    create(api, django_capture_on_commit_callbacks, channel="sms", recipient="+14155550123")
+    run_worker()
+    assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {A.ACCEPTED}
+    assert (len(mail.outbox), len(sms.outbox)) == (1, 1)
+
+
+def test_simulated_attempts_show_in_the_admin(
+    client, admin_user, sandbox_api, run_worker, django_capture_on_commit_callbacks
+):
+    invitation = create(sandbox_api, django_capture_on_commit_callbacks, channel="email", recipient="x@example.com")
+    run_worker()
+    client.force_login(admin_user)
+    listing = client.get("/admin/delivery/deliveryattempt/?status__exact=simulated")
+    assert invitation.token in listing.content.decode()
+
+
+def test_the_allow_list_is_edited_on_the_organizations_admin_page_and_stored_normalized(
+    client, admin_user, organization
+):
+    client.force_login(admin_user)
+    url = f"/admin/accounts/organization/{organization.pk}/change/"
+    form = {
+        "slug": organization.slug,
+        "name": organization.name,
+        "memberships-TOTAL_FORMS": "0",
+        "memberships-INITIAL_FORMS": "0",
+        "sandbox_recipients-TOTAL_FORMS": "2",
+        "sandbox_recipients-INITIAL_FORMS": "0",
+        "sandbox_recipients-0-recipient": " QA@Example.COM ",
+        "sandbox_recipients-1-recipient": "+49 151 12345678",
+    }
+    response = client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert sorted(organization.sandbox_recipients.values_list("recipient", flat=True)) == [
+        "+4915112345678",
+        "QA@example.com",
+    ]
+    form["sandbox_recipients-0-recipient"] = '"quoted"@example.com'
+    form["sandbox_recipients-1-recipient"] = "not a number"
+    refused = client.post(url, form)
+    assert refused.status_code == 200
+    assert "Enter a valid email address." in refused.content.decode()
+
+
+def test_a_sandbox_key_has_throttle_buckets_of_its_own(api, sandbox_api, organization, settings):
+    settings.RESEND_RATE_PER_ORG = "2/m"
+    cache.clear()
+    with time_machine.travel(T0, tick=False):
+        live = [InvitationFactory(organization=organization) for _ in range(2)]
+        sandbox = [InvitationFactory(organization=organization, livemode=False) for _ in range(3)]
+        answers = [sandbox_api.post(f"/v1/autodoc/invitations/{i.token}/resend").status_code for i in sandbox]
+        assert answers[-1] == 429
+        # The sandbox bucket is full; the live one is untouched.
+        answers = [api.post(f"/v1/autodoc/invitations/{i.token}/resend") for i in live]
+        assert [a.status_code for a in answers] == [200, 200], answers[0].json()
