@@ -9,8 +9,9 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from accounts.models import ApiKey, Membership, Organization, SandboxRecipient
-from accounts.services import api_key_create, api_key_revoke
+from accounts.models import AccountEvent, ApiKey, Membership, Organization, SandboxRecipient
+from accounts.principals import Actor
+from accounts.services import account_event_record, api_key_create, api_key_revoke
 from invitations_project.validators import normalize_address
 
 
@@ -44,6 +45,12 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ("slug", "name")
     readonly_fields = ("created_at",)
     inlines = (MembershipInline, SandboxRecipientInline)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is Membership:
+            for membership in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
+                _audit_membership(request, membership)
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -93,6 +100,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             organization=form.cleaned_data["organization"],
             livemode=form.cleaned_data["livemode"],
             name=form.cleaned_data["name"],
+            actor=Actor.for_user(request.user),
         )
         # The admin logs the addition against ``obj``; make it the row the service created.
         for field in ApiKey._meta.concrete_fields:
@@ -121,9 +129,36 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         revoked = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
-            api_key_revoke(api_key=api_key)
+            api_key_revoke(api_key=api_key, actor=Actor.for_user(request.user))
             revoked += 1
         self.message_user(request, f"{revoked} key(s) revoked.", messages.SUCCESS)
+
+
+def _audit_membership(request, membership: Membership) -> None:
+    account_event_record(
+        organization=membership.organization,
+        action=AccountEvent.Action.MEMBERSHIP_SET,
+        target=membership.user.email or membership.user.get_username(),
+        detail=f"role {membership.role} (admin)",
+        actor=Actor.for_user(request.user),
+    )
+
+
+@admin.register(AccountEvent)
+class AccountEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "organization", "action", "target", "detail", "actor_label")
+    list_filter = ("action", "organization")
+    search_fields = ("target", "actor_label", "organization__slug")
+    list_select_related = ("organization",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Membership)
@@ -134,3 +169,7 @@ class MembershipAdmin(admin.ModelAdmin):
     list_select_related = ("user", "organization")
     autocomplete_fields = ("user", "organization")
     readonly_fields = ("created_at",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        _audit_membership(request, obj)

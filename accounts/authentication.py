@@ -5,8 +5,7 @@ from rest_framework import authentication, exceptions
 
 from accounts import tokens
 from accounts.principals import Actor, Principal
-from accounts.selectors import api_key_get_active
-from accounts.services import membership_for_claims
+from accounts.services import api_key_authenticate, membership_for_claims
 
 
 def _raw_key_from_header(header: str) -> str | None:
@@ -37,7 +36,7 @@ class PrivateKeyAuthentication(authentication.BaseAuthentication):
         if raw_key is None or not raw_key.startswith("private_"):
             # Not ours (a JWT, say): let the next authentication class try.
             return None
-        api_key = api_key_get_active(raw_key=raw_key)
+        api_key = api_key_authenticate(raw_key=raw_key)
         if api_key is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
         principal = Principal(

@@ -116,3 +116,30 @@ class SandboxRecipient(models.Model):
 
     def __str__(self) -> str:
         return self.recipient
+
+
+class AccountEvent(models.Model):
+    """The audit trail of accounts: who made or revoked a key, who gave whom which role."""
+
+    class Action(models.TextChoices):
+        ORGANIZATION_CREATED = "organization_created"
+        API_KEY_CREATED = "api_key_created"
+        API_KEY_REVOKED = "api_key_revoked"
+        MEMBERSHIP_SET = "membership_set"
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="account_events")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    target = models.CharField(max_length=254, help_text="The key's visible prefix, or the member's email.")
+    detail = models.CharField(max_length=200, blank=True)
+    actor_kind = models.CharField(max_length=16)
+    actor_label = models.CharField(max_length=200)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target} by {self.actor_label}"

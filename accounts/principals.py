@@ -1,5 +1,6 @@
 """Who is calling (``Principal``) and who an audit row names (``Actor``)."""
 
+import getpass
 from dataclasses import dataclass
 
 from accounts.models import ApiKey, Membership, Organization
@@ -9,7 +10,7 @@ WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membershi
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # "api_key" | "user" | "system"
+    kind: str  # "api_key" | "user" | "command" | "system"
     label: str
     user_id: int | None = None
     api_key_id: int | None = None
@@ -25,6 +26,15 @@ class Actor:
     @classmethod
     def system(cls, label: str) -> "Actor":
         return cls(kind="system", label=f"system:{label}")
+
+    @classmethod
+    def for_command(cls, name: str) -> "Actor":
+        """An operator running a management command, named with the OS user who ran it."""
+        try:
+            os_user = getpass.getuser()
+        except (KeyError, OSError):
+            os_user = "unknown"
+        return cls(kind="command", label=f"command:{name} ({os_user})")
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,4 @@
-from datetime import timedelta
-
-from django.utils import timezone
-
 from accounts.models import ApiKey, Membership, Organization, SandboxRecipient
-
-# Record use at most once a minute per key, so authentication is not a write per request.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def api_key_get_active(*, raw_key: str) -> ApiKey | None:
@@ -21,10 +14,6 @@ def api_key_get_active(*, raw_key: str) -> ApiKey | None:
     # The mode is written into the key itself; refuse a key whose text and row disagree.
     if raw_key.startswith(ApiKey.SANDBOX_PREFIX) == api_key.livemode:
         return None
-    now = timezone.now()
-    if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        api_key.last_used_at = now
     return api_key
 
 

@@ -1,5 +1,6 @@
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -12,37 +13,90 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.exceptions import InvalidCredentials, InvalidRefreshToken
-from accounts.models import ApiKey, Membership, Organization, RefreshToken
-from accounts.selectors import membership_get_for_login, membership_get_for_token
+from accounts.models import AccountEvent, ApiKey, Membership, Organization, RefreshToken
+from accounts.principals import Actor
+from accounts.selectors import api_key_get_active, membership_get_for_login, membership_get_for_token
 from invitations_project.errors import ValidationFailed
 
+# Record a key's use at most once a minute.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-def organization_create(*, slug: str, name: str = "") -> Organization:
-    return Organization.objects.create(slug=slug, name=name or slug)
+
+def account_event_record(
+    *, organization: Organization, action: str, target: str, actor: Actor, detail: str = ""
+) -> None:
+    AccountEvent.objects.create(
+        organization=organization,
+        action=action,
+        target=target[:254],
+        detail=detail[:200],
+        actor_kind=actor.kind,
+        actor_label=actor.label[:200],
+        actor_user_id=actor.user_id,
+    )
 
 
-def api_key_create(*, organization: Organization, livemode: bool, name: str = "") -> tuple[ApiKey, str]:
+def organization_create(*, slug: str, name: str = "", actor: Actor) -> Organization:
+    with transaction.atomic():
+        organization = Organization.objects.create(slug=slug, name=name or slug)
+        account_event_record(
+            organization=organization, action=AccountEvent.Action.ORGANIZATION_CREATED, target=slug, actor=actor
+        )
+    return organization
+
+
+def api_key_create(*, organization: Organization, livemode: bool, actor: Actor, name: str = "") -> tuple[ApiKey, str]:
     """Create a key; the raw secret is returned once and never stored."""
     prefix = ApiKey.LIVE_PREFIX if livemode else ApiKey.SANDBOX_PREFIX
     raw_key = prefix + secrets.token_urlsafe(32)
-    api_key = ApiKey.objects.create(
-        organization=organization,
-        name=name,
-        livemode=livemode,
-        prefix=raw_key[: len(prefix) + ApiKey.VISIBLE_CHARS],
-        key_hash=ApiKey.hash_secret(raw_key),
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            organization=organization,
+            name=name,
+            livemode=livemode,
+            prefix=raw_key[: len(prefix) + ApiKey.VISIBLE_CHARS],
+            key_hash=ApiKey.hash_secret(raw_key),
+        )
+        account_event_record(
+            organization=organization,
+            action=AccountEvent.Action.API_KEY_CREATED,
+            target=api_key.prefix,
+            detail="live" if livemode else "sandbox",
+            actor=actor,
+        )
     return api_key, raw_key
 
 
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, actor: Actor) -> ApiKey:
     with transaction.atomic():
-        ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        if revoked:
+            account_event_record(
+                organization=api_key.organization,
+                action=AccountEvent.Action.API_KEY_REVOKED,
+                target=api_key.prefix,
+                actor=actor,
+            )
     api_key.refresh_from_db(fields=["revoked_at"])
     return api_key
 
 
-def membership_upsert(*, organization: Organization, email: str, role: str, password: str | None = None) -> Membership:
+def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
+    """The active key with this secret, or None; its use is recorded at most once a minute, so
+    authentication is not a write per request."""
+    api_key = api_key_get_active(raw_key=raw_key)
+    if api_key is None:
+        return None
+    now = timezone.now()
+    if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+        api_key.last_used_at = now
+    return api_key
+
+
+def membership_upsert(
+    *, organization: Organization, email: str, role: str, actor: Actor, password: str | None = None
+) -> Membership:
     """Give the user with this email ``role`` in ``organization``, creating the user if needed.
 
     A password, when given, is validated and set; a new user without one cannot log in until a
@@ -76,6 +130,14 @@ def membership_upsert(*, organization: Organization, email: str, role: str, pass
         user.save()
         membership, _ = Membership.objects.update_or_create(
             user=user, organization=organization, defaults={"role": role}
+        )
+        detail = f"role {role}" + ("; password set" if password is not None else "")
+        account_event_record(
+            organization=organization,
+            action=AccountEvent.Action.MEMBERSHIP_SET,
+            target=user.email,
+            detail=detail,
+            actor=actor,
         )
     return membership
 

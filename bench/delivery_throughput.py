@@ -30,13 +30,19 @@ def seed(*, attempts: int, organizations: int) -> list[int]:
     """Pending live invitations, half email and half SMS, each with its first attempt queued."""
     from django.utils import timezone
 
+    from accounts.principals import Actor
     from accounts.services import organization_create
+
+    BENCH_ACTOR = Actor.for_command("bench")
     from delivery.models import DeliveryAttempt
     from invitations.models import Invitation
     from invitations.services import workflow_get_default
 
     now = timezone.now()
-    orgs = [organization_create(slug=f"bench-delivery-{n}", name=f"Bench delivery {n}") for n in range(organizations)]
+    orgs = [
+        organization_create(slug=f"bench-delivery-{n}", name=f"Bench delivery {n}", actor=BENCH_ACTOR)
+        for n in range(organizations)
+    ]
     workflows = {org.pk: workflow_get_default(organization=org) for org in orgs}
     invitations = []
     for i in range(attempts):

@@ -111,7 +111,10 @@ def seed(*, clients: int, requests: int) -> list[dict]:
     """One organization and live key per client; `requests` eligible invitations for each, plus one to GET."""
     from django.utils import timezone
 
+    from accounts.principals import Actor
     from accounts.services import api_key_create, organization_create
+
+    BENCH_ACTOR = Actor.for_command("bench")
     from invitations.models import Invitation
     from invitations.services import workflow_get_default
 
@@ -127,9 +130,9 @@ def seed(*, clients: int, requests: int) -> list[dict]:
     }
     seeded = []
     for n in range(clients):
-        organization = organization_create(slug=f"bench-resend-{n}", name=f"Bench resend {n}")
+        organization = organization_create(slug=f"bench-resend-{n}", name=f"Bench resend {n}", actor=BENCH_ACTOR)
         workflow = workflow_get_default(organization=organization)
-        _, raw_key = api_key_create(organization=organization, livemode=True, name="bench")
+        _, raw_key = api_key_create(organization=organization, livemode=True, name="bench", actor=BENCH_ACTOR)
         rows = Invitation.objects.bulk_create(
             Invitation(organization=organization, workflow=workflow, recipient=f"c{n}-{i}@example.com", **sent)
             for i in range(requests + 1)

@@ -2,11 +2,37 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.conf import settings
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
 
 from accounts.models import Organization
-from billing.models import BillingEvent, EventType
-from billing.services import price_for
+from billing.models import BillingEvent, EventType, Price
+
+
+def price_rows(*, organization: Organization, event_type: str) -> QuerySet:
+    """The price rows that apply, best first (``rank``): the organization's own, then the default row.
+
+    The one statement of a price's precedence: ``price_for`` reads it, and billing inserts an event at
+    its first row inside the same INSERT. Without either row the setting's default price applies.
+    """
+    return (
+        Price.objects.filter(Q(organization=organization) | Q(organization__isnull=True), event_type=event_type)
+        .annotate(
+            rank=Case(When(organization__isnull=True, then=Value(1)), default=Value(0), output_field=IntegerField())
+        )
+        .values_list("amount", "currency", "rank")
+    )
+
+
+def default_price(event_type: str) -> tuple[Decimal, str]:
+    amount, currency = settings.BILLING_DEFAULT_PRICES[event_type]
+    return Decimal(amount), currency
+
+
+def price_for(*, organization: Organization, event_type: str) -> tuple[Decimal, str]:
+    """The organization's own price for the event type, else the default row, else the setting."""
+    row = price_rows(organization=organization, event_type=event_type).order_by("rank").first()
+    return (row[0], row[1]) if row is not None else default_price(event_type)
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,22 @@
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Organization
-from billing.models import BillingEvent, EventType, Price
+from billing.models import BillingEvent, EventType
+from billing.selectors import default_price, price_for, price_rows
 
 CHANNEL_EVENT_TYPES = {"email": EventType.SEND_EMAIL, "sms": EventType.SEND_SMS}
-
-
-def price_for(*, organization: Organization, event_type: str) -> tuple[Decimal, str]:
-    """The organization's own price for the event type, else the default row, else the setting."""
-    own_or_default = Q(organization=organization) | Q(organization__isnull=True)
-    candidates = Price.objects.filter(own_or_default, event_type=event_type)
-    prices = {p.organization_id: p for p in candidates}
-    price = prices.get(organization.pk) or prices.get(None)
-    if price is not None:
-        return price.amount, price.currency
-    amount, currency = settings.BILLING_DEFAULT_PRICES[event_type]
-    return Decimal(amount), currency
 
 
 def billing_event_record_send(
     *, organization: Organization, channel: str, livemode: bool, source_id: str, reference: str = ""
 ) -> BillingEvent | None:
-    """Bill one accepted send once. Sandbox sends are never billed; a repeated source is a no-op."""
+    """Bill one accepted send once, at ``price_for``'s price. Sandbox sends are never billed; a
+    repeated source is a no-op."""
     if not livemode:
         return None
     fields = {
@@ -41,7 +29,7 @@ def billing_event_record_send(
     connection = connections[router.db_for_write(BillingEvent)]
     if connection.vendor == "postgresql":
         # Every accepted live send comes through here: one statement instead of a price SELECT and
-        # a savepoint-guarded INSERT.
+        # a savepoint-guarded INSERT, choosing the price by the same rows price_for reads.
         inserted = _insert_at_price_postgresql(connection, **fields)
         if inserted is None:
             return BillingEvent.objects.get(source_id=source_id)
@@ -67,39 +55,33 @@ def _insert_at_price_postgresql(
     reference: str,
     created_at: datetime,
 ) -> tuple[int, Decimal, str] | None:
-    """INSERT the event at the price ``price_for`` would choose (the organization's own row, else
-    the default row, else the setting), in one statement; its id, amount and currency. None when the
-    source was already billed: ON CONFLICT DO NOTHING on the unique source_id, which also waits for a
-    concurrent insert of the same source to commit and then yields to it."""
-    default_amount, default_currency = settings.BILLING_DEFAULT_PRICES[event_type]
+    """INSERT the event at the first of ``price_rows`` (else the default price), in one statement;
+    its id, amount and currency. None when the source was already billed: ON CONFLICT DO NOTHING on
+    the unique source_id, which also waits for a concurrent insert of the same source to commit and
+    then yields to it."""
+    default_amount, default_currency = default_price(event_type)
+    rows = price_rows(organization=organization, event_type=event_type).order_by()  # ranked below, not here
+    rows_sql, rows_params = rows.query.sql_with_params()
     qn = connection.ops.quote_name
-    event_meta, price_meta = BillingEvent._meta, Price._meta
+    meta = BillingEvent._meta
 
-    def column(meta, name: str) -> str:
+    def column(name: str) -> str:
         return qn(meta.get_field(name).column)
 
     inserted = ["organization", "event_type", "source_id", "reference", "amount", "currency", "created_at"]
     sql = f"""
-        INSERT INTO {qn(event_meta.db_table)} ({", ".join(column(event_meta, name) for name in inserted)})
+        INSERT INTO {qn(meta.db_table)} ({", ".join(column(name) for name in inserted)})
         SELECT %s, %s, %s, %s, price.amount, price.currency, %s
-        FROM (
-            SELECT {column(price_meta, "amount")} AS amount, {column(price_meta, "currency")} AS currency,
-                   CASE WHEN {column(price_meta, "organization")} IS NULL THEN 1 ELSE 0 END AS rank
-            FROM {qn(price_meta.db_table)}
-            WHERE {column(price_meta, "event_type")} = %s
-              AND ({column(price_meta, "organization")} = %s OR {column(price_meta, "organization")} IS NULL)
-            UNION ALL
-            SELECT %s::numeric, %s, 2
-        ) AS price
+        FROM ({rows_sql} UNION ALL SELECT %s::numeric, %s, 2) AS price (amount, currency, rank)
         ORDER BY price.rank
         LIMIT 1
-        ON CONFLICT ({column(event_meta, "source_id")}) DO NOTHING
-        RETURNING {column(event_meta, "id")}, {column(event_meta, "amount")}, {column(event_meta, "currency")}
+        ON CONFLICT ({column("source_id")}) DO NOTHING
+        RETURNING {column("id")}, {column("amount")}, {column("currency")}
     """
     params = [
         *(organization.pk, event_type, source_id, reference, created_at),
-        *(event_type, organization.pk),
-        *(Decimal(default_amount), default_currency),
+        *rows_params,
+        *(default_amount, default_currency),
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

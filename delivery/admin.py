@@ -1,8 +1,30 @@
-"""Delivery attempts, read-only: the outbox is written by the services and the jobs alone."""
+"""Delivery attempts, read-only: the outbox is written by the services and the jobs alone. They also
+appear inline on each invitation's page."""
 
 from django.contrib import admin
 
 from delivery.models import DeliveryAttempt
+from invitations.admin import InvitationAdmin, ReadOnlyInline
+
+
+class DeliveryAttemptInline(ReadOnlyInline):
+    model = DeliveryAttempt
+    verbose_name_plural = "delivery attempts"
+    fields = readonly_fields = (
+        "number",
+        "status",
+        "channel",
+        "recipient",
+        "tries",
+        "provider_message_id",
+        "error_message",
+        "created_at",
+        "accepted_at",
+    )
+    ordering = ("number",)
+
+
+InvitationAdmin.inlines = (DeliveryAttemptInline, *InvitationAdmin.inlines)
 
 
 @admin.register(DeliveryAttempt)

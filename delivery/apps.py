@@ -5,4 +5,4 @@ class DeliveryConfig(AppConfig):
     name = "delivery"
 
     def ready(self) -> None:
-        from delivery import receivers  # noqa: F401  (connects the anymail tracking receiver)
+        from delivery.providers import anymail  # noqa: F401  (connects the anymail tracking receiver)

@@ -4,7 +4,7 @@ from anymail import urls as anymail_urls
 from django.urls import include, path
 from django.urls.resolvers import URLPattern
 
-from delivery import webhooks
+from delivery.providers import anymail, twilio
 
 TRACKING_SUFFIX = "_tracking_webhook"
 
@@ -15,7 +15,7 @@ def _enveloped_anymail_patterns() -> list[URLPattern]:
     return [
         URLPattern(
             pattern.pattern,
-            webhooks.anymail_view(pattern.callback, esp=pattern.name.removesuffix(TRACKING_SUFFIX)),
+            anymail.anymail_view(pattern.callback, esp=pattern.name.removesuffix(TRACKING_SUFFIX)),
             pattern.default_args,
             pattern.name,
         )
@@ -26,5 +26,5 @@ def _enveloped_anymail_patterns() -> list[URLPattern]:
 
 urlpatterns = [
     path("anymail/", include((_enveloped_anymail_patterns(), "anymail"))),
-    path("twilio/status", webhooks.twilio_status_callback, name="twilio-status-callback"),
+    path("twilio/status", twilio.twilio_status_callback, name="twilio-status-callback"),
 ]

@@ -1,11 +1,9 @@
 """The support console: invitations read-only, with Resend as a bulk action and a detail-page button.
 
-Both doors call ``invitation_resend`` with the staff user as actor, so the rules, the audit row and
-the delivery are the API's; each invitation's outcome is reported with the rule's own message.
+Both doors call the bulk resend service with the staff user as actor, so the rules, the audit rows
+and the deliveries are the API's; each invitation's outcome is reported with the rule's own message.
+The delivery attempts on an invitation's page are delivery's own inline (delivery/admin.py).
 """
-
-import logging
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -19,28 +17,24 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from accounts.principals import Actor
-from delivery.models import DeliveryAttempt
+from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation, InvitationEvent, Workflow
-from invitations.services import invitation_resend
-from invitations_project.errors import ApiError
-
-logger = logging.getLogger(__name__)
+from invitations.services import InvitationResendResult, invitation_resend_bulk
 
 RESEND_PERMISSION = "invitations.resend_invitation"
 
 
-@dataclass(frozen=True)
-class AdminResendOutcome:
-    invitation: Invitation
-    resent: bool
-    message: str
-    failed: bool = False
-
-
-def _message_level(outcome: AdminResendOutcome) -> int:
-    if outcome.resent:
-        return messages.SUCCESS
-    return messages.ERROR if outcome.failed else messages.WARNING
+def _message(result: InvitationResendResult) -> tuple[int, str]:
+    """The message level and text the console shows for one invitation's outcome."""
+    name = f"Invitation {result.token}"
+    if result.outcome == ResendOutcome.RESENT:
+        return messages.SUCCESS, f"{name}: resent; send attempt {result.delivery_attempts} queued."
+    if result.outcome == ResendOutcome.NOT_FOUND:
+        return messages.WARNING, f"{name}: no longer exists."
+    if result.outcome == ResendOutcome.ERROR:
+        # Its transaction rolled back: nothing half-done.
+        return messages.ERROR, f"{name}: not resent; an unexpected error occurred and was logged. Try again."
+    return messages.WARNING, f"{name}: not resent. {result.message}"
 
 
 class ModeFilter(admin.SimpleListFilter):
@@ -92,23 +86,6 @@ class ReadOnlyInline(admin.TabularInline):
         return request.user.has_perm("invitations.view_invitation")
 
 
-class DeliveryAttemptInline(ReadOnlyInline):
-    model = DeliveryAttempt
-    verbose_name_plural = "delivery attempts"
-    fields = readonly_fields = (
-        "number",
-        "status",
-        "channel",
-        "recipient",
-        "tries",
-        "provider_message_id",
-        "error_message",
-        "created_at",
-        "accepted_at",
-    )
-    ordering = ("number",)
-
-
 class InvitationEventInline(ReadOnlyInline):
     model = InvitationEvent
     verbose_name_plural = "audit events"
@@ -148,7 +125,8 @@ class InvitationAdmin(admin.ModelAdmin):
     show_full_result_count = False
     ordering = ("-created_at", "-id")
     actions = ("resend",)
-    inlines = (DeliveryAttemptInline, InvitationEventInline)
+    # delivery/admin.py puts its attempts inline first.
+    inlines = (InvitationEventInline,)
     change_form_template = "admin/invitations/invitation/change_form.html"
     fieldsets = (
         (None, {"fields": ("token", "organization", "livemode", "workflow", "status", "error_message")}),
@@ -222,7 +200,7 @@ class InvitationAdmin(admin.ModelAdmin):
             return None
         if count > settings.ADMIN_RESEND_CONFIRM_ABOVE and request.POST.get("confirm") != "yes":
             return self._resend_confirmation(request, queryset, count)
-        self._resend_and_report(request, queryset.order_by("pk"))
+        self._resend_and_report(request, queryset.select_related(None).order_by("pk").only("pk"))
         return None
 
     def resend_view(self, request, object_id):
@@ -249,43 +227,26 @@ class InvitationAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/invitations/invitation/resend_confirmation.html", context)
 
-    @staticmethod
-    def _resend_one(invitation: Invitation, *, actor: Actor) -> AdminResendOutcome:
-        name = f"Invitation {invitation.token}"
-        try:
-            resent = invitation_resend(invitation=invitation, actor=actor)
-        except ApiError as refusal:
-            return AdminResendOutcome(invitation, False, f"{name}: not resent. {refusal}")
-        except Invitation.DoesNotExist:
-            return AdminResendOutcome(invitation, False, f"{name}: no longer exists.")
-        except Exception:
-            # Its transaction rolled back: nothing half-done. Say so, and go on with the others.
-            logger.exception("Admin resend of %s failed", invitation.token)
-            message = f"{name}: not resent; an unexpected error occurred and was logged. Try again."
-            return AdminResendOutcome(invitation, False, message, failed=True)
-        return AdminResendOutcome(resent, True, f"{name}: resent; send attempt {resent.delivery_attempts} queued.")
-
-    def _resend_and_report(self, request, invitations) -> list[AdminResendOutcome]:
-        actor = Actor.for_user(request.user)
-        outcomes = []
-        for invitation in invitations:
-            outcomes.append(self._resend_one(invitation, actor=actor))
-        if len(outcomes) <= settings.ADMIN_RESEND_MESSAGES_MAX:
-            for outcome in outcomes:
-                self.message_user(request, outcome.message, _message_level(outcome))
-        else:
-            refused = [outcome for outcome in outcomes if not outcome.resent]
-            resent_count = len(outcomes) - len(refused)
-            self.message_user(request, f"{resent_count} of {len(outcomes)} invitations resent.", messages.SUCCESS)
-            for outcome in refused[: settings.ADMIN_RESEND_MESSAGES_MAX]:
-                self.message_user(request, outcome.message, _message_level(outcome))
-            if len(refused) > settings.ADMIN_RESEND_MESSAGES_MAX:
-                self.message_user(
-                    request,
-                    f"…and {len(refused) - settings.ADMIN_RESEND_MESSAGES_MAX} more not resent.",
-                    messages.WARNING,
-                )
-        return outcomes
+    def _resend_and_report(self, request, invitations) -> None:
+        # wait_for_busy: a person is waiting on a few rows; one locked by an API resend a moment
+        # ago is resent (or refused) once that is done, rather than reported busy.
+        summary = invitation_resend_bulk(
+            invitation_ids=[invitation.pk for invitation in invitations],
+            actor=Actor.for_user(request.user),
+            wait_for_busy=True,
+        )
+        shown = settings.ADMIN_RESEND_MESSAGES_MAX
+        if len(summary.results) <= shown:
+            for result in summary.results:
+                self.message_user(request, *reversed(_message(result)))
+            return
+        refused = [result for result in summary.results if result.outcome != ResendOutcome.RESENT]
+        resent_count = len(summary.results) - len(refused)
+        self.message_user(request, f"{resent_count} of {len(summary.results)} invitations resent.", messages.SUCCESS)
+        for result in refused[:shown]:
+            self.message_user(request, *reversed(_message(result)))
+        if len(refused) > shown:
+            self.message_user(request, f"…and {len(refused) - shown} more not resent.", messages.WARNING)
 
 
 @admin.register(Workflow)

@@ -1,31 +1,47 @@
-"""One exception per resend rule, carrying the contract's type, status and extra fields."""
+"""One exception per rule that can refuse, carrying its registered code (type, status), its extra
+fields, and, for the resend rules, the outcome a bulk resend reports for it."""
 
 from django.conf import settings
+from django.db import models
 
+from invitations_project import error_codes as codes
 from invitations_project.errors import ApiError, NotFound, TooManyRequests
+
+
+class ResendOutcome(models.TextChoices):
+    """What happened to one invitation of a bulk resend, in the order a summary lists them."""
+
+    RESENT = "resent", "resent"
+    COOLDOWN = "cooldown", "cooldown"
+    CAPPED = "capped", "capped (max attempts)"
+    EXPIRED = "expired", "expired"
+    WRONG_STATUS = "wrong_status", "wrong status"
+    BUSY = "busy", "busy (locked elsewhere)"
+    NOT_FOUND = "not_found", "not found"
+    ERROR = "error", "errors"
 
 
 class InvitationNotFound(NotFound):
     default_message = "No invitation with this token."
+    resend_outcome = ResendOutcome.NOT_FOUND
 
 
 class InvitationExpired(ApiError):
-    status_code = 422
-    type = "invitation_expired"
+    code = codes.INVITATION_EXPIRED
     default_message = "This invitation has expired and cannot be resent. Create a new invitation instead."
+    resend_outcome = ResendOutcome.EXPIRED
 
 
 class InvitationLinkExpired(ApiError):
     """The recipient's link after `expiresAt`: shown as a page, answered 410 Gone."""
 
-    status_code = 410
-    type = "invitation_expired"
+    code = codes.INVITATION_LINK_EXPIRED
     default_message = "This invitation has expired. Ask the sender for a new one."
 
 
 class InvalidStatus(ApiError):
-    status_code = 409
-    type = "invalid_status"
+    code = codes.INVALID_STATUS
+    resend_outcome = ResendOutcome.WRONG_STATUS
 
     REASONS = {
         "pending": "the original delivery is still in flight; wait for it to settle",
@@ -45,16 +61,16 @@ class InvalidStatus(ApiError):
 class InvalidTransition(ApiError):
     """A lifecycle move the transition table forbids; a programming or ordering error."""
 
-    status_code = 409
-    type = "invalid_status"
+    code = codes.INVALID_TRANSITION
+    resend_outcome = ResendOutcome.WRONG_STATUS
 
     def __init__(self, *, from_status: str, to_status: str):
         super().__init__(f"An invitation cannot move from {from_status} to {to_status}.", status=from_status)
 
 
 class MaxAttemptsReached(ApiError):
-    status_code = 422
-    type = "max_attempts_reached"
+    code = codes.MAX_ATTEMPTS_REACHED
+    resend_outcome = ResendOutcome.CAPPED
 
     def __init__(self):
         max_attempts = settings.INVITATION_MAX_DELIVERY_ATTEMPTS
@@ -66,7 +82,8 @@ class MaxAttemptsReached(ApiError):
 
 
 class CooldownActive(TooManyRequests):
-    type = "cooldown_active"
+    code = codes.COOLDOWN_ACTIVE
+    resend_outcome = ResendOutcome.COOLDOWN
 
     def __init__(self, *, remaining_seconds: int):
         self.retry_after_seconds = remaining_seconds
@@ -76,3 +93,8 @@ class CooldownActive(TooManyRequests):
             f"(remaining_seconds={remaining_seconds})",
             remaining_seconds=remaining_seconds,
         )
+
+
+def resend_outcome_of(refusal: Exception) -> ResendOutcome:
+    """The bulk-resend outcome a refusal stands for: its own, or ``error`` for anything unforeseen."""
+    return getattr(refusal, "resend_outcome", ResendOutcome.ERROR)

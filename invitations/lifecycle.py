@@ -1,29 +1,53 @@
 """The invitation state machine as data: which moves exist, and why they happen."""
 
+from django.db import models
+
 from invitations.models import Invitation
 
 S = Invitation.Status
 
+
+class Reason(models.TextChoices):
+    """Why an audit row was written: a move of the table below, or a note that kept the status."""
+
+    CREATED = "created"
+    PROVIDER_ACCEPTED = "provider_accepted"
+    RETRY_ACCEPTED = "retry_accepted"
+    DELIVERY_FAILED = "delivery_failed"
+    DELIVERY_FAILED_PERMANENTLY = "delivery_failed_permanently"
+    RESEND = "resend"
+    DELIVERED = "delivered"
+    OPENED = "opened"
+    LINK_OPENED = "link_opened"
+    DOSSIER_STARTED = "dossier_started"
+    DOSSIER_COMPLETED = "dossier_completed"
+    DOSSIER_REJECTED = "dossier_rejected"
+    # Notes: the status stays.
+    DOSSIER_LINKED = "dossier_linked"
+    DELIVERED_LATE = "delivered_late"
+    OPENED_LATE = "opened_late"
+
+
 # (from, to) -> the reason recorded in the audit row. Anything not listed is forbidden.
-TRANSITIONS: dict[tuple[str, str], str] = {
-    ("", S.PENDING): "created",
-    (S.PENDING, S.SENT): "provider_accepted",
-    (S.PENDING, S.FAILED): "delivery_failed",
-    (S.FAILED, S.SENT): "retry_accepted",
-    (S.SENT, S.PENDING): "resend",
-    (S.SENT, S.DELIVERED): "delivered",
-    (S.SENT, S.FAILED): "delivery_failed",
-    (S.SENT, S.OPENED): "opened",
-    (S.DELIVERED, S.OPENED): "opened",
+TRANSITIONS: dict[tuple[str, str], Reason] = {
+    ("", S.PENDING): Reason.CREATED,
+    (S.PENDING, S.SENT): Reason.PROVIDER_ACCEPTED,
+    (S.PENDING, S.FAILED): Reason.DELIVERY_FAILED,
+    (S.FAILED, S.SENT): Reason.RETRY_ACCEPTED,
+    (S.SENT, S.PENDING): Reason.RESEND,
+    (S.SENT, S.DELIVERED): Reason.DELIVERED,
+    (S.SENT, S.FAILED): Reason.DELIVERY_FAILED,
+    (S.SENT, S.OPENED): Reason.OPENED,
+    (S.DELIVERED, S.OPENED): Reason.OPENED,
     # The recipient started the flow (from an earlier message) while a send was still in flight
     # or being retried: they are in, whatever the delivery says.
-    (S.PENDING, S.STARTED): "dossier_started",
-    (S.FAILED, S.STARTED): "dossier_started",
-    (S.SENT, S.STARTED): "dossier_started",
-    (S.DELIVERED, S.STARTED): "dossier_started",
-    (S.OPENED, S.STARTED): "dossier_started",
-    (S.STARTED, S.COMPLETED): "dossier_completed",
-    (S.STARTED, S.REJECTED): "dossier_rejected",
+    (S.PENDING, S.STARTED): Reason.DOSSIER_STARTED,
+    (S.FAILED, S.STARTED): Reason.DOSSIER_STARTED,
+    (S.SENT, S.STARTED): Reason.DOSSIER_STARTED,
+    (S.DELIVERED, S.STARTED): Reason.DOSSIER_STARTED,
+    (S.OPENED, S.STARTED): Reason.DOSSIER_STARTED,
+    (S.STARTED, S.COMPLETED): Reason.DOSSIER_COMPLETED,
+    (S.STARTED, S.REJECTED): Reason.DOSSIER_REJECTED,
 }
 
 # The timestamp each status sets when it is entered.
@@ -35,6 +59,9 @@ TIMESTAMP_FIELD = {
     S.COMPLETED: "completed_at",
     S.REJECTED: "rejected_at",
 }
+
+# A report that arrives after the invitation moved past it fills its timestamp under this reason.
+LATE_REASON = {S.DELIVERED: Reason.DELIVERED_LATE, S.OPENED: Reason.OPENED_LATE}
 
 # How far along the recipient is; engagement never moves backwards.
 PROGRESS = {
@@ -51,3 +78,8 @@ PROGRESS = {
 
 def is_allowed(from_status: str, to_status: str) -> bool:
     return (from_status, to_status) in TRANSITIONS
+
+
+def is_behind(status: str, than: str) -> bool:
+    """Whether an invitation in ``status`` is not yet as far along as ``than``."""
+    return PROGRESS[status] < PROGRESS[than]

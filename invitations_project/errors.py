@@ -1,8 +1,9 @@
 """One error envelope for every failure: {"error": {"type", "message", ...extra}}.
 
-Business rules raise subclasses of ``ApiError`` carrying their contract ``type``, HTTP status
-and extra fields; ``api_exception_handler`` turns those, DRF's own exceptions and anything
-unexpected into the envelope. The admin and the management commands show the same messages.
+Business rules raise subclasses of ``ApiError`` carrying their code (the contract ``type`` and HTTP
+status, from the registry in ``error_codes``) and extra fields; ``api_exception_handler`` turns
+those, DRF's own exceptions and anything unexpected into the envelope. The admin and the
+management commands show the same messages.
 """
 
 import logging
@@ -15,18 +16,32 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
+from invitations_project import error_codes as codes
+from invitations_project.error_codes import ErrorCode
+
 logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    status_code = 400
-    type = "invalid_request"
+    """A refusal in the envelope. Subclasses name their ``code`` (type and status, from the registry)."""
+
+    code: ErrorCode = codes.INVALID_REQUEST
     default_message = "The request is invalid."
 
-    def __init__(self, message: str | None = None, **extra):
+    def __init__(self, message: str | None = None, *, code: ErrorCode | None = None, **extra):
+        if code is not None:
+            self.code = code
         self.message = message or self.default_message
         self.extra = extra
         super().__init__(self.message)
+
+    @property
+    def status_code(self) -> int:
+        return self.code.status
+
+    @property
+    def type(self) -> str:
+        return self.code.type
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -36,45 +51,50 @@ class ApiError(Exception):
 
 
 class InvalidRequest(ApiError):
-    status_code = 400
-    type = "invalid_request"
+    code = codes.INVALID_REQUEST
     default_message = "The request is malformed."
 
 
 class ValidationFailed(ApiError):
-    status_code = 422
-    type = "validation_error"
+    code = codes.VALIDATION_ERROR
     default_message = "Some fields have invalid values."
 
 
 class AuthenticationFailed(ApiError):
-    status_code = 401
-    type = "authentication_failed"
+    code = codes.AUTHENTICATION_FAILED
     default_message = "Missing or invalid credentials."
 
 
 class PermissionDenied(ApiError):
-    status_code = 403
-    type = "permission_denied"
+    code = codes.PERMISSION_DENIED
     default_message = "Your role does not allow this action."
 
 
 class NotFound(ApiError):
-    status_code = 404
-    type = "not_found"
+    code = codes.NOT_FOUND
     default_message = "No such resource."
 
 
-class Conflict(ApiError):
-    status_code = 409
-    type = "conflict"
+class MethodNotAllowed(ApiError):
+    code = codes.METHOD_NOT_ALLOWED
+
+
+class PayloadTooLarge(ApiError):
+    code = codes.PAYLOAD_TOO_LARGE
+
+
+class UriTooLong(ApiError):
+    code = codes.URI_TOO_LONG
+
+
+class HeadersTooLarge(ApiError):
+    code = codes.REQUEST_HEADER_TOO_LARGE
 
 
 class TooManyRequests(ApiError):
     """A 429; ``retry_after_seconds`` becomes the Retry-After header, rounded up."""
 
-    status_code = 429
-    type = "rate_limited"
+    code = codes.RATE_LIMITED
     retry_after_seconds: float = 1
 
     def headers(self) -> dict[str, str]:
@@ -82,7 +102,7 @@ class TooManyRequests(ApiError):
 
 
 class RateLimited(TooManyRequests):
-    type = "rate_limited"
+    code = codes.RATE_LIMITED
 
     def __init__(self, *, scope: str, retry_after: int, message: str | None = None):
         self.retry_after_seconds = retry_after
@@ -94,20 +114,19 @@ class RateLimited(TooManyRequests):
 
 
 class ServiceUnavailable(ApiError):
-    status_code = 503
-    type = "service_unavailable"
+    code = codes.SERVICE_UNAVAILABLE
     default_message = "A service this request depends on is unavailable; nothing was left half-done. Retry later."
 
 
-_DRF_TYPES = {
-    drf_exceptions.NotAuthenticated: (401, "authentication_failed"),
-    drf_exceptions.AuthenticationFailed: (401, "authentication_failed"),
-    drf_exceptions.PermissionDenied: (403, "permission_denied"),
-    drf_exceptions.NotFound: (404, "not_found"),
-    drf_exceptions.MethodNotAllowed: (405, "method_not_allowed"),
-    drf_exceptions.NotAcceptable: (406, "not_acceptable"),
-    drf_exceptions.UnsupportedMediaType: (415, "unsupported_media_type"),
-    drf_exceptions.ParseError: (400, "invalid_request"),
+_DRF_CODES = {
+    drf_exceptions.NotAuthenticated: codes.AUTHENTICATION_FAILED,
+    drf_exceptions.AuthenticationFailed: codes.AUTHENTICATION_FAILED,
+    drf_exceptions.PermissionDenied: codes.PERMISSION_DENIED,
+    drf_exceptions.NotFound: codes.NOT_FOUND,
+    drf_exceptions.MethodNotAllowed: codes.METHOD_NOT_ALLOWED,
+    drf_exceptions.NotAcceptable: codes.NOT_ACCEPTABLE,
+    drf_exceptions.UnsupportedMediaType: codes.UNSUPPORTED_MEDIA_TYPE,
+    drf_exceptions.ParseError: codes.INVALID_REQUEST,
 }
 
 # Serializer error codes that mean "wrong shape or type" (400) rather than "bad value" (422).
@@ -155,17 +174,13 @@ def error_for_exception(exc: Exception) -> ApiError | None:
         return NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return PermissionDenied()
-    for drf_class, (status, type_) in _DRF_TYPES.items():
+    for drf_class, code in _DRF_CODES.items():
         if isinstance(exc, drf_class):
-            error = ApiError(str(exc.detail))
-            error.status_code = status
-            error.type = type_
-            return error
+            return ApiError(str(exc.detail), code=code)
     if isinstance(exc, drf_exceptions.APIException):
-        error = ApiError(str(exc.detail))
-        error.status_code = exc.status_code
-        error.type = exc.default_code
-        return error
+        # Any other DRF refusal: the registered code of its status, else a plain invalid request.
+        registered = codes.codes_for_status(exc.status_code)
+        return ApiError(str(exc.detail), code=registered[0] if registered else codes.INVALID_REQUEST)
     if isinstance(exc, (OperationalError, InterfaceError, RedisError)):
         logger.error("Dependency unavailable: %s", exc)
         return ServiceUnavailable()
@@ -173,7 +188,7 @@ def error_for_exception(exc: Exception) -> ApiError | None:
 
 
 def server_error_body() -> dict:
-    return {"error": {"type": "server_error", "message": "An internal error occurred. It has been logged."}}
+    return {"error": {"type": codes.SERVER_ERROR.type, "message": "An internal error occurred. It has been logged."}}
 
 
 def api_exception_handler(exc: Exception, context) -> Response:

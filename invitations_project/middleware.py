@@ -1,7 +1,14 @@
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
-from invitations_project.errors import ApiError, InvalidRequest, json_error
+from invitations_project.errors import (
+    ApiError,
+    HeadersTooLarge,
+    InvalidRequest,
+    PayloadTooLarge,
+    UriTooLong,
+    json_error,
+)
 
 # Well under what any HTTP server in front of us accepts (gunicorn: 4094-byte request line, 8190-byte
 # header fields), so whatever reaches the application is answered with the envelope.
@@ -9,31 +16,14 @@ MAX_URL_LENGTH = 4000
 MAX_HEADER_BYTES = 8000
 
 
-class PayloadTooLarge(ApiError):
-    status_code = 413
-    type = "payload_too_large"
-
-
-class UriTooLong(ApiError):
-    status_code = 414
-    type = "uri_too_long"
-    default_message = f"The URL is longer than {MAX_URL_LENGTH} characters."
-
-
-class HeadersTooLarge(ApiError):
-    status_code = 431
-    type = "request_header_too_large"
-    default_message = f"A request header is longer than {MAX_HEADER_BYTES} bytes."
-
-
 def _limits_error(request) -> ApiError | None:
     if len(request.path) + len(request.META.get("QUERY_STRING", "")) > MAX_URL_LENGTH:
-        return UriTooLong()
+        return UriTooLong(f"The URL is longer than {MAX_URL_LENGTH} characters.")
     if any(
         key.startswith("HTTP_") and isinstance(value, str) and len(value) > MAX_HEADER_BYTES
         for key, value in request.META.items()
     ):
-        return HeadersTooLarge()
+        return HeadersTooLarge(f"A request header is longer than {MAX_HEADER_BYTES} bytes.")
     raw_length = request.META.get("CONTENT_LENGTH") or "0"
     try:
         length = int(raw_length)

@@ -8,6 +8,8 @@ repeating itself.
 
 from drf_spectacular.utils import OpenApiResponse
 
+from invitations_project.error_codes import EXTRA_FIELDS, codes_for_status
+
 ENVELOPE_REF = "#/components/schemas/ErrorEnvelope"
 
 ERROR_COMPONENTS = {
@@ -18,24 +20,7 @@ ERROR_COMPONENTS = {
         "properties": {
             "type": {"type": "string", "description": "Stable machine-readable code, such as cooldown_active."},
             "message": {"type": "string", "description": "A human sentence; may change, do not parse it."},
-            "fields": {
-                "type": "object",
-                "additionalProperties": True,
-                "description": "invalid_request, validation_error: messages by field name.",
-            },
-            "scope": {
-                "type": "string",
-                "enum": ["ip", "organization", "account"],
-                "description": "rate_limited: which bucket is full (account: logins for one email).",
-            },
-            "retry_after": {"type": "integer", "minimum": 1, "description": "rate_limited: seconds to wait."},
-            "remaining_seconds": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "cooldown_active: seconds until the invitation may be resent.",
-            },
-            "status": {"type": "string", "description": "invalid_status: the invitation's current status."},
-            "max_attempts": {"type": "integer", "description": "max_attempts_reached: the cap on send attempts."},
+            **EXTRA_FIELDS,
         },
         "additionalProperties": True,
     },
@@ -48,51 +33,38 @@ ERROR_COMPONENTS = {
     },
 }
 
-# status: (component name, description, the error types that status can carry)
-ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
+# The statuses operations document: each one's component name and what it means for the caller. The
+# error types each can carry come from the registry (invitations_project/error_codes.py).
+DOCUMENTED_STATUSES: dict[int, tuple[str, str]] = {
     400: (
         "InvalidRequestError",
         "The request is malformed: unparseable JSON, a body that is not an object, wrong types, a query "
         "parameter given more than once.",
-        ("invalid_request",),
     ),
-    401: ("AuthenticationFailedError", "Missing or invalid credentials.", ("authentication_failed",)),
-    403: ("PermissionDeniedError", "The caller's role does not allow this action.", ("permission_denied",)),
-    404: (
-        "NotFoundError",
-        "No such invitation for this caller: unknown, another organization's, or the other mode's.",
-        ("not_found",),
-    ),
-    409: (
-        "InvalidStatusError",
-        "The invitation's status does not allow this; `status` says which it is.",
-        ("invalid_status",),
-    ),
-    413: ("PayloadTooLargeError", "The request body is larger than the service accepts.", ("payload_too_large",)),
-    414: ("UriTooLongError", "The URL is longer than 4000 characters.", ("uri_too_long",)),
-    415: ("UnsupportedMediaTypeError", "The body is not application/json.", ("unsupported_media_type",)),
-    422: (
-        "UnprocessableError",
-        "Well-formed, but a value or a rule refuses it.",
-        ("validation_error", "invitation_expired", "max_attempts_reached"),
-    ),
+    401: ("AuthenticationFailedError", "Missing or invalid credentials."),
+    403: ("PermissionDeniedError", "The caller's role does not allow this action."),
+    404: ("NotFoundError", "No such invitation for this caller: unknown, another organization's, or the other mode's."),
+    409: ("InvalidStatusError", "The invitation's status does not allow this; `status` says which it is."),
+    413: ("PayloadTooLargeError", "The request body is larger than the service accepts."),
+    414: ("UriTooLongError", "The URL is longer than 4000 characters."),
+    415: ("UnsupportedMediaTypeError", "The body is not application/json."),
+    422: ("UnprocessableError", "Well-formed, but a value or a rule refuses it."),
     429: (
         "TooManyRequestsError",
         "Too many requests, or the invitation is cooling down. The Retry-After header says how many whole "
         "seconds to wait.",
-        ("rate_limited", "cooldown_active"),
     ),
-    431: (
-        "RequestHeaderTooLargeError",
-        "A request header is longer than 8000 bytes.",
-        ("request_header_too_large",),
-    ),
-    500: ("ServerError", "An internal error; it has been logged. No stack trace is shown.", ("server_error",)),
+    431: ("RequestHeaderTooLargeError", "A request header is longer than 8000 bytes."),
+    500: ("ServerError", "An internal error; it has been logged. No stack trace is shown."),
     503: (
         "ServiceUnavailableError",
         "A service this request depends on is unavailable; nothing was left half-done. Retry later.",
-        ("service_unavailable",),
     ),
+}
+# status: (component name, description, the error types that status can carry)
+ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
+    status: (name, description, tuple(code.type for code in codes_for_status(status)))
+    for status, (name, description) in DOCUMENTED_STATUSES.items()
 }
 
 for _name, _description, _types in ERRORS.values():

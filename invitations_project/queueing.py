@@ -3,6 +3,9 @@
 PostgreSQL is the source of truth and Redis only carries work. A job is enqueued only once the
 transaction that made its row commits; if Redis is unreachable then, the row stays as it is and
 the sweeper enqueues it later. Nothing is enqueued for a rolled-back transaction.
+
+Jobs are named by dotted path ("delivery.jobs.deliver_attempt"), so the services that enqueue them
+never import the jobs module, which imports them.
 """
 
 import logging
@@ -13,12 +16,23 @@ from functools import cache, partial
 import django_rq
 from django.conf import settings
 from django.db import transaction
+from django.utils.module_loading import import_string
 from django_rq.queues import get_result_ttl
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
 logger = logging.getLogger(__name__)
+
+Job = Callable | str
+
+
+def _callable(func: Job) -> Callable:
+    return import_string(func) if isinstance(func, str) else func
+
+
+def _name(func: Job) -> str:
+    return func.rsplit(".", 1)[-1] if isinstance(func, str) else func.__name__
 
 
 @cache
@@ -34,30 +48,30 @@ def _queue(queue_name: str) -> Queue:
     return django_rq.get_queue(queue_name, commit_mode="auto", connection=_redis_for(queue_name, url))
 
 
-def enqueue_now(func: Callable, *args, queue_name: str = "delivery", **job_options) -> bool:
+def enqueue_now(func: Job, *args, queue_name: str = "delivery", **job_options) -> bool:
     """Enqueue ``func(*args)``; return False (and log) when Redis cannot take it."""
     if settings.DELIVERY_INLINE:
         try:
-            func(*args)
+            _callable(func)(*args)
         except Exception:
             # Inline mode has no worker to retry; the sweeper sees the row and tries again.
-            logger.exception("Inline job %s%r failed", func.__name__, args)
+            logger.exception("Inline job %s%r failed", _name(func), args)
         return True
     try:
         queue = _queue(queue_name)
         queue.enqueue(func, *args, **job_options)
     except RedisError as exc:
-        logger.warning("Could not enqueue %s%r on %s: %s; the sweeper will retry", func.__name__, args, queue_name, exc)
+        logger.warning("Could not enqueue %s%r on %s: %s; the sweeper will retry", _name(func), args, queue_name, exc)
         return False
     return True
 
 
-def enqueue_on_commit(func: Callable, *args, queue_name: str = "delivery", **job_options) -> None:
+def enqueue_on_commit(func: Job, *args, queue_name: str = "delivery", **job_options) -> None:
     transaction.on_commit(partial(enqueue_now, func, *args, queue_name=queue_name, **job_options))
 
 
 def enqueue_many_now(
-    func: Callable,
+    func: Job,
     args_list: Sequence[tuple],
     *,
     queue_name: str = "delivery",
@@ -91,7 +105,7 @@ def enqueue_many_now(
         logger.warning(
             "Could not enqueue %d %s jobs on %s: %s; the sweeper will retry",
             len(args_list),
-            func.__name__,
+            _name(func),
             queue_name,
             exc,
         )
@@ -100,7 +114,7 @@ def enqueue_many_now(
 
 
 def enqueue_many_on_commit(
-    func: Callable,
+    func: Job,
     args_list: Sequence[tuple],
     *,
     queue_name: str = "delivery",
@@ -122,9 +136,7 @@ def enqueue_many_on_commit(
     transaction.on_commit(enqueue)
 
 
-def enqueue_later_on_commit(
-    delay_seconds: int, func: Callable, *args, queue_name: str = "delivery", **job_options
-) -> None:
+def enqueue_later_on_commit(delay_seconds: int, func: Job, *args, queue_name: str = "delivery", **job_options) -> None:
     """Enqueue ``func(*args)`` ``delay_seconds`` after the transaction commits (rq's scheduler).
 
     Redis being down is logged and left to the sweeper, as with ``enqueue_now``.
@@ -139,7 +151,7 @@ def enqueue_later_on_commit(
             queue.enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_options)
         except RedisError as exc:
             logger.warning(
-                "Could not schedule %s%r on %s: %s; the sweeper will retry", func.__name__, args, queue_name, exc
+                "Could not schedule %s%r on %s: %s; the sweeper will retry", _name(func), args, queue_name, exc
             )
 
     transaction.on_commit(enqueue)

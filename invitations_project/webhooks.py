@@ -10,14 +10,14 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from invitations_project.errors import (
-    ApiError,
     AuthenticationFailed,
     InvalidRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
     error_for_exception,
     json_error,
     server_error_body,
 )
-from invitations_project.middleware import PayloadTooLarge
 from invitations_project.parsers import MalformedJson, loads_strict
 from invitations_project.throttling import PROVIDER_WEBHOOK_PER_IP
 
@@ -26,11 +26,6 @@ logger = logging.getLogger(__name__)
 
 class InvalidSignature(AuthenticationFailed):
     default_message = "The request signature is missing or invalid."
-
-
-class MethodNotAllowed(ApiError):
-    status_code = 405
-    type = "method_not_allowed"
 
 
 def json_body(request: HttpRequest):

@@ -12,10 +12,12 @@ from redis import Redis
 from rest_framework.test import APIClient
 from rq import SimpleWorker
 
+from accounts.principals import Actor
 from accounts.services import api_key_create
 from delivery import sms
 from tests.factories import OrganizationFactory
 
+TEST_ACTOR = Actor.system("tests")
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 
 
@@ -86,12 +88,12 @@ def other_organization(db):
 
 @pytest.fixture
 def live_key(organization) -> str:
-    return api_key_create(organization=organization, livemode=True, name="live")[1]
+    return api_key_create(organization=organization, livemode=True, name="live", actor=TEST_ACTOR)[1]
 
 
 @pytest.fixture
 def sandbox_key(organization) -> str:
-    return api_key_create(organization=organization, livemode=False, name="sandbox")[1]
+    return api_key_create(organization=organization, livemode=False, name="sandbox", actor=TEST_ACTOR)[1]
 
 
 def client_for(raw_key: str | None, *, basic: bool = False) -> APIClient:

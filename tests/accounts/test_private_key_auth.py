@@ -5,7 +5,7 @@ from django.core.management import call_command
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create, api_key_revoke
-from tests.conftest import client_for
+from tests.conftest import TEST_ACTOR, client_for
 from tests.factories import InvitationFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,13 +46,13 @@ def test_basic_auth_with_a_password_is_refused(live_key):
 
 
 def test_a_revoked_key_is_refused(organization):
-    api_key, raw = api_key_create(organization=organization, livemode=True)
-    api_key_revoke(api_key=api_key)
+    api_key, raw = api_key_create(organization=organization, livemode=True, actor=TEST_ACTOR)
+    api_key_revoke(api_key=api_key, actor=TEST_ACTOR)
     assert client_for(raw).get(URL).status_code == 401
 
 
 def test_keys_are_stored_only_as_a_hash_with_a_visible_prefix(organization):
-    api_key, raw = api_key_create(organization=organization, livemode=False)
+    api_key, raw = api_key_create(organization=organization, livemode=False, actor=TEST_ACTOR)
     stored = ApiKey.objects.get(pk=api_key.pk)
     assert raw.startswith("private_sandbox_")
     assert stored.prefix == raw[: len("private_sandbox_") + 6]
@@ -73,7 +73,7 @@ def test_another_organization_and_the_other_mode_get_the_same_404_as_an_unknown_
     organization, other_organization, live_key, sandbox_key
 ):
     invitation = InvitationFactory(organization=organization, livemode=True)
-    _, foreign_key = api_key_create(organization=other_organization, livemode=True)
+    _, foreign_key = api_key_create(organization=other_organization, livemode=True, actor=TEST_ACTOR)
     unknown = _not_found_bodies(client_for(live_key), "adi_" + "Z" * 24)
     assert unknown[0][0] == 404
     assert _not_found_bodies(client_for(foreign_key), invitation.token) == unknown

@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from accounts.models import SandboxRecipient
 from accounts.principals import Actor
 from billing.models import BillingEvent, Price
-from billing.services import billing_event_record_send, price_for
+from billing.selectors import price_for
+from billing.services import billing_event_record_send
 from delivery import sms
 from delivery.jobs import deliver_attempt
 from delivery.models import DeliveryAttempt

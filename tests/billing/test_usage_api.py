@@ -9,7 +9,7 @@ from django.db.models import Count, Sum
 
 from accounts.services import api_key_create
 from billing.models import BillingEvent, Price
-from tests.conftest import T0, client_for
+from tests.conftest import T0, TEST_ACTOR, client_for
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.django_db
@@ -158,6 +158,6 @@ def test_usage_needs_credentials(client):
 def test_a_revoked_key_cannot_read_usage(organization):
     from accounts.services import api_key_revoke
 
-    api_key, raw = api_key_create(organization=organization, livemode=True)
-    api_key_revoke(api_key=api_key)
+    api_key, raw = api_key_create(organization=organization, livemode=True, actor=TEST_ACTOR)
+    api_key_revoke(api_key=api_key, actor=TEST_ACTOR)
     assert client_for(raw).get("/v1/billing/usage").status_code == 401

@@ -67,7 +67,7 @@ def test_an_error_inside_the_resend_transaction_leaves_no_attempt_and_no_job(
 ):
     """The failure comes last: after the attempt row is written and its enqueue is registered."""
     from accounts.principals import Actor
-    from delivery import services as delivery_services
+    from delivery.services import queueing as delivery_services
 
     real_enqueue = delivery_services.delivery_attempt_enqueue
 

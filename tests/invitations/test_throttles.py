@@ -15,7 +15,7 @@ from accounts.services import api_key_create
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
 from invitations_project.throttling import client_ip
-from tests.conftest import T0, client_for
+from tests.conftest import T0, TEST_ACTOR, client_for
 from tests.factories import InvitationFactory, OrganizationFactory
 
 S = Invitation.Status
@@ -54,7 +54,7 @@ def assert_rate_limited(response, scope):
 @pytest.mark.django_db
 def test_the_31st_resend_request_in_a_minute_from_one_ip_is_refused_with_scope_ip(organization, api):
     # Two organizations behind one address: the IP bucket counts the address, whoever the caller.
-    other_api = client_for(api_key_create(organization=OrganizationFactory(), livemode=True)[1])
+    other_api = client_for(api_key_create(organization=OrganizationFactory(), livemode=True, actor=TEST_ACTOR)[1])
     with time_machine.travel(T0, tick=False):
         answers = [resend(api if n % 2 else other_api, UNKNOWN_TOKEN).status_code for n in range(30)]
         assert answers == [404] * 30
@@ -167,7 +167,7 @@ def test_the_21st_resend_in_a_minute_is_refused_before_the_invitation_is_looked_
         assert_rate_limited(resend(api, UNKNOWN_TOKEN, ip="203.0.113.99"), "organization")
         # Another organization has its own bucket.
         other = OrganizationFactory()
-        other_api = client_for(api_key_create(organization=other, livemode=True)[1])
+        other_api = client_for(api_key_create(organization=other, livemode=True, actor=TEST_ACTOR)[1])
         assert resend(other_api, sent_invitations(other, 1)[0].token, ip="203.0.113.99").status_code == 200
 
 

@@ -19,6 +19,7 @@ from django.db import connection
 
 from accounts.services import api_key_create
 from invitations.models import Invitation
+from tests.conftest import TEST_ACTOR
 from tests.factories import InvitationFactory, OrganizationFactory
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -122,7 +123,7 @@ def _concurrently(calls):
 
 def test_three_web_processes_share_one_organization_bucket_and_one_ip_bucket(web_processes):
     organization = OrganizationFactory()
-    raw_key = api_key_create(organization=organization, livemode=True)[1]
+    raw_key = api_key_create(organization=organization, livemode=True, actor=TEST_ACTOR)[1]
     invitations = [InvitationFactory(organization=organization) for _ in range(50)]
 
     results = _concurrently(
@@ -137,7 +138,7 @@ def test_three_web_processes_share_one_organization_bucket_and_one_ip_bucket(web
     # One client address, two organizations with room in their own buckets: the 31st is refused
     # by the IP bucket, whichever process serves it.
     others = [OrganizationFactory() for _ in range(2)]
-    keys = [api_key_create(organization=other, livemode=True)[1] for other in others]
+    keys = [api_key_create(organization=other, livemode=True, actor=TEST_ACTOR)[1] for other in others]
     unknown = "adi_doesnotexist000000000000"
     results = _concurrently([lambda n=n: web_processes.resend(keys[n % 2], unknown, "192.0.2.77") for n in range(30)])
     assert [status for status, _ in results] == [404] * 30

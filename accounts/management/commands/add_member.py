@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, Organization
+from accounts.principals import Actor
 from accounts.services import membership_upsert
 from invitations_project.errors import ApiError
 
@@ -27,7 +28,13 @@ class Command(BaseCommand):
         if password is None and not get_user_model().objects.filter(email__iexact=email.strip()).exists():
             generated = password = secrets.token_urlsafe(12)
         try:
-            membership = membership_upsert(organization=organization, email=email, role=role, password=password)
+            membership = membership_upsert(
+                organization=organization,
+                email=email,
+                role=role,
+                password=password,
+                actor=Actor.for_command("add_member"),
+            )
         except ApiError as exc:
             details = "; ".join(
                 f"{field}: {' '.join(messages)}" for field, messages in exc.extra.get("fields", {}).items()

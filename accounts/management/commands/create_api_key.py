@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization
+from accounts.principals import Actor
 from accounts.services import api_key_create
 
 
@@ -16,6 +17,8 @@ class Command(BaseCommand):
         organization = Organization.objects.filter(slug=slug).first()
         if organization is None:
             raise CommandError(f"No organization {slug!r}.")
-        _, raw_key = api_key_create(organization=organization, livemode=not sandbox, name=name)
+        _, raw_key = api_key_create(
+            organization=organization, livemode=not sandbox, name=name, actor=Actor.for_command("create_api_key")
+        )
         self.stderr.write("This key is shown once; store it now.")
         self.stdout.write(raw_key)

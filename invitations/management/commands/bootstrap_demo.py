@@ -13,9 +13,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Organization, SandboxRecipient
+from accounts.principals import Actor
 from accounts.services import api_key_create, organization_create
 from invitations.services import workflow_get_default
 
+BOOTSTRAP = Actor.for_command("bootstrap_demo")
 # The walk-through's recipient: a sandbox send to it reaches the console, every other is simulated.
 DEMO_RECIPIENT = "ana@example.com"
 
@@ -38,12 +40,14 @@ class Command(BaseCommand):
                     "`python manage.py changepassword` resets a password, `create_api_key` makes a key)\n"
                 )
                 return
-            organization = organization_create(slug=slug, name="Demo organization")
+            organization = organization_create(slug=slug, name="Demo organization", actor=BOOTSTRAP)
             workflow_get_default(organization=organization)
             SandboxRecipient.objects.create(organization=organization, recipient=DEMO_RECIPIENT)
             user = User.objects.create_superuser(admin_username, f"{admin_username}@example.com", password)
             user.user_permissions.add(Permission.objects.get(codename="resend_invitation"))
-            _, sandbox_key = api_key_create(organization=organization, livemode=False, name="demo sandbox")
+            _, sandbox_key = api_key_create(
+                organization=organization, livemode=False, name="demo sandbox", actor=BOOTSTRAP
+            )
         self.stdout.write(
             "\n".join(
                 [

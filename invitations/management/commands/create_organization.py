@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import Organization
+from accounts.principals import Actor
 from accounts.services import organization_create
 from invitations.services import workflow_get_default
 
@@ -17,6 +18,6 @@ class Command(BaseCommand):
         if Organization.objects.filter(slug=slug).exists():
             raise CommandError(f"Organization {slug!r} already exists.")
         with transaction.atomic():
-            organization = organization_create(slug=slug, name=name)
+            organization = organization_create(slug=slug, name=name, actor=Actor.for_command("create_organization"))
             workflow = workflow_get_default(organization=organization)
         self.stdout.write(f"Created organization {organization.slug} with default workflow {workflow.token}")

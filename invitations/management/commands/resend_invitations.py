@@ -10,43 +10,35 @@ non-zero when anything failed unexpectedly. Every outcome but ``error`` is an an
 import argparse
 import getpass
 import json
-import logging
-import time
-from collections import Counter
 from datetime import UTC, datetime
 from datetime import time as dt_time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
 
 from accounts.models import Organization
 from accounts.principals import Actor
+from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation
 from invitations.selectors import invitation_resend_selection, normalize_token
-from invitations.services import (
-    RESEND_OUTCOMES,
-    InvitationResendResult,
-    ResendOutcome,
-    invitation_resend,
-    invitation_resend_many,
-    resend_outcome_code,
-)
-from invitations_project.errors import ApiError
+from invitations.services import BulkResendSummary, invitation_resend_bulk
 
-logger = logging.getLogger(__name__)
-
-OUTCOME_LABELS = {
-    ResendOutcome.RESENT: "resent",
-    ResendOutcome.COOLDOWN: "cooldown",
-    ResendOutcome.CAPPED: "capped (max attempts)",
-    ResendOutcome.EXPIRED: "expired",
-    ResendOutcome.WRONG_STATUS: "wrong status",
-    ResendOutcome.BUSY: "busy (locked elsewhere)",
-    ResendOutcome.NOT_FOUND: "not found",
-    ResendOutcome.ERROR: "errors",
-}
 TOKEN_LOOKUP_CHUNK = 10_000
+
+
+class _Unterminated:
+    """Django's command output ends every write with a newline; a progress bar redraws one line."""
+
+    def __init__(self, wrapper):
+        self.wrapper = wrapper
+
+    def write(self, text: str) -> None:
+        self.wrapper.write(text, ending="")
+
+    def flush(self) -> None:
+        self.wrapper.flush()
 
 
 def parse_moment(value: str) -> datetime:
@@ -60,38 +52,6 @@ def parse_moment(value: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment
-
-
-class ProgressBar:
-    """A one-line bar redrawn with \\r on a terminal; silent anywhere else."""
-
-    WIDTH = 30
-
-    def __init__(self, stream, *, total: int, label: str):
-        self.stream = stream
-        self.total = total
-        self.label = label
-        self.enabled = stream.isatty() and total > 0
-        self.started = time.monotonic()
-
-    def _write(self, text: str) -> None:
-        self.stream.write(text, style_func=lambda s: s, ending="")
-        self.stream.flush()
-
-    def update(self, done: int) -> None:
-        if not self.enabled:
-            return
-        done = min(done, self.total)
-        filled = int(self.WIDTH * done / self.total)
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        self._write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-            f"{done}/{self.total} {100 * done / self.total:5.1f}% {done / elapsed:,.0f}/s"
-        )
-
-    def close(self) -> None:
-        if self.enabled:
-            self._write("\n")
 
 
 class Command(BaseCommand):
@@ -149,72 +109,55 @@ class Command(BaseCommand):
         tokens_not_found = selection.pop("tokens_not_found")
         ids = list(invitation_resend_selection(**selection).values_list("pk", flat=True)[: options["limit"]])
         dry_run = options["dry_run"]
-
-        counts: Counter[str] = Counter()
-        counts[ResendOutcome.NOT_FOUND] += len(tokens_not_found)
-        first_messages: dict[str, str] = {}
-        enqueue_deferred = 0
-        # -v 2 lists every invitation's outcome: as lines, or under "invitations" with --json.
-        verbose = options["verbosity"] >= 2
-        listed: list[dict] = []
-
-        def enqueued(taken: bool, job_count: int) -> None:
-            nonlocal enqueue_deferred
-            if not taken:
-                enqueue_deferred += job_count
-
-        def record(results: list[InvitationResendResult]) -> list[int]:
-            busy = []
-            for result in results:
-                if result.outcome == ResendOutcome.BUSY:
-                    busy.append(result.invitation_id)
-                    continue
-                counts[result.outcome] += 1
-                first_messages.setdefault(result.outcome, result.message)
-                if verbose and options["json"]:
-                    listed.append({"token": result.token, "outcome": result.outcome, "message": result.message})
-                elif verbose:
-                    self.stdout.write(f"{result.token or result.invitation_id}\t{result.outcome}\t{result.message}")
-            return busy
-
-        started = time.monotonic()
-        progress = ProgressBar(self.stderr, total=len(ids), label="Dry run" if dry_run else "Resending")
-        busy_ids: list[int] = []
-        size = options["batch_size"]
-        for offset in range(0, len(ids), size):
-            batch = ids[offset : offset + size]
-            busy_ids += record(self._run_batch(batch, actor=actor, dry_run=dry_run, on_enqueued=enqueued))
-            progress.update(offset + len(batch))
-        progress.close()
-        if busy_ids:
-            # Held by another transaction a moment ago (an API resend, say): look once more, still without waiting.
-            still_busy = record(self._run_batch(busy_ids, actor=actor, dry_run=dry_run, on_enqueued=enqueued))
-            counts[ResendOutcome.BUSY] += len(still_busy)
-            if still_busy:
-                first_messages.setdefault(ResendOutcome.BUSY, "Skipped: held by another transaction; run again later.")
-        elapsed = time.monotonic() - started
-
-        summary = {
-            "dry_run": dry_run,
-            "selected": len(ids) + len(tokens_not_found),
-            "counts": {outcome: counts[outcome] for outcome in RESEND_OUTCOMES},
-            "messages": {outcome: first_messages[outcome] for outcome in RESEND_OUTCOMES if outcome in first_messages},
-            "enqueue_deferred": enqueue_deferred,
-            "elapsed_seconds": round(elapsed, 3),
-        }
-        if tokens_not_found:
-            summary["tokens_not_found"] = tokens_not_found[:100]
-        if listed:
-            summary["invitations"] = listed
+        # A progress bar on a terminal only: redirected output stays a clean summary.
+        with tqdm(
+            total=len(ids),
+            desc="Dry run" if dry_run else "Resending",
+            file=_Unterminated(self.stderr),
+            disable=not self.stderr.isatty() or not ids,
+            bar_format="{desc} [{bar:30}] {n_fmt}/{total_fmt} {percentage:5.1f}% {rate_fmt}",
+            ascii=".#",
+            mininterval=0,
+            leave=True,
+        ) as progress:
+            summary = invitation_resend_bulk(
+                invitation_ids=ids,
+                actor=actor,
+                dry_run=dry_run,
+                batch_size=options["batch_size"],
+                unknown_tokens=tokens_not_found,
+                on_progress=lambda done: progress.update(done - progress.n),
+            )
         if options["json"]:
-            self.stdout.write(json.dumps(summary, indent=2))
+            self.stdout.write(json.dumps(self._summary_dict(summary, verbose=options["verbosity"] >= 2), indent=2))
         else:
-            self._print_summary(summary)
-        if counts[ResendOutcome.ERROR]:
+            self._print_summary(summary, verbose=options["verbosity"] >= 2)
+        if summary.errors:
             raise CommandError(
-                f"{counts[ResendOutcome.ERROR]} invitation(s) failed unexpectedly and were left unchanged; "
+                f"{summary.errors} invitation(s) failed unexpectedly and were left unchanged; "
                 "see the log, then run the same command again."
             )
+
+    @staticmethod
+    def _summary_dict(summary: BulkResendSummary, *, verbose: bool) -> dict:
+        unknown = [result.token for result in summary.results if result.invitation_id is None]
+        body = {
+            "dry_run": summary.dry_run,
+            "selected": len(summary.results),
+            "counts": summary.counts,
+            "messages": summary.first_messages,
+            "enqueue_deferred": summary.enqueue_deferred,
+            "elapsed_seconds": round(summary.elapsed_seconds, 3),
+        }
+        if unknown:
+            body["tokens_not_found"] = unknown[:100]
+        if verbose:
+            body["invitations"] = [
+                {"token": result.token, "outcome": result.outcome.value, "message": result.message}
+                for result in summary.results
+                if result.invitation_id is not None
+            ]
+        return body
 
     def _actor(self, username: str | None) -> Actor:
         if username is None:
@@ -274,55 +217,26 @@ class Command(BaseCommand):
         not_found = [raw for raw, token in normalized.items() if token not in existing]
         return sorted(existing), not_found
 
-    def _run_batch(self, batch: list[int], *, actor: Actor, dry_run: bool, on_enqueued) -> list[InvitationResendResult]:
-        try:
-            return invitation_resend_many(invitation_ids=batch, actor=actor, dry_run=dry_run, on_enqueued=on_enqueued)
-        except Exception:
-            # The batch rolled back whole. Go row by row so one bad row does not hold back the others.
-            logger.exception("Bulk resend of a batch of %d failed; retrying its invitations one by one", len(batch))
-        return [self._run_one(pk, actor=actor, dry_run=dry_run, on_enqueued=on_enqueued) for pk in batch]
-
-    def _run_one(self, pk: int, *, actor: Actor, dry_run: bool, on_enqueued) -> InvitationResendResult:
-        try:
-            if dry_run:
-                return invitation_resend_many(invitation_ids=[pk], actor=actor, dry_run=True)[0]
-            invitation = invitation_resend(invitation=Invitation(pk=pk), actor=actor)
-        except Invitation.DoesNotExist:
-            return InvitationResendResult(
-                invitation_id=pk, token="", outcome=ResendOutcome.NOT_FOUND, message="No such invitation."
-            )
-        except ApiError as refusal:
-            token = Invitation.objects.filter(pk=pk).values_list("token", flat=True).first() or ""
-            return InvitationResendResult(
-                invitation_id=pk, token=token, outcome=resend_outcome_code(refusal), message=str(refusal)
-            )
-        except Exception as exc:
-            logger.exception("Resend of invitation %s failed", pk)
-            return InvitationResendResult(
-                invitation_id=pk, token="", outcome=ResendOutcome.ERROR, message=f"{type(exc).__name__}: {exc}"
-            )
-        return InvitationResendResult(
-            invitation_id=pk,
-            token=invitation.token,
-            outcome=ResendOutcome.RESENT,
-            message=f"Send attempt {invitation.delivery_attempts} queued.",
-            delivery_attempts=invitation.delivery_attempts,
-        )
-
-    def _print_summary(self, summary: dict) -> None:
-        title = "Dry run: nothing was changed. A real run now would give:" if summary["dry_run"] else "Resend summary:"
-        lines = [title, f"  {'selected':<24}{summary['selected']:>8}"]
-        for outcome in RESEND_OUTCOMES:
-            count = summary["counts"][outcome]
+    def _print_summary(self, summary: BulkResendSummary, *, verbose: bool) -> None:
+        if verbose:
+            for result in summary.results:
+                if result.invitation_id is not None:
+                    self.stdout.write(f"{result.token or result.invitation_id}\t{result.outcome}\t{result.message}")
+        title = "Dry run: nothing was changed. A real run now would give:" if summary.dry_run else "Resend summary:"
+        lines = [title, f"  {'selected':<24}{len(summary.results):>8}"]
+        counts, messages = summary.counts, summary.first_messages
+        for outcome in ResendOutcome:
+            count = counts[outcome]
             if count or outcome not in (ResendOutcome.BUSY, ResendOutcome.NOT_FOUND):
-                example = summary["messages"].get(outcome, "") if outcome != ResendOutcome.RESENT else ""
-                lines.append(f"  {OUTCOME_LABELS[outcome]:<24}{count:>8}" + (f"   e.g. {example}" if example else ""))
-        lines.append(f"  {'elapsed':<24}{summary['elapsed_seconds']:>7.1f}s")
+                example = messages.get(outcome, "") if outcome != ResendOutcome.RESENT else ""
+                lines.append(f"  {outcome.label:<24}{count:>8}" + (f"   e.g. {example}" if example else ""))
+        lines.append(f"  {'elapsed':<24}{summary.elapsed_seconds:>7.1f}s")
         self.stdout.write("\n".join(lines))
-        if summary["enqueue_deferred"]:
+        if summary.enqueue_deferred:
             self.stderr.write(
-                f"Redis did not take {summary['enqueue_deferred']} deliveries; they stay queued in the database "
+                f"Redis did not take {summary.enqueue_deferred} deliveries; they stay queued in the database "
                 "and the sweeper will enqueue them."
             )
-        if summary.get("tokens_not_found"):
-            self.stderr.write("Tokens not found: " + ", ".join(summary["tokens_not_found"][:20]))
+        unknown = [result.token for result in summary.results if result.invitation_id is None]
+        if unknown:
+            self.stderr.write("Tokens not found: " + ", ".join(unknown[:20]))

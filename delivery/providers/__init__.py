@@ -1,0 +1,1 @@
+"""One module per provider, holding all that the service knows of it."""

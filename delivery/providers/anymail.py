@@ -1,0 +1,130 @@
+"""Email through anymail: what its normalized tracking events mean for a send, and its tracking
+webhooks, mounted for the configured ESP only and authenticated before anymail reads a byte."""
+
+import hashlib
+
+from anymail.exceptions import AnymailConfigurationError, AnymailWebhookValidationFailure
+from anymail.signals import tracking
+from anymail.utils import get_request_basic_auth
+from django.conf import settings
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import constant_time_compare
+
+from delivery.models import ProviderEvent
+from delivery.services.events import delivery_provider_event_record
+from invitations.models import Invitation
+from invitations_project.errors import InvalidRequest, NotFound
+from invitations_project.webhooks import InvalidSignature, enveloped, json_body
+
+# anymail's normalized event types -> (kind, permanent). Temporary trouble reaches us as
+# `deferred`, which the ESP retries itself; bounced and rejected mean this address will not work.
+ANYMAIL_EVENT_KINDS = {
+    "queued": ("queued", False),
+    "sent": ("queued", False),
+    "deferred": ("queued", False),
+    "delivered": ("delivered", False),
+    "opened": ("opened", False),
+    "clicked": ("opened", False),
+    "bounced": ("failed", True),
+    "rejected": ("failed", True),
+    "failed": ("failed", False),
+}
+
+
+def _anymail_event_id(event, esp_name: str) -> str:
+    if event.event_id:
+        return str(event.event_id)
+    # Some ESPs give no id for some events: derive one that a redelivered webhook repeats.
+    timestamp = event.timestamp.isoformat() if event.timestamp else ""
+    raw = "|".join([esp_name, event.event_type or "", str(event.message_id or ""), timestamp, event.click_url or ""])
+    return "derived:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
+    """Apply one anymail AnymailTrackingEvent (from any ESP's tracking webhook)."""
+    for name in ("message_id", "event_id", "event_type"):
+        if not isinstance(getattr(event, name), str | int | None):
+            raise InvalidRequest("The event has the wrong shape.", fields={name: ["Must be a string."]})
+    kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, ("other", False))
+    detail = event.description or event.mta_response or ""
+    reason = f" ({event.reject_reason})" if event.reject_reason else ""
+    description = f"Email {event.event_type}{reason}" + (f": {detail}" if detail else "")
+    metadata = event.metadata if isinstance(event.metadata, dict) else {}
+    return delivery_provider_event_record(
+        provider=f"anymail:{esp_name.lower()}"[:40],
+        event_id=_anymail_event_id(event, esp_name),
+        channel=Invitation.Channel.EMAIL,
+        kind=kind,
+        provider_status=str(event.event_type or ""),
+        message_id=str(event.message_id or "")[:255],
+        attempt_hint=str(metadata.get("delivery_attempt_id", "")),
+        hint_token=str(metadata.get("invitation_token") or ""),
+        permanent=permanent,
+        description=description if kind == "failed" else detail,
+        occurred_at=event.timestamp,
+    )
+
+
+@receiver(tracking, dispatch_uid="delivery.anymail_tracking")
+def anymail_tracking_received(sender, event, esp_name, **kwargs) -> None:
+    """anymail's tracking signal, sent once per event its webhook view parsed."""
+    delivery_email_event_record(event=event, esp_name=esp_name)
+
+
+# What anymail's parsers raise on a payload of the wrong shape (a list where an object belongs, a
+# string where a number does, an impossible date).
+MALFORMED_PAYLOAD_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError)
+
+
+def configured_esp() -> str | None:
+    """The anymail ESP that EMAIL_BACKEND sends through (anymail.backends.<esp>.EmailBackend), if any."""
+    parts = settings.EMAIL_BACKEND.split(".")
+    if len(parts) == 4 and parts[:2] == ["anymail", "backends"]:
+        return parts[2]
+    return None
+
+
+def _webhook_secrets() -> list[str]:
+    secret = settings.ANYMAIL.get("WEBHOOK_SECRET") or []
+    return [secret] if isinstance(secret, str) else [value for value in secret if value]
+
+
+def _verify_basic_auth(request: HttpRequest) -> None:
+    """Every tracking webhook must carry ANYMAIL_WEBHOOK_SECRET as its HTTP Basic credential.
+
+    anymail itself only warns when no secret is configured and lets the event through; here no
+    secret configured means every event is refused.
+    """
+    secrets = _webhook_secrets()
+    if not secrets:
+        raise InvalidSignature("Email tracking webhooks are not configured on this server (ANYMAIL_WEBHOOK_SECRET).")
+    given = get_request_basic_auth(request)
+    if given is None or not any(constant_time_compare(given, secret) for secret in secrets):
+        raise InvalidSignature("The HTTP Basic credential is missing or wrong.")
+
+
+def anymail_view(view, *, esp: str):
+    """Wrap one of anymail's tracking views: mounted only for the configured ESP, authenticated
+    before anymail reads the body, malformed bodies refused, refusals in the envelope."""
+
+    @enveloped("POST", "HEAD", "OPTIONS")
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if esp != configured_esp():
+            raise NotFound("No webhook here.")
+        _verify_basic_auth(request)
+        if request.method == "POST":
+            if b"\x00" in request.body:
+                raise InvalidRequest("The body contains a NUL byte.")
+            if request.content_type == "application/json":
+                json_body(request)  # refuses what the ESP's parser could choke on
+        try:
+            return view(request, *args, **kwargs)
+        except AnymailWebhookValidationFailure as exc:
+            raise InvalidSignature(str(exc) or None) from exc
+        except AnymailConfigurationError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        except MALFORMED_PAYLOAD_ERRORS as exc:
+            raise InvalidRequest("The webhook payload could not be parsed.") from exc
+
+    return wrapper

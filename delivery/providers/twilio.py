@@ -1,0 +1,129 @@
+"""SMS through Twilio: its Messages API backend (which errors are worth a retry), what its status
+callbacks and error codes mean for a send, and the signed callback endpoint."""
+
+import requests
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from delivery.models import ProviderEvent
+from delivery.services.events import delivery_provider_event_record
+from delivery.sms import BaseSmsBackend, PermanentSmsError, SmsMessage, TransientSmsError
+from invitations.models import Invitation
+from invitations_project.errors import InvalidRequest, ServiceUnavailable
+from invitations_project.webhooks import InvalidSignature, enveloped, form_value
+
+
+class TwilioSmsBackend(BaseSmsBackend):
+    """Sends through Twilio's Messages API with the official client.
+
+    Twilio's Messages API takes no idempotency key, so the attempt travels in the status callback
+    URL instead; the callback then names the attempt even before its message SID is recorded.
+    """
+
+    # Refusals about this message or recipient; anything else (auth, rate, 5xx) may pass later.
+    PERMANENT_STATUSES = frozenset({400, 404, 409, 413, 422})
+
+    def __init__(self):
+        if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
+            raise TransientSmsError("Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
+        self.client = Client(
+            settings.TWILIO_ACCOUNT_SID,
+            settings.TWILIO_AUTH_TOKEN,
+            http_client=TwilioHttpClient(timeout=settings.SMS_TIMEOUT_SECONDS),
+        )
+
+    def send(self, message: SmsMessage) -> str:
+        options = {"to": message.to, "body": message.body}
+        if settings.TWILIO_MESSAGING_SERVICE_SID:
+            options["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
+        else:
+            options["from_"] = message.sender
+        if message.status_callback:
+            options["status_callback"] = message.status_callback
+        try:
+            sent = self.client.messages.create(**options)
+        except TwilioRestException as exc:
+            text = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
+            if exc.status in self.PERMANENT_STATUSES:
+                raise PermanentSmsError(text) from exc
+            raise TransientSmsError(text) from exc
+        except requests.RequestException as exc:
+            raise TransientSmsError(f"Twilio unreachable: {exc}") from exc
+        except TwilioException as exc:
+            raise TransientSmsError(f"Twilio error: {exc}") from exc
+        return sent.sid
+
+
+# Twilio MessageStatus -> kind. `read` is a read receipt (WhatsApp, RCS).
+TWILIO_STATUS_KINDS = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "queued",
+    "delivered": "delivered",
+    "read": "opened",
+    "undelivered": "failed",
+    "failed": "failed",
+    "canceled": "failed",
+}
+# Twilio error codes worth another try: queue overflow, handset unreachable (off, no signal),
+# unknown error, carrier congestion. Every other failure (unknown number, landline, blocked,
+# unsubscribed) will not get better by itself.
+TWILIO_TRANSIENT_ERROR_CODES = frozenset({"30001", "30003", "30008", "30017"})
+
+
+def delivery_sms_status_record(
+    *, message_sid: str, message_status: str, error_code: str = "", attempt_hint: str = ""
+) -> ProviderEvent:
+    """Apply one Twilio status callback."""
+    kind = TWILIO_STATUS_KINDS.get(message_status, "other")
+    permanent = kind == "failed" and (message_status == "canceled" or error_code not in TWILIO_TRANSIENT_ERROR_CODES)
+    description = ""
+    if kind == "failed":
+        description = f"SMS {message_status}" + (f" (Twilio error {error_code})" if error_code else "")
+    return delivery_provider_event_record(
+        provider="twilio",
+        event_id=f"{message_sid}:{message_status}",
+        channel=Invitation.Channel.SMS,
+        kind=kind,
+        provider_status=message_status,
+        message_id=message_sid,
+        attempt_hint=attempt_hint,
+        permanent=permanent,
+        description=description,
+    )
+
+
+def _twilio_url(request: HttpRequest) -> str:
+    # The URL Twilio called, as Twilio saw it: behind a proxy the request's own host may differ.
+    return settings.TWILIO_WEBHOOK_BASE_URL + request.get_full_path()
+
+
+@enveloped("POST")
+def twilio_status_callback(request: HttpRequest) -> HttpResponse:
+    if not settings.TWILIO_AUTH_TOKEN:
+        raise ServiceUnavailable("Twilio is not configured on this server.")
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(
+        _twilio_url(request), request.POST, signature
+    ):
+        raise InvalidSignature("The X-Twilio-Signature header is missing or does not match the request.")
+    message_sid = form_value(request, "MessageSid", max_length=64)
+    message_status = form_value(request, "MessageStatus", max_length=40)
+    if not message_sid or not message_status:
+        raise InvalidRequest(
+            "MessageSid and MessageStatus are required.",
+            fields={name: ["Required."] for name in ("MessageSid", "MessageStatus") if not request.POST.get(name)},
+        )
+    delivery_sms_status_record(
+        message_sid=message_sid,
+        message_status=message_status,
+        error_code=form_value(request, "ErrorCode", max_length=16),
+        attempt_hint=request.GET.get("attempt", "")[:20],
+    )
+    return HttpResponse(status=204)

@@ -1,0 +1,90 @@
+"""Queueing a send: the outbox row in the caller's transaction, its job enqueued after commit.
+
+invitations' services ask for attempts through this module, so it imports nothing of theirs; the
+other delivery services import invitations' service modules by their own names
+(invitations.services.outcomes), not the package, which may still be loading when they are: the
+two apps then import each other's services at module level without a cycle.
+"""
+
+from collections.abc import Callable, Sequence
+
+from django.conf import settings
+from rq import Retry
+
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation
+from invitations_project.queueing import enqueue_many_on_commit, enqueue_on_commit
+
+# By dotted path: the jobs module imports the services, not the other way round.
+DELIVER_JOB = "delivery.jobs.deliver_attempt"
+
+
+def retry_policy(*, tries_done: int = 0) -> Retry | None:
+    """rq's Retry for a job whose attempt has already made `tries_done` provider calls.
+
+    The job makes the next call itself; its retries wait the intervals still ahead, so an attempt
+    re-enqueued by the sweeper keeps the backoff it had and never exceeds the total.
+    """
+    remaining = settings.DELIVERY_RETRY_INTERVALS[tries_done:]
+    if not remaining:
+        return None
+    return Retry(max=len(remaining), interval=list(remaining))
+
+
+def max_tries() -> int:
+    return 1 + len(settings.DELIVERY_RETRY_INTERVALS)
+
+
+def retry_wait(tries_done: int) -> int:
+    """Seconds to wait before the next try after `tries_done` provider calls."""
+    intervals = settings.DELIVERY_RETRY_INTERVALS
+    if not intervals:
+        return 0
+    return intervals[min(max(tries_done - 1, 0), len(intervals) - 1)]
+
+
+def delivery_attempt_enqueue(*, attempt_id: int) -> None:
+    enqueue_on_commit(DELIVER_JOB, attempt_id, queue_name="delivery", retry=retry_policy())
+
+
+def delivery_attempt_queue(*, invitation: Invitation) -> DeliveryAttempt:
+    """Write the outbox row for the invitation's current send; its job is enqueued after commit."""
+    attempt = DeliveryAttempt.objects.create(
+        invitation=invitation,
+        number=invitation.delivery_attempts,
+        channel=invitation.channel,
+        recipient=invitation.recipient,
+        livemode=invitation.livemode,
+    )
+    delivery_attempt_enqueue(attempt_id=attempt.pk)
+    return attempt
+
+
+def delivery_attempt_queue_many(
+    *, invitations: Sequence[Invitation], on_enqueued: Callable[[bool, int], None] | None = None
+) -> list[DeliveryAttempt]:
+    """``delivery_attempt_queue`` for many invitations: one INSERT, and one Redis pipeline after commit.
+
+    ``on_enqueued(taken, count)`` hears, after commit, whether Redis took the jobs; when it did not,
+    the attempts stay `queued` for the sweeper.
+    """
+    attempts = DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                invitation=invitation,
+                number=invitation.delivery_attempts,
+                channel=invitation.channel,
+                recipient=invitation.recipient,
+                livemode=invitation.livemode,
+            )
+            for invitation in invitations
+        ]
+    )
+    enqueue_many_on_commit(
+        DELIVER_JOB,
+        [(attempt.pk,) for attempt in attempts],
+        queue_name="delivery",
+        on_result=on_enqueued,
+        retry=retry_policy(),
+    )
+    return attempts

@@ -1,0 +1,77 @@
+"""The outbox sweeper: enqueue again the attempts Redis lost, whose retry is overdue, or whose
+worker vanished mid-send."""
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import timezone
+
+from delivery.models import DeliveryAttempt
+from delivery.selectors import delivery_attempts_stale
+from delivery.services.queueing import DELIVER_JOB, retry_policy
+from invitations_project.queueing import enqueue_many_now
+
+logger = logging.getLogger(__name__)
+
+A = DeliveryAttempt.Status
+
+
+@dataclass
+class SweepResult:
+    queued: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    sending: list[int] = field(default_factory=list)
+    not_enqueued: list[int] = field(default_factory=list)
+
+    @property
+    def found(self) -> int:
+        return len(self.queued) + len(self.retrying) + len(self.sending)
+
+    @property
+    def enqueued(self) -> int:
+        return self.found - len(self.not_enqueued)
+
+
+def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000, batch_size: int = 200) -> SweepResult:
+    """Enqueue again every attempt that should be moving and is not.
+
+    A `queued` attempt past the grace period (Redis was down at commit, or the job was lost), a
+    `retrying` one whose retry is overdue, and a `sending` one whose worker vanished. A duplicate
+    job is harmless: the claim lets one through. Enqueued rows are touched so the next sweep waits
+    another grace period before trying them again; rows Redis would not take stay as they are.
+    """
+    now = timezone.now()
+    result = SweepResult()
+    stale = list(delivery_attempts_stale(now=now).only("id", "status", "tries", "updated_at")[:limit])
+    for attempt in stale:
+        {A.QUEUED: result.queued, A.RETRYING: result.retrying, A.SENDING: result.sending}[attempt.status].append(
+            attempt.pk
+        )
+    if dry_run:
+        return result
+    for start in range(0, len(stale), batch_size):
+        batch = stale[start : start + batch_size]
+        taken = enqueue_many_now(
+            DELIVER_JOB,
+            [(attempt.pk,) for attempt in batch],
+            queue_name="delivery",
+            per_job_options=[{"retry": retry_policy(tries_done=attempt.tries)} for attempt in batch],
+        )
+        if not taken:
+            result.not_enqueued.extend(attempt.pk for attempt in batch)
+            continue
+        # Only rows nobody moved meanwhile: a worker may already have claimed one.
+        touched = Q()
+        for attempt in batch:
+            touched |= Q(pk=attempt.pk, status=attempt.status, updated_at=attempt.updated_at)
+        DeliveryAttempt.objects.filter(touched).update(updated_at=now)
+    if result.found:
+        logger.info(
+            "Sweeper: %d queued, %d retrying, %d stuck sending; %d not enqueued",
+            len(result.queued),
+            len(result.retrying),
+            len(result.sending),
+            len(result.not_enqueued),
+        )
+    return result

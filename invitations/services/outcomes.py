@@ -1,0 +1,184 @@
+"""What delivery reports about a send, and what it does to the invitation: ``delivery`` says what the
+provider said, as an outcome kind; only here is that turned into a status."""
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from accounts.principals import Actor
+from invitations import lifecycle
+from invitations.models import Invitation
+from invitations.services.transitions import invitation_lock, note_record, transition_apply
+
+S = Invitation.Status
+
+
+class DeliveryOutcome(models.TextChoices):
+    ACCEPTED = "accepted"  # the provider took the message
+    TRANSIENT_FAILURE = "transient_failure"  # not sent, or not delivered, but a retry may pass
+    PERMANENT_FAILURE = "permanent_failure"  # refused, or retries ran out: no retry follows
+    DELIVERED = "delivered"
+    OPENED = "opened"
+    BOUNCED = "bounced"  # accepted, then the recipient's address would not take it
+
+
+FAILURES = frozenset({DeliveryOutcome.TRANSIENT_FAILURE, DeliveryOutcome.PERMANENT_FAILURE, DeliveryOutcome.BOUNCED})
+# The status a report after acceptance moves the invitation to.
+REPORTED_STATUS = {
+    DeliveryOutcome.DELIVERED: S.DELIVERED,
+    DeliveryOutcome.OPENED: S.OPENED,
+    **{failure: S.FAILED for failure in FAILURES},
+}
+FAILURE_REASON = {
+    DeliveryOutcome.TRANSIENT_FAILURE: lifecycle.Reason.DELIVERY_FAILED,
+    DeliveryOutcome.PERMANENT_FAILURE: lifecycle.Reason.DELIVERY_FAILED_PERMANENTLY,
+    DeliveryOutcome.BOUNCED: lifecycle.Reason.DELIVERY_FAILED_PERMANENTLY,
+}
+
+
+def _is_current(invitation: Invitation, attempt_number: int | None) -> bool:
+    """Whether an outcome of this send attempt may still change the invitation.
+
+    Only the latest attempt counts: what happens to an older message cannot undo a newer send.
+    """
+    return attempt_number is None or attempt_number == invitation.delivery_attempts
+
+
+def invitation_delivery_wanted(*, invitation: Invitation, attempt_number: int) -> bool:
+    """Whether this send is still needed: it is the invitation's latest attempt and the invitation
+    still waits for it (an acceptance would move it to `sent`). A recipient who has already
+    started, or a newer resend, makes it unnecessary.
+
+    `invitation` is the row as the caller has just read it (the delivery job loads it with the
+    attempt it claimed). This is a check before sending, not a lock: a change that lands after it is
+    caught by `invitation_delivery_accepted`, which decides under the row lock.
+    """
+    return invitation.delivery_attempts == attempt_number and lifecycle.is_allowed(invitation.status, S.SENT)
+
+
+def invitation_delivery_accepted(
+    *, invitation_id: int, actor: Actor, provider_message_id: str = "", attempt_number: int | None = None
+) -> Invitation:
+    """The provider accepted a message: `pending` or `failed` becomes `sent`.
+
+    Anything else means a later event already moved the invitation on, or the message belongs to
+    an older attempt; it is left as it is.
+    """
+    # No savepoint: inside the delivery job's transaction an error here rolls the whole outcome back.
+    with transaction.atomic(savepoint=False):
+        # Lock the invitation row (only it: nothing here needs its workflow or organization) before
+        # checking that this attempt is current: a resend or a provider event may be changing it.
+        invitation = Invitation.objects.select_for_update().get(pk=invitation_id)
+        if _is_current(invitation, attempt_number) and lifecycle.is_allowed(invitation.status, S.SENT):
+            invitation.error_message = ""
+            transition_apply(
+                invitation=invitation,
+                to_status=S.SENT,
+                actor=actor,
+                now=timezone.now(),
+                message=f"Provider message id {provider_message_id}" if provider_message_id else "",
+                update_fields=("error_message",),
+            )
+    return invitation
+
+
+def invitation_delivery_failed(
+    *,
+    invitation_id: int,
+    actor: Actor,
+    error_message: str,
+    outcome: DeliveryOutcome,
+    attempt_number: int | None = None,
+) -> Invitation:
+    """A send failed before the provider took it: the invitation shows `failed` with the error until
+    a retry is accepted. A permanent failure says no retry follows."""
+    with transaction.atomic():
+        invitation = invitation_lock(Invitation(pk=invitation_id))
+        if not _is_current(invitation, attempt_number):
+            return invitation
+        now = timezone.now()
+        invitation.error_message = error_message
+        if lifecycle.is_allowed(invitation.status, S.FAILED):
+            transition_apply(
+                invitation=invitation,
+                to_status=S.FAILED,
+                actor=actor,
+                now=now,
+                message=error_message,
+                reason=FAILURE_REASON[outcome],
+                update_fields=("error_message",),
+            )
+        elif invitation.status == S.FAILED:
+            # Still failed: keep the latest error and say so in the audit trail.
+            note_record(
+                invitation=invitation,
+                actor=actor,
+                now=now,
+                reason=FAILURE_REASON[outcome],
+                message=error_message,
+                update_fields=("error_message",),
+            )
+    return invitation
+
+
+def invitation_delivery_reported(
+    *,
+    invitation_id: int,
+    attempt_number: int,
+    outcome: DeliveryOutcome,
+    actor: Actor,
+    message: str = "",
+) -> bool:
+    """A provider reported what became of an accepted message: delivered, opened, bounced or failed.
+
+    Only the invitation's latest attempt counts, and the status only moves forward: a failure after
+    delivery cannot undo it, and a report that arrives late (delivered after opened) fills its
+    timestamp if it is missing and leaves the status alone. Returns whether the invitation changed.
+    """
+    to_status = REPORTED_STATUS[outcome]
+    with transaction.atomic():
+        # Lock the row: a resend, the recipient's click and other provider events change the same
+        # status, and "is this the latest attempt / is this forward" must hold until we write.
+        invitation = invitation_lock(Invitation(pk=invitation_id))
+        if not _is_current(invitation, attempt_number):
+            return False
+        now = timezone.now()
+        current = invitation.status
+        if outcome in FAILURES:
+            if current != S.SENT:
+                # Delivered, opened or later: the recipient got it; a failure cannot undo that.
+                return False
+            invitation.error_message = message
+            transition_apply(
+                invitation=invitation,
+                to_status=S.FAILED,
+                actor=actor,
+                now=now,
+                message=message,
+                reason=FAILURE_REASON[outcome],
+                update_fields=("error_message",),
+            )
+            return True
+        if lifecycle.is_allowed(current, to_status):
+            transition_apply(invitation=invitation, to_status=to_status, actor=actor, now=now, message=message)
+            return True
+        return _late_report(invitation=invitation, to_status=to_status, actor=actor, now=now)
+
+
+def _late_report(*, invitation: Invitation, to_status: str, actor: Actor, now) -> bool:
+    """A report for a status the invitation has already moved past: fill its missing timestamp."""
+    timestamp_field = lifecycle.TIMESTAMP_FIELD[to_status]
+    current = invitation.status
+    if lifecycle.is_behind(current, S.SENT) or not lifecycle.is_behind(to_status, current):
+        return False
+    if getattr(invitation, timestamp_field) is not None:
+        return False
+    setattr(invitation, timestamp_field, now)
+    note_record(
+        invitation=invitation,
+        actor=actor,
+        now=now,
+        reason=lifecycle.LATE_REASON[to_status],
+        message=f"Reported after the invitation was {current}; status kept.",
+        update_fields=(timestamp_field,),
+    )
+    return True

@@ -1,0 +1,145 @@
+"""The recipient's side: following the link, and the dossier events of the verification flow."""
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.principals import Actor
+from invitations import lifecycle
+from invitations.exceptions import InvitationLinkExpired, InvitationNotFound
+from invitations.models import DossierEvent, Invitation
+from invitations.selectors import normalize_token
+from invitations.services.transitions import note_record, transition_apply
+from invitations_project.errors import ValidationFailed
+
+
+def invitation_link_open(*, token: str, actor: Actor) -> Invitation:
+    """The recipient followed their link: `sent` or `delivered` becomes `opened`.
+
+    Raises InvitationNotFound for a token that does not exist and InvitationLinkExpired once the
+    invitation has expired. Any other status is left as it is (the link still works).
+    """
+    normalized = normalize_token(token)
+    if normalized is None:
+        raise InvitationNotFound()
+    with transaction.atomic():
+        # Lock the row: a provider's "opened" event for the same invitation may arrive at once.
+        invitation = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("workflow")
+            .filter(token=normalized)
+            .first()
+        )
+        if invitation is None:
+            raise InvitationNotFound()
+        now = timezone.now()
+        if invitation.expires_at <= now:
+            raise InvitationLinkExpired()
+        if lifecycle.is_allowed(invitation.status, Invitation.Status.OPENED):
+            transition_apply(
+                invitation=invitation,
+                to_status=Invitation.Status.OPENED,
+                actor=actor,
+                now=now,
+                reason=lifecycle.Reason.LINK_OPENED,
+            )
+    return invitation
+
+
+# What each dossier event means for the invitation.
+DOSSIER_EVENT_STATUS = {
+    "dossier.created": Invitation.Status.STARTED,
+    "dossier.open": Invitation.Status.STARTED,
+    "dossier.completed": Invitation.Status.COMPLETED,
+    "dossier.approved": Invitation.Status.COMPLETED,
+    "dossier.rejected": Invitation.Status.REJECTED,
+}
+
+
+def _dossier_apply(*, invitation: Invitation, event_type: str, dossier_token: str, actor: Actor, now: datetime) -> bool:
+    S = Invitation.Status
+    target = DOSSIER_EVENT_STATUS[event_type]
+    changed = False
+    fields: tuple[str, ...] = ()
+    # The first dossier is the recipient's link: a later event, or a resend, never replaces it.
+    if dossier_token and not invitation.dossier_token:
+        invitation.dossier_token = dossier_token
+        fields = ("dossier_token",)
+    if lifecycle.is_behind(invitation.status, S.STARTED):
+        # The recipient is in the flow whatever the delivery said; an event that skipped ahead
+        # (completed before created) still passes through `started`.
+        invitation.error_message = ""
+        transition_apply(
+            invitation=invitation,
+            to_status=S.STARTED,
+            actor=actor,
+            now=now,
+            message=event_type,
+            update_fields=(*fields, "error_message"),
+        )
+        fields = ()
+        changed = True
+    if target != S.STARTED and lifecycle.is_allowed(invitation.status, target):
+        transition_apply(
+            invitation=invitation, to_status=target, actor=actor, now=now, message=event_type, update_fields=fields
+        )
+        return True
+    if fields:
+        note_record(
+            invitation=invitation,
+            actor=actor,
+            now=now,
+            reason=lifecycle.Reason.DOSSIER_LINKED,
+            message=f"{event_type}: dossier {dossier_token}",
+            update_fields=fields,
+        )
+        changed = True
+    return changed
+
+
+def invitation_dossier_event_record(
+    *,
+    event_id: str,
+    event_type: str,
+    invitation_token: str,
+    dossier_token: str,
+    occurred_at: datetime,
+    actor: Actor,
+) -> DossierEvent:
+    """Apply one dossier event to its invitation, once per event id.
+
+    created/open move the invitation to `started` and link the dossier; completed/approved to
+    `completed`; rejected to `rejected`. The status never moves backwards, and a repeated event id
+    returns the first record (with `duplicate` set) without changing anything.
+    """
+    if event_type not in DOSSIER_EVENT_STATUS:
+        raise ValidationFailed(fields={"type": [f"Must be one of: {', '.join(DOSSIER_EVENT_STATUS)}."]})
+    normalized = normalize_token(invitation_token)
+    if normalized is None:
+        raise InvitationNotFound()
+    with transaction.atomic():
+        # Lock the invitation: the same event delivered twice at once, or two events of one
+        # dossier, must be applied one after the other against the status each one sees.
+        invitation = Invitation.objects.select_for_update(of=("self",)).filter(token=normalized).first()
+        if invitation is None:
+            raise InvitationNotFound()
+        existing = DossierEvent.objects.filter(event_id=event_id).first()
+        if existing is not None:
+            existing.duplicate = True
+            return existing
+        now = timezone.now()
+        applied = _dossier_apply(
+            invitation=invitation, event_type=event_type, dossier_token=dossier_token, actor=actor, now=now
+        )
+        event = DossierEvent.objects.create(
+            event_id=event_id,
+            invitation=invitation,
+            type=event_type,
+            dossier_token=dossier_token,
+            occurred_at=occurred_at,
+            received_at=now,
+            outcome=DossierEvent.Outcome.APPLIED if applied else DossierEvent.Outcome.IGNORED,
+        )
+    event.duplicate = False
+    return event

@@ -1,0 +1,279 @@
+"""Resending: the rules in the contract's order, one invitation under its row lock, a batch in one
+transaction, and the bulk resend that the admin action and the management command present."""
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.principals import Actor
+from delivery.services.queueing import delivery_attempt_queue, delivery_attempt_queue_many
+from invitations.exceptions import (
+    CooldownActive,
+    InvalidStatus,
+    InvitationExpired,
+    MaxAttemptsReached,
+    ResendOutcome,
+    resend_outcome_of,
+)
+from invitations.models import Invitation
+from invitations.services.transitions import invitation_lock, transition_apply, transition_apply_many
+from invitations_project.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+
+def resend_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
+    """The first resend rule this invitation breaks, in API.md's order, or None."""
+    if invitation.expires_at <= now:
+        return InvitationExpired()
+    if invitation.status != Invitation.Status.SENT:
+        return InvalidStatus(status=invitation.status)
+    if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
+        return MaxAttemptsReached()
+    if invitation.sent_at is not None:
+        elapsed = (now - invitation.sent_at).total_seconds()
+        remaining = math.ceil(settings.INVITATION_RESEND_COOLDOWN_SECONDS - elapsed)
+        if remaining > 0:
+            return CooldownActive(remaining_seconds=remaining)
+    return None
+
+
+def _start_next_attempt(invitation: Invitation) -> None:
+    """What a resend changes on the locked row, besides its status: one more attempt, not yet sent."""
+    invitation.sent_at = None
+    invitation.delivery_attempts += 1
+    invitation.error_message = ""
+
+
+def _next_attempt_message(invitation: Invitation) -> str:
+    return f"Send attempt {invitation.delivery_attempts} requested."
+
+
+def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
+    """Move a `sent` invitation back to `pending` and queue a fresh delivery after commit."""
+    with transaction.atomic():
+        # Lock the row before checking the rules: two concurrent resends must not both see `sent`
+        # and both queue a delivery.
+        invitation = invitation_lock(invitation)
+        now = timezone.now()
+        refusal = resend_refusal(invitation=invitation, now=now)
+        if refusal is not None:
+            raise refusal
+        _start_next_attempt(invitation)
+        transition_apply(
+            invitation=invitation,
+            to_status=Invitation.Status.PENDING,
+            actor=actor,
+            now=now,
+            message=_next_attempt_message(invitation),
+            update_fields=("sent_at", "delivery_attempts", "error_message"),
+        )
+        delivery_attempt_queue(invitation=invitation)
+    return invitation
+
+
+@dataclass(frozen=True)
+class InvitationResendResult:
+    invitation_id: int | None
+    token: str
+    outcome: ResendOutcome
+    message: str = ""
+    delivery_attempts: int | None = None
+
+
+_BULK_FIELDS = (
+    "id",
+    "token",
+    "status",
+    "channel",
+    "recipient",
+    "livemode",
+    "delivery_attempts",
+    "sent_at",
+    "expires_at",
+)
+BUSY_MESSAGE = "Skipped: another transaction (a resend in progress, say) holds this invitation."
+
+
+def invitation_resend_many(
+    *,
+    invitation_ids: Sequence[int],
+    actor: Actor,
+    dry_run: bool = False,
+    on_enqueued: Callable[[bool, int], None] | None = None,
+) -> list[InvitationResendResult]:
+    """``invitation_resend`` for a batch: the same rules (``resend_refusal``), audit rows and delivery
+    attempts, in one transaction with one UPDATE, two INSERTs and one Redis pipeline after commit.
+
+    Rows another transaction holds (a concurrent API resend, say) are skipped rather than waited
+    for and come back ``busy``, unchanged. With ``dry_run`` nothing is locked or written and the
+    results say what a real run would do now. ``on_enqueued`` hears after commit whether Redis
+    took the deliveries (when it did not, the attempts stay queued for the sweeper).
+    """
+    wanted = list(dict.fromkeys(invitation_ids))
+    if not wanted:
+        return []
+    with transaction.atomic():
+        rows = Invitation.objects.filter(pk__in=wanted).only(*_BULK_FIELDS).order_by("pk")
+        if not dry_run:
+            # Lock the rows before checking the rules that depend on them, as invitation_resend does;
+            # skip_locked so a bulk run never waits on (or deadlocks with) a resend in progress.
+            rows = rows.select_for_update(skip_locked=True, of=("self",))
+        invitations = {invitation.pk: invitation for invitation in rows}
+        now = timezone.now()
+        results: dict[int, InvitationResendResult] = {}
+        eligible: list[Invitation] = []
+        for invitation in invitations.values():
+            refusal = resend_refusal(invitation=invitation, now=now)
+            if refusal is None:
+                eligible.append(invitation)
+            else:
+                results[invitation.pk] = _refused(
+                    invitation.pk, invitation.token, refusal, invitation.delivery_attempts
+                )
+        if not dry_run and eligible:
+            for invitation in eligible:
+                _start_next_attempt(invitation)
+            transition_apply_many(
+                invitations=eligible,
+                to_status=Invitation.Status.PENDING,
+                actor=actor,
+                now=now,
+                message_for=_next_attempt_message,
+                updates={"sent_at": None, "delivery_attempts": F("delivery_attempts") + 1, "error_message": ""},
+            )
+            delivery_attempt_queue_many(invitations=eligible, on_enqueued=on_enqueued)
+        for invitation in eligible:
+            message = (
+                f"Would queue send attempt {invitation.delivery_attempts + 1}."
+                if dry_run
+                else f"Send attempt {invitation.delivery_attempts} queued."
+            )
+            results[invitation.pk] = InvitationResendResult(
+                invitation.pk, invitation.token, ResendOutcome.RESENT, message, invitation.delivery_attempts
+            )
+        missing = [pk for pk in wanted if pk not in invitations]
+        if missing:
+            # Not returned under skip_locked: held by another transaction, or deleted meanwhile.
+            existing = dict(Invitation.objects.filter(pk__in=missing).values_list("pk", "token"))
+            for pk in missing:
+                results[pk] = (
+                    InvitationResendResult(pk, existing[pk], ResendOutcome.BUSY, BUSY_MESSAGE)
+                    if pk in existing
+                    else _not_found(pk)
+                )
+    return [results[pk] for pk in wanted]
+
+
+def _refused(pk: int, token: str, refusal: Exception, attempts: int | None = None) -> InvitationResendResult:
+    return InvitationResendResult(pk, token, resend_outcome_of(refusal), str(refusal), attempts)
+
+
+def _not_found(pk: int | None, token: str = "") -> InvitationResendResult:
+    return InvitationResendResult(pk, token, ResendOutcome.NOT_FOUND, "No such invitation.")
+
+
+def _resend_one(pk: int, *, actor: Actor, dry_run: bool) -> InvitationResendResult:
+    """One row on its own transaction, waiting for its lock: where a batch failed, or a row stayed busy."""
+    try:
+        if dry_run:
+            return invitation_resend_many(invitation_ids=[pk], actor=actor, dry_run=True)[0]
+        invitation = invitation_resend(invitation=Invitation(pk=pk), actor=actor)
+    except Invitation.DoesNotExist:
+        return _not_found(pk)
+    except ApiError as refusal:
+        return _refused(pk, Invitation.objects.filter(pk=pk).values_list("token", flat=True).first() or "", refusal)
+    except Exception as exc:
+        # Its transaction rolled back: nothing half-done. Say so, and go on with the others.
+        logger.exception("Resend of invitation %s failed", pk)
+        return InvitationResendResult(pk, "", ResendOutcome.ERROR, f"{type(exc).__name__}: {exc}")
+    message = f"Send attempt {invitation.delivery_attempts} queued."
+    return InvitationResendResult(pk, invitation.token, ResendOutcome.RESENT, message, invitation.delivery_attempts)
+
+
+@dataclass
+class BulkResendSummary:
+    """What a bulk resend did: every invitation's result in the order asked, and the totals."""
+
+    dry_run: bool
+    results: list[InvitationResendResult] = field(default_factory=list)
+    # Deliveries Redis did not take after commit: their attempts stay queued for the sweeper.
+    enqueue_deferred: int = 0
+    elapsed_seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counted = Counter(result.outcome for result in self.results)
+        return {outcome.value: counted[outcome] for outcome in ResendOutcome}
+
+    @property
+    def first_messages(self) -> dict[str, str]:
+        messages: dict[str, str] = {}
+        for result in self.results:
+            messages.setdefault(result.outcome.value, result.message)
+        return messages
+
+    @property
+    def errors(self) -> int:
+        return self.counts[ResendOutcome.ERROR]
+
+
+def invitation_resend_bulk(
+    *,
+    invitation_ids: Sequence[int],
+    actor: Actor,
+    dry_run: bool = False,
+    batch_size: int = 500,
+    wait_for_busy: bool = False,
+    unknown_tokens: Sequence[str] = (),
+    on_progress: Callable[[int], None] | None = None,
+) -> BulkResendSummary:
+    """Resend many invitations under the API's rules, in batches (``invitation_resend_many``).
+
+    A batch that fails as a whole (a database error on one row) is retried row by row, so one bad
+    row holds back no other. Rows busy in another transaction get a second look once the batches are
+    done; still busy, they are reported ``busy`` (or, with ``wait_for_busy``, resent one by one,
+    waiting for their locks: for a person waiting on a few rows). ``unknown_tokens`` are reported
+    ``not_found``. ``on_progress(done)`` hears after each batch.
+    """
+    started = time.monotonic()
+    summary = BulkResendSummary(dry_run=dry_run)
+
+    def enqueued(taken: bool, job_count: int) -> None:
+        if not taken:
+            summary.enqueue_deferred += job_count
+
+    def run_batch(batch: list[int]) -> list[InvitationResendResult]:
+        try:
+            return invitation_resend_many(invitation_ids=batch, actor=actor, dry_run=dry_run, on_enqueued=enqueued)
+        except Exception:
+            logger.exception("Bulk resend of a batch of %d failed; retrying its invitations one by one", len(batch))
+        return [_resend_one(pk, actor=actor, dry_run=dry_run) for pk in batch]
+
+    ids = list(dict.fromkeys(invitation_ids))
+    final: dict[int, InvitationResendResult] = {}
+    for offset in range(0, len(ids), batch_size):
+        batch = ids[offset : offset + batch_size]
+        final.update((result.invitation_id, result) for result in run_batch(batch))
+        if on_progress is not None:
+            on_progress(offset + len(batch))
+    busy = [pk for pk, result in final.items() if result.outcome == ResendOutcome.BUSY]
+    if busy:
+        # Held by another transaction a moment ago (an API resend, say): look once more.
+        if wait_for_busy:
+            second = [_resend_one(pk, actor=actor, dry_run=dry_run) for pk in busy]
+        else:
+            second = run_batch(busy)
+        final.update((result.invitation_id, result) for result in second)
+    summary.results = [final[pk] for pk in ids] + [_not_found(None, token) for token in unknown_tokens]
+    summary.elapsed_seconds = time.monotonic() - started
+    return summary
