@@ -12,6 +12,7 @@ from django.urls import reverse
 from accounts.models import AccountEvent, ApiKey, Membership, Organization, SandboxRecipient
 from accounts.principals import Actor
 from accounts.services import account_event_record, api_key_create, api_key_revoke
+from invitations_project.admin_base import ReadOnlyAdminMixin
 from invitations_project.validators import normalize_address
 
 
@@ -145,20 +146,11 @@ def _audit_membership(request, membership: Membership) -> None:
 
 
 @admin.register(AccountEvent)
-class AccountEventAdmin(admin.ModelAdmin):
+class AccountEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "organization", "action", "target", "detail", "actor_label")
     list_filter = ("action", "organization")
     search_fields = ("target", "actor_label", "organization__slug")
     list_select_related = ("organization",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Membership)

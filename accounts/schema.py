@@ -49,11 +49,11 @@ class JwtAuthScheme(OpenApiAuthenticationExtension):
 class TokenPairSchema(serializers.Serializer):
     """What POST /v1/auth/token and /v1/auth/token/refresh answer (built by ``apis.token_pair_to_dict``)."""
 
-    accessToken = serializers.CharField(help_text="A signed JWT; send it as Authorization: Bearer.")  # noqa: N815
-    tokenType = serializers.ChoiceField(choices=["Bearer"])  # noqa: N815
-    expiresIn = serializers.IntegerField(min_value=1, help_text="Seconds the access token is valid.")  # noqa: N815
-    refreshToken = serializers.CharField(help_text="Exchanged at /v1/auth/token/refresh for a new pair.")  # noqa: N815
-    refreshExpiresIn = serializers.IntegerField(min_value=1)  # noqa: N815
+    accessToken = serializers.CharField(help_text="A signed JWT; send it as Authorization: Bearer.")
+    tokenType = serializers.ChoiceField(choices=["Bearer"])
+    expiresIn = serializers.IntegerField(min_value=1, help_text="Seconds the access token is valid.")
+    refreshToken = serializers.CharField(help_text="Exchanged at /v1/auth/token/refresh for a new pair.")
+    refreshExpiresIn = serializers.IntegerField(min_value=1)
     organization = serializers.CharField(help_text="The organization's slug the tokens act for.")
     role = serializers.ChoiceField(choices=Membership.Role.choices)
     livemode = serializers.BooleanField(help_text="Dashboard tokens always act in live mode.")

@@ -10,4 +10,4 @@ class TokenInputSerializer(StrictObjectSerializer):
 
 
 class TokenRefreshInputSerializer(StrictObjectSerializer):
-    refreshToken = StrictCharField(max_length=8192)  # noqa: N815
+    refreshToken = StrictCharField(max_length=8192)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "invitations_project.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

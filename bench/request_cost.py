@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness  # noqa: E402
+from bench import harness
 
 
 def per_call_ms(func, items) -> float:
@@ -85,7 +85,7 @@ def main() -> None:
             import django_rq
 
             django_rq.get_connection("delivery").flushdb()
-        except Exception as exc:  # noqa: BLE001 - cleanup reports and goes on
+        except Exception as exc:
             print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
         from django.db import connections
 

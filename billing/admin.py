@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import Count, Sum
 
 from billing.models import BillingEvent, Price
+from invitations_project.admin_base import ReadOnlyAdminMixin
 
 
 @admin.register(Price)
@@ -13,7 +14,7 @@ class PriceAdmin(admin.ModelAdmin):
 
 
 @admin.register(BillingEvent)
-class BillingEventAdmin(admin.ModelAdmin):
+class BillingEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "organization", "event_type", "amount", "currency", "reference", "source_id")
     list_filter = ("event_type", "organization", "currency", ("created_at", admin.DateFieldListFilter))
     search_fields = ("reference", "source_id", "organization__slug")
@@ -28,15 +29,6 @@ class BillingEventAdmin(admin.ModelAdmin):
         "source_id",
         "created_at",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)

@@ -15,7 +15,7 @@ class UsageTotalSchema(serializers.Serializer):
 
 
 class UsageLineSchema(UsageTotalSchema):
-    eventType = serializers.ChoiceField(choices=EventType.choices)  # noqa: N815
+    eventType = serializers.ChoiceField(choices=EventType.choices)
 
     class Meta:
         ref_name = "UsageLine"

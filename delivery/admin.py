@@ -5,6 +5,7 @@ from django.contrib import admin
 
 from delivery.models import DeliveryAttempt
 from invitations.admin import InvitationAdmin, ReadOnlyInline
+from invitations_project.admin_base import ReadOnlyAdminMixin
 
 
 class DeliveryAttemptInline(ReadOnlyInline):
@@ -28,7 +29,7 @@ InvitationAdmin.inlines = (DeliveryAttemptInline, *InvitationAdmin.inlines)
 
 
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(admin.ModelAdmin):
+class DeliveryAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "invitation_token",
@@ -67,12 +68,3 @@ class DeliveryAttemptAdmin(admin.ModelAdmin):
     @admin.display(description="invitation", ordering="invitation__token")
     def invitation_token(self, obj: DeliveryAttempt) -> str:
         return obj.invitation.token
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

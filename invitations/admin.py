@@ -20,6 +20,7 @@ from accounts.principals import Actor
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation, InvitationEvent, Workflow
 from invitations.services import InvitationResendResult, invitation_resend_bulk
+from invitations_project.admin_base import ReadOnlyAdminMixin
 
 RESEND_PERMISSION = "invitations.resend_invitation"
 
@@ -66,21 +67,12 @@ class ExpiredFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Shown on the invitation's page to whoever may view the invitation; never edited there."""
 
     extra = 0
     can_delete = False
     show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("invitations.view_invitation")
@@ -94,7 +86,7 @@ class InvitationEventInline(ReadOnlyInline):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: every state change goes through the services (here, Resend)."""
 
     list_display = (
@@ -156,15 +148,6 @@ class InvitationAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="live", ordering="livemode")
     def is_live(self, obj: Invitation) -> bool:
         return obj.livemode
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_resend_permission(self, request, obj=None) -> bool:
         return request.user.is_active and request.user.is_staff and request.user.has_perm(RESEND_PERMISSION)

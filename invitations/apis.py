@@ -8,21 +8,23 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from invitations.filters import InvitationFilter, filter_parameters
 from invitations.permissions import RoleAllowsMethod
 from invitations.schema import (
     CREATE_EXAMPLES,
     IDEMPOTENCY_KEY_PARAMETER,
     TOKEN_PARAMETER,
-    InvitationPageSchema,
-    InvitationSchema,
 )
 from invitations.selectors import invitation_get, invitation_list
 from invitations.serializers import (
     InvitationCreateInputSerializer,
-    InvitationListFilterSerializer,
+    InvitationListPageSerializer,
+    InvitationOutputSerializer,
+    InvitationPageSerializer,
     invitation_to_dict,
 )
 from invitations.services import invitation_create, invitation_resend
+from invitations_project.fields import refuse_repeated
 from invitations_project.openapi import error_responses
 from invitations_project.throttling import (
     CREATE_PER_ORGANIZATION,
@@ -43,28 +45,24 @@ class InvitationListCreateApi(InvitationBaseApi):
     @extend_schema(
         operation_id="invitations_list",
         summary="List invitations, newest first",
-        parameters=[InvitationListFilterSerializer],
-        responses={200: InvitationPageSchema, **error_responses(400, 422)},
+        parameters=[InvitationListPageSerializer, *filter_parameters(InvitationFilter)],
+        responses={200: InvitationPageSerializer, **error_responses(400, 422)},
     )
     def get(self, request):
-        filters = InvitationListFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        params = dict(filters.validated_data)
-        page, per_page = params.pop("page"), params.pop("per_page")
+        refuse_repeated(request.query_params, [*InvitationListPageSerializer().fields, *InvitationFilter.base_filters])
+        paging = InvitationListPageSerializer(data=request.query_params)
+        paging.is_valid(raise_exception=True)
+        page, per_page = paging.validated_data["page"], paging.validated_data["per_page"]
         principal = request.user
         qs = invitation_list(
-            organization=principal.organization,
-            livemode=principal.livemode,
-            created_from=params.pop("date_from", None),
-            created_before=params.pop("date_to", None),
-            **params,
+            organization=principal.organization, livemode=principal.livemode, filters=request.query_params
         )
         total = qs.count()
         offset = (page - 1) * per_page
         rows = list(qs[offset : offset + per_page]) if offset < total else []
         return Response(
             {
-                "data": [invitation_to_dict(invitation) for invitation in rows],
+                "data": InvitationOutputSerializer(rows, many=True).data,
                 "pagination": {
                     "total": total,
                     "totalPages": math.ceil(total / per_page),
@@ -80,7 +78,7 @@ class InvitationListCreateApi(InvitationBaseApi):
         request=InvitationCreateInputSerializer,
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
         examples=CREATE_EXAMPLES,
-        responses={201: InvitationSchema, **error_responses(400, 403, 415, 422)},
+        responses={201: InvitationOutputSerializer, **error_responses(400, 403, 415, 422)},
     )
     def post(self, request):
         serializer = InvitationCreateInputSerializer(data=request.data)
@@ -106,7 +104,7 @@ class InvitationDetailApi(InvitationBaseApi):
         operation_id="invitations_retrieve",
         summary="Get one invitation",
         parameters=[TOKEN_PARAMETER],
-        responses={200: InvitationSchema, **error_responses(404)},
+        responses={200: InvitationOutputSerializer, **error_responses(404)},
     )
     def get(self, request, token: str):
         principal = request.user
@@ -128,7 +126,7 @@ class InvitationResendApi(InvitationBaseApi):
         "429 cooldown_active.",
         request=None,
         parameters=[TOKEN_PARAMETER],
-        responses={200: InvitationSchema, **error_responses(403, 404, 409, 422)},
+        responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409, 422)},
     )
     def post(self, request, token: str):
         principal = request.user

@@ -1,4 +1,5 @@
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -7,7 +8,9 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from invitations.exceptions import InvitationLinkExpired, InvitationNotFound
+from invitations.filters import InvitationFilter
 from invitations.models import TOKEN_PREFIX, Invitation
+from invitations_project.errors import ValidationFailed
 
 # What a token's random part can look like; anything else cannot exist, so it is a 404.
 _TOKEN_BODY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
@@ -35,34 +38,14 @@ def invitation_get(*, organization: Organization, livemode: bool, token: str) ->
     return invitation
 
 
-def invitation_list(
-    *,
-    organization: Organization,
-    livemode: bool,
-    status: str | None = None,
-    channel: str | None = None,
-    reference: str | None = None,
-    workflow_token: str | None = None,
-    created_from: datetime | None = None,
-    created_before: datetime | None = None,
-    search: str | None = None,
-) -> QuerySet[Invitation]:
+def invitation_list(*, organization: Organization, livemode: bool, filters: Mapping[str, str]) -> QuerySet[Invitation]:
+    """This tenant's and mode's invitations, newest first, narrowed by ``filters`` (query parameters,
+    read by ``InvitationFilter``); ValidationFailed names each bad one."""
     qs = Invitation.objects.select_related("workflow").filter(organization=organization, livemode=livemode)
-    if status:
-        qs = qs.filter(status=status)
-    if channel:
-        qs = qs.filter(channel=channel)
-    if reference:
-        qs = qs.filter(reference=reference)
-    if workflow_token:
-        qs = qs.filter(workflow__token=workflow_token)
-    if created_from:
-        qs = qs.filter(created_at__gte=created_from)
-    if created_before:
-        qs = qs.filter(created_at__lt=created_before)
-    if search:
-        qs = qs.filter(recipient__icontains=search)
-    return qs.order_by("-created_at", "-id")
+    filterset = InvitationFilter(filters, queryset=qs)
+    if not filterset.is_valid():
+        raise ValidationFailed(fields={name: list(messages) for name, messages in filterset.errors.items()})
+    return filterset.qs.order_by("-created_at", "-id")
 
 
 def invitation_resend_selection(

@@ -1,74 +1,86 @@
 """Input parsing (strict JSON types, camelCase names) and the invitation's public shape."""
 
-from datetime import UTC, datetime
-
 from rest_framework import serializers
 
 from invitations.models import Invitation
-from invitations_project.fields import (
-    BoundField,
-    SingleValuedQuerySerializer,
-    StrictCharField,
-    StrictObjectSerializer,
-)
+from invitations_project.fields import StrictCharField, StrictObjectSerializer
 
 
 class InvitationCreateInputSerializer(StrictObjectSerializer):
     # channel and locale are codes: " email" is not "email", so they are taken as sent, not trimmed.
     channel = StrictCharField(trim_whitespace=False)
     recipient = StrictCharField(max_length=254)
-    workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)  # noqa: N815
+    workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)
     reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False)
 
 
-class InvitationListFilterSerializer(SingleValuedQuerySerializer):
+class InvitationListPageSerializer(serializers.Serializer):
+    """The list's page; its filters are ``filters.InvitationFilter``."""
+
     page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
     per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
-    status = serializers.ChoiceField(choices=Invitation.Status.values, required=False)
-    channel = serializers.ChoiceField(choices=Invitation.Channel.values, required=False)
-    # A filter left empty, or only whitespace, is not applied (like leaving it out).
-    reference = serializers.CharField(
-        max_length=200, required=False, allow_blank=True, help_text="Exact match on your reference."
-    )
-    workflow_token = serializers.CharField(max_length=40, required=False, allow_blank=True)
-    date_from = BoundField(upper=False, required=False, help_text="Created at or after: a date or ISO 8601 datetime.")
-    date_to = BoundField(upper=True, required=False, help_text="Created before; a bare date includes that whole day.")
-    search = serializers.CharField(
-        max_length=254,
-        required=False,
-        allow_blank=True,
-        trim_whitespace=True,
-        help_text="Part of the recipient, case-insensitive.",
-    )
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+class NullIfBlankCharField(serializers.CharField):
+    """Text that is stored as "" when absent, and shown as null."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None
+
+
+class InvitationOutputSerializer(serializers.Serializer):
+    """The invitation as every response shows it, and as the OpenAPI description shows it."""
+
+    token = serializers.CharField(help_text="Public id, adi_…; path parameters accept it with or without the prefix.")
+    status = serializers.ChoiceField(choices=Invitation.Status.choices)
+    channel = serializers.ChoiceField(choices=Invitation.Channel.choices)
+    recipient = serializers.CharField(help_text="An email address, or an E.164 phone number for sms.")
+    workflowToken = serializers.CharField(source="workflow.token", help_text="Which verification flow the link starts.")
+    reference = serializers.CharField(help_text="The caller's own id, echoed back; may be empty.", allow_blank=True)
+    locale = serializers.CharField()
+    deliveryAttempts = serializers.IntegerField(
+        source="delivery_attempts",
+        min_value=1,
+        help_text="The initial send plus each accepted resend; automatic retries do not count.",
+    )
+    errorMessage = NullIfBlankCharField(source="error_message", help_text="The last delivery error, when failed.")
+    dossierToken = NullIfBlankCharField(source="dossier_token", help_text="Set once the recipient starts.")
+    livemode = serializers.BooleanField(help_text="False when created with a sandbox key.")
+    link = serializers.URLField(help_text="What the recipient clicks.")
+    createdAt = serializers.DateTimeField(source="created_at")
+    sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
+    deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
+    openedAt = serializers.DateTimeField(source="opened_at", allow_null=True)
+    startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
+    completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
+    rejectedAt = serializers.DateTimeField(source="rejected_at", allow_null=True)
+    expiresAt = serializers.DateTimeField(source="expires_at")
+
+    class Meta:
+        ref_name = "Invitation"
+
+
+class PaginationSerializer(serializers.Serializer):
+    total = serializers.IntegerField(min_value=0)
+    totalPages = serializers.IntegerField(min_value=0)
+    page = serializers.IntegerField(min_value=1)
+    perPage = serializers.IntegerField(min_value=1, max_value=100)
+
+    class Meta:
+        ref_name = "Pagination"
+
+
+class InvitationPageSerializer(serializers.Serializer):
+    data = InvitationOutputSerializer(many=True)
+    pagination = PaginationSerializer()
+
+    class Meta:
+        ref_name = "InvitationPage"
 
 
 def invitation_to_dict(invitation: Invitation) -> dict:
-    return {
-        "token": invitation.token,
-        "status": invitation.status,
-        "channel": invitation.channel,
-        "recipient": invitation.recipient,
-        "workflowToken": invitation.workflow.token,
-        "reference": invitation.reference,
-        "locale": invitation.locale,
-        "deliveryAttempts": invitation.delivery_attempts,
-        "errorMessage": invitation.error_message or None,
-        "dossierToken": invitation.dossier_token or None,
-        "livemode": invitation.livemode,
-        "link": invitation.link,
-        "createdAt": _iso(invitation.created_at),
-        "sentAt": _iso(invitation.sent_at),
-        "deliveredAt": _iso(invitation.delivered_at),
-        "openedAt": _iso(invitation.opened_at),
-        "startedAt": _iso(invitation.started_at),
-        "completedAt": _iso(invitation.completed_at),
-        "rejectedAt": _iso(invitation.rejected_at),
-        "expiresAt": _iso(invitation.expires_at),
-    }
+    return InvitationOutputSerializer(invitation).data

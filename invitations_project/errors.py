@@ -154,33 +154,40 @@ def _field_messages(detail) -> dict | list | str:
     return str(detail)
 
 
+def _validation_error(exc: drf_exceptions.ValidationError) -> ApiError:
+    fields = _field_messages(exc.detail)
+    if not isinstance(fields, dict):
+        fields = {"non_field_errors": fields}
+    # A field with the wrong JSON type, or a body that is not an object, is malformed (400);
+    # well-formed values that break a rule are a 422.
+    if _flatten_codes(exc.detail) & TYPE_ERROR_CODES:
+        return InvalidRequest("The request body has the wrong shape or types.", fields=fields)
+    return ValidationFailed(fields=fields)
+
+
+def _drf_error(exc: drf_exceptions.APIException) -> ApiError:
+    if isinstance(exc, drf_exceptions.ValidationError):
+        return _validation_error(exc)
+    if isinstance(exc, drf_exceptions.Throttled):
+        return RateLimited(scope="ip", retry_after=math.ceil(exc.wait or 1))
+    for drf_class, code in _DRF_CODES.items():
+        if isinstance(exc, drf_class):
+            return ApiError(str(exc.detail), code=code)
+    # Any other DRF refusal: the registered code of its status, else a plain invalid request.
+    registered = codes.codes_for_status(exc.status_code)
+    return ApiError(str(exc.detail), code=registered[0] if registered else codes.INVALID_REQUEST)
+
+
 def error_for_exception(exc: Exception) -> ApiError | None:
     """Translate any exception into an ApiError; None when it is unexpected (a 500)."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, drf_exceptions.ValidationError):
-        fields = _field_messages(exc.detail)
-        if not isinstance(fields, dict):
-            fields = {"non_field_errors": fields}
-        # A field with the wrong JSON type, or a body that is not an object, is malformed (400);
-        # well-formed values that break a rule are a 422.
-        if _flatten_codes(exc.detail) & TYPE_ERROR_CODES:
-            return InvalidRequest("The request body has the wrong shape or types.", fields=fields)
-        return ValidationFailed(fields=fields)
-    if isinstance(exc, drf_exceptions.Throttled):
-        retry_after = math.ceil(exc.wait or 1)
-        return RateLimited(scope="ip", retry_after=retry_after)
+    if isinstance(exc, drf_exceptions.APIException):
+        return _drf_error(exc)
     if isinstance(exc, Http404):
         return NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return PermissionDenied()
-    for drf_class, code in _DRF_CODES.items():
-        if isinstance(exc, drf_class):
-            return ApiError(str(exc.detail), code=code)
-    if isinstance(exc, drf_exceptions.APIException):
-        # Any other DRF refusal: the registered code of its status, else a plain invalid request.
-        registered = codes.codes_for_status(exc.status_code)
-        return ApiError(str(exc.detail), code=registered[0] if registered else codes.INVALID_REQUEST)
     if isinstance(exc, (OperationalError, InterfaceError, RedisError)):
         logger.error("Dependency unavailable: %s", exc)
         return ServiceUnavailable()

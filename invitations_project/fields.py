@@ -34,16 +34,21 @@ class StrictObjectSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def refuse_repeated(query_params, names) -> None:
+    """Query parameters each take one value: a repeated one (?status=sent&status=failed) is a 400
+    rather than silently reduced to its last value."""
+    if hasattr(query_params, "getlist"):
+        repeated = sorted(name for name in names if len(query_params.getlist(name)) > 1)
+        if repeated:
+            once = serializers.ErrorDetail("Give this parameter once.", code="wrong_type")
+            raise serializers.ValidationError({name: [once] for name in repeated})
+
+
 class SingleValuedQuerySerializer(serializers.Serializer):
-    """Query parameters that each take one value: a repeated one (?status=sent&status=failed) is a
-    400 rather than silently reduced to its last value."""
+    """Query parameters that each take one value (``refuse_repeated``)."""
 
     def to_internal_value(self, data):
-        if hasattr(data, "getlist"):
-            repeated = sorted(name for name in self.fields if len(data.getlist(name)) > 1)
-            if repeated:
-                once = serializers.ErrorDetail("Give this parameter once.", code="wrong_type")
-                raise serializers.ValidationError({name: [once] for name in repeated})
+        refuse_repeated(data, self.fields)
         return super().to_internal_value(data)
 
 

@@ -122,6 +122,23 @@ def _request_body_components(result) -> set[str]:
     return names
 
 
+def _document_common_errors(operation: dict) -> None:
+    for parameter in operation.get("parameters", []):
+        _forbid_nul(parameter.get("schema", {}))
+        # DRF serializers read an empty optional query value as if it were left out.
+        if parameter["in"] == "query" and not parameter.get("required"):
+            parameter["allowEmptyValue"] = True
+    responses = operation.setdefault("responses", {})
+    common = [413, 414, 431, 500, 503]
+    # An operation that accepts credentials can refuse them, and is rate limited.
+    if any(requirement for requirement in operation.get("security", [])):
+        common += [401, 429]
+    for status in common:
+        responses.setdefault(str(status), _error_response(status))
+    if "429" in responses:
+        responses["429"].setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
+
+
 def postprocess_error_responses(result, generator, request, public):
     """drf-spectacular hook: envelope components, the errors every API operation can meet, empty filters."""
     components = result.setdefault("components", {})
@@ -131,21 +148,7 @@ def postprocess_error_responses(result, generator, request, public):
         for field in schemas.get(name, {}).get("properties", {}).values():
             _forbid_nul(field)
     for path, operations in result.get("paths", {}).items():
-        if not path.startswith("/v1/"):
-            continue
-        for operation in operations.values():
-            for parameter in operation.get("parameters", []):
-                _forbid_nul(parameter.get("schema", {}))
-                # DRF serializers read an empty optional query value as if it were left out.
-                if parameter["in"] == "query" and not parameter.get("required"):
-                    parameter["allowEmptyValue"] = True
-            responses = operation.setdefault("responses", {})
-            common = [413, 414, 431, 500, 503]
-            # An operation that accepts credentials can refuse them, and is rate limited.
-            if any(requirement for requirement in operation.get("security", [])):
-                common += [401, 429]
-            for status in common:
-                responses.setdefault(str(status), _error_response(status))
-            if "429" in responses:
-                responses["429"].setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
+        if path.startswith("/v1/"):
+            for operation in operations.values():
+                _document_common_errors(operation)
     return result

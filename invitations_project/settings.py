@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
     "django_rq",
     "anymail",
     "axes",
@@ -255,10 +256,10 @@ PROVIDER_WEBHOOK_RATE_PER_IP = env.str("PROVIDER_WEBHOOK_RATE_PER_IP", "600/m", 
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", [])
 TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
 
-# --- Support console (Django admin) ------------------------------------------------------------
-# A Resend over more rows than this shows a confirmation page first.
+# --- Support console (Django admin) -------------------------------------------------------------
+# A Resend over more rows than this shows a confirmation page first; one over ADMIN_RESEND_MAX_ROWS
+# is refused with a pointer to the resend_invitations command.
 ADMIN_RESEND_CONFIRM_ABOVE = env.int("ADMIN_RESEND_CONFIRM_ABOVE", 10, validate=NOT_NEGATIVE)
-# More rows than this in one Resend are refused with a pointer to the resend_invitations command.
 ADMIN_RESEND_MAX_ROWS = env.int("ADMIN_RESEND_MAX_ROWS", 1000, validate=POSITIVE)
 # Up to this many rows, one outcome message each; past it, a summary and the refusals up to this many.
 ADMIN_RESEND_MESSAGES_MAX = env.int("ADMIN_RESEND_MESSAGES_MAX", 20, validate=POSITIVE)
@@ -275,8 +276,7 @@ AXES_CLIENT_IP_CALLABLE = "invitations_project.admin_security.login_client_ip"
 AXES_LOCKOUT_CALLABLE = "invitations_project.admin_security.lockout_response"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-# Staff must also give a TOTP code (django-otp) once this is on; add each staff user's device first
-# (python manage.py totp_device_create USERNAME) or they cannot log in.
+# Staff also give a TOTP code (django-otp); add each one's device first (totp_device_create).
 ADMIN_OTP_REQUIRED = env.bool("ADMIN_OTP_REQUIRED", False)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", "Invitations admin")
 
@@ -290,8 +290,7 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = tuple(env.list("SECURE_PROXY_SSL_HEADER", [], validate=_header_and_value)) or None
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", not DEBUG)
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # One policy for every page (the admin, /docs/, the recipient's pages): scripts only from this

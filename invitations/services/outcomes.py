@@ -1,6 +1,8 @@
 """What delivery reports about a send, and what it does to the invitation: ``delivery`` says what the
 provider said, as an outcome kind; only here is that turned into a status."""
 
+from datetime import datetime
+
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -81,6 +83,20 @@ def invitation_delivery_accepted(
     return invitation
 
 
+def _fail(*, invitation: Invitation, outcome: DeliveryOutcome, message: str, actor: Actor, now: datetime) -> None:
+    """Move the locked invitation to `failed`, keeping the error it failed with."""
+    invitation.error_message = message
+    transition_apply(
+        invitation=invitation,
+        to_status=S.FAILED,
+        actor=actor,
+        now=now,
+        message=message,
+        reason=FAILURE_REASON[outcome],
+        update_fields=("error_message",),
+    )
+
+
 def invitation_delivery_failed(
     *,
     invitation_id: int,
@@ -96,18 +112,10 @@ def invitation_delivery_failed(
         if not _is_current(invitation, attempt_number):
             return invitation
         now = timezone.now()
-        invitation.error_message = error_message
         if lifecycle.is_allowed(invitation.status, S.FAILED):
-            transition_apply(
-                invitation=invitation,
-                to_status=S.FAILED,
-                actor=actor,
-                now=now,
-                message=error_message,
-                reason=FAILURE_REASON[outcome],
-                update_fields=("error_message",),
-            )
+            _fail(invitation=invitation, outcome=outcome, message=error_message, actor=actor, now=now)
         elif invitation.status == S.FAILED:
+            invitation.error_message = error_message
             # Still failed: keep the latest error and say so in the audit trail.
             note_record(
                 invitation=invitation,
@@ -147,16 +155,7 @@ def invitation_delivery_reported(
             if current != S.SENT:
                 # Delivered, opened or later: the recipient got it; a failure cannot undo that.
                 return False
-            invitation.error_message = message
-            transition_apply(
-                invitation=invitation,
-                to_status=S.FAILED,
-                actor=actor,
-                now=now,
-                message=message,
-                reason=FAILURE_REASON[outcome],
-                update_fields=("error_message",),
-            )
+            _fail(invitation=invitation, outcome=outcome, message=message, actor=actor, now=now)
             return True
         if lifecycle.is_allowed(current, to_status):
             transition_apply(invitation=invitation, to_status=to_status, actor=actor, now=now, message=message)
@@ -164,7 +163,7 @@ def invitation_delivery_reported(
         return _late_report(invitation=invitation, to_status=to_status, actor=actor, now=now)
 
 
-def _late_report(*, invitation: Invitation, to_status: str, actor: Actor, now) -> bool:
+def _late_report(*, invitation: Invitation, to_status: str, actor: Actor, now: datetime) -> bool:
     """A report for a status the invitation has already moved past: fill its missing timestamp."""
     timestamp_field = lifecycle.TIMESTAMP_FIELD[to_status]
     current = invitation.status

@@ -93,7 +93,25 @@ class CuttingProxy:
             self._cut = None
             return cut
 
-    def _pipe(self, client: socket.socket, server: socket.socket) -> None:
+    def _fire(self, cut, data: bytes, client: socket.socket, server: socket.socket) -> None:
+        """Cut every connection at this statement: before it reaches PostgreSQL, or (``forward``)
+        once PostgreSQL has run it and answered, so only the answer is lost."""
+        if cut.forward:
+            server.sendall(data)
+            answer = b""
+            while READY_FOR_QUERY not in answer:
+                chunk = server.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        with self._lock:
+            self._open.discard((client, server))
+        cut.connections_cut = 1 + self._cut_all()
+        cut.fired.set()
+
+    # One loop over both directions of the pair, in the order the wire protocol needs them read:
+    # split apart, the order that makes a cut land between two statements would be hard to follow.
+    def _pipe(self, client: socket.socket, server: socket.socket) -> None:  # noqa: C901
         tail = b""
         first = True
         try:
@@ -119,18 +137,7 @@ class CuttingProxy:
                     if cut is None:
                         server.sendall(data)
                         continue
-                    if cut.forward:
-                        server.sendall(data)
-                        answer = b""
-                        while READY_FOR_QUERY not in answer:
-                            chunk = server.recv(65536)
-                            if not chunk:
-                                break
-                            answer += chunk
-                    with self._lock:
-                        self._open.discard((client, server))
-                    cut.connections_cut = 1 + self._cut_all()
-                    cut.fired.set()
+                    self._fire(cut, data, client, server)
                     return
         except OSError:
             return
