@@ -8,6 +8,7 @@ from rq import cron
 
 from accounts.jobs import delete_expired_refresh_tokens
 from delivery.jobs import sweep_deliveries
+from webhooks.jobs import sweep_webhooks
 
 cron.register(
     sweep_deliveries,
@@ -15,6 +16,13 @@ cron.register(
     interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
     job_timeout=300,
     name="delivery.sweep",
+)
+cron.register(
+    sweep_webhooks,
+    queue_name="default",
+    interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
+    job_timeout=300,
+    name="webhooks.sweep",
 )
 cron.register(
     delete_expired_refresh_tokens, queue_name="default", interval=3600, job_timeout=300, name="accounts.refresh-tokens"

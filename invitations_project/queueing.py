@@ -43,6 +43,11 @@ def _redis_for(queue_name: str, url: str) -> Redis:
     return django_rq.get_connection(queue_name)
 
 
+def redis_for(queue_name: str) -> Redis:
+    """The Redis connection behind a queue, shared by the process."""
+    return _redis_for(queue_name, settings.RQ_QUEUES.get(queue_name, {}).get("URL", ""))
+
+
 def _queue(queue_name: str) -> Queue:
     url = settings.RQ_QUEUES.get(queue_name, {}).get("URL", "")
     return django_rq.get_queue(queue_name, commit_mode="auto", connection=_redis_for(queue_name, url))
@@ -134,6 +139,16 @@ def enqueue_many_on_commit(
             on_result(taken, len(args_list))
 
     transaction.on_commit(enqueue)
+
+
+def enqueue_in(delay_seconds: int, func: Job, *args, queue_name: str, **job_options) -> bool:
+    """Enqueue ``func(*args)`` ``delay_seconds`` from now on rq's scheduler; False when Redis refused."""
+    try:
+        _queue(queue_name).enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_options)
+    except RedisError as exc:
+        logger.warning("Could not schedule %s%r on %s: %s", _name(func), args, queue_name, exc)
+        return False
+    return True
 
 
 def enqueue_later_on_commit(delay_seconds: int, func: Job, *args, queue_name: str = "delivery", **job_options) -> None:

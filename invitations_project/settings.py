@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "billing",
     "invitations",
     "delivery",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -155,6 +156,7 @@ for _option, _seconds in (("socket_connect_timeout", 2), ("socket_timeout", 5)):
         _rq_url += ("&" if "?" in _rq_url else "?") + f"{_option}={_seconds}"
 RQ_QUEUES = {
     "delivery": {"URL": _rq_url, "DEFAULT_TIMEOUT": 60},
+    "webhooks": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
 }
 RQ = {
@@ -398,3 +400,18 @@ TWILIO_WEBHOOK_BASE_URL = env.str("TWILIO_WEBHOOK_BASE_URL", PUBLIC_BASE_URL).rs
 # an event whose createdAt is further than the window from now is refused as a replay.
 DOSSIER_WEBHOOK_SECRET = env.str("DOSSIER_WEBHOOK_SECRET", "")
 DOSSIER_WEBHOOK_TOLERANCE_SECONDS = env.int("DOSSIER_WEBHOOK_TOLERANCE_SECONDS", 300, validate=POSITIVE)
+
+# --- Outbound webhooks (API.md, "Outbound webhooks") --------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", 10, validate=POSITIVE)
+# Seconds before each retry of a failed try: 8 tries over about 27 hours.
+WEBHOOK_RETRY_INTERVALS = env.list(
+    "WEBHOOK_RETRY_INTERVALS", [5, 300, 1800, 7200, 18000, 36000, 36000], subcast=int, validate=_seconds_list
+)
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", 5, validate=POSITIVE)
+WEBHOOK_ENDPOINT_CONCURRENCY = env.int("WEBHOOK_ENDPOINT_CONCURRENCY", 2, validate=POSITIVE)
+# https:// and public addresses only, unless this is on (development, tests; the embedded default).
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", not DATABASE_URL and not REDIS_URL)
+# Tries in flight per dispatcher (threads), and how long one dispatcher job runs before handing over.
+WEBHOOK_DISPATCH_THREADS = env.int("WEBHOOK_DISPATCH_THREADS", 16, validate=POSITIVE)
+WEBHOOK_DISPATCH_MAX_SECONDS = env.int("WEBHOOK_DISPATCH_MAX_SECONDS", 240, validate=POSITIVE)
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", 30, validate=POSITIVE)

@@ -121,7 +121,12 @@ def invitation_dossier_event_record(
     with transaction.atomic():
         # Lock the invitation: the same event delivered twice at once, or two events of one
         # dossier, must be applied one after the other against the status each one sees.
-        invitation = Invitation.objects.select_for_update(of=("self",)).filter(token=normalized).first()
+        invitation = (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("workflow")
+            .filter(token=normalized)
+            .first()
+        )
         if invitation is None:
             raise InvitationNotFound()
         existing = DossierEvent.objects.filter(event_id=event_id).first()

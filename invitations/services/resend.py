@@ -90,17 +90,6 @@ class InvitationResendResult:
     delivery_attempts: int | None = None
 
 
-_BULK_FIELDS = (
-    "id",
-    "token",
-    "status",
-    "channel",
-    "recipient",
-    "livemode",
-    "delivery_attempts",
-    "sent_at",
-    "expires_at",
-)
 BUSY_MESSAGE = "Skipped: another transaction (a resend in progress, say) holds this invitation."
 
 
@@ -123,7 +112,8 @@ def invitation_resend_many(
     if not wanted:
         return []
     with transaction.atomic():
-        rows = Invitation.objects.filter(pk__in=wanted).only(*_BULK_FIELDS).order_by("pk")
+        # Whole rows and their workflows: each resend's webhook event carries the invitation as GET shows it.
+        rows = Invitation.objects.filter(pk__in=wanted).select_related("workflow").order_by("pk")
         if not dry_run:
             # Lock the rows before checking the rules that depend on them, as invitation_resend does;
             # skip_locked so a bulk run never waits on (or deadlocks with) a resend in progress.

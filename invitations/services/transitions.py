@@ -1,6 +1,6 @@
 """The one way an invitation's status changes, beside the lifecycle table: apply a move, save it with
-``update_fields``, and write its audit row through the one audit writer, all in the caller's
-transaction and under the caller's row lock."""
+``update_fields``, write its audit row through the one audit writer and its outbound webhook event,
+all in the caller's transaction and under the caller's row lock."""
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -9,6 +9,42 @@ from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.exceptions import InvalidTransition
 from invitations.models import Invitation, InvitationEvent
+from invitations.serializers import InvitationOutputSerializer
+from webhooks.events import NewEvent, webhook_events_emit
+
+S = Invitation.Status
+# Every move the customer's endpoints are told of, as the event type they receive.
+EVENT_TYPES = [
+    "invitation.created",
+    "invitation.sent",
+    "invitation.delivered",
+    "invitation.opened",
+    "invitation.started",
+    "invitation.completed",
+    "invitation.rejected",
+    "invitation.failed",
+    "invitation.resent",
+    "invitation.expired",
+]
+
+
+def webhook_event(*, invitation: Invitation, from_status: str, to_status: str, actor: Actor) -> NewEvent:
+    """The outbound event of one move, its payload the invitation as GET shows it now."""
+    data: dict = {"invitation": InvitationOutputSerializer(invitation).data}
+    if not from_status:
+        event_type = "invitation.created"
+    elif (from_status, to_status) == (S.SENT, S.PENDING):
+        event_type = "invitation.resent"
+        data["requestedBy"] = {"kind": actor.kind, "label": actor.label}
+    else:
+        event_type = f"invitation.{to_status}"
+    return NewEvent(
+        organization_id=invitation.organization_id,
+        livemode=invitation.livemode,
+        type=event_type,
+        subject=invitation.token,
+        data=data,
+    )
 
 
 def audit_event(
@@ -82,6 +118,10 @@ def transition_apply(
         at=now,
         message=message,
     ).save()
+    webhook_events_emit(
+        events=[webhook_event(invitation=invitation, from_status=from_status, to_status=to_status, actor=actor)],
+        now=now,
+    )
     return invitation
 
 
@@ -128,6 +168,13 @@ def transition_apply_many(
             )
             for invitation, from_status in zip(invitations, from_statuses, strict=True)
         ]
+    )
+    webhook_events_emit(
+        events=[
+            webhook_event(invitation=invitation, from_status=from_status, to_status=to_status, actor=actor)
+            for invitation, from_status in zip(invitations, from_statuses, strict=True)
+        ],
+        now=now,
     )
 
 

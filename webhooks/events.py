@@ -1,0 +1,110 @@
+"""Emitting events: written in the caller's transaction with their fan-out to every subscribed
+endpoint, the dispatch scheduled after commit. The apps above register the event types they emit;
+webhooks itself knows only names and JSON."""
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections, router, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from webhooks.dispatch import schedule_dispatch
+from webhooks.models import Endpoint, Event, WebhookDelivery, new_event_id
+
+TEST_EVENT = "webhook.test"
+EVENT_TYPES: list[str] = [TEST_EVENT]
+
+
+def register_event_types(types: list[str]) -> None:
+    """Called by an app at start-up for the event types it emits (endpoints subscribe to these)."""
+    EVENT_TYPES.extend(name for name in types if name not in EVENT_TYPES)
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    organization_id: int
+    livemode: bool
+    type: str
+    data: dict
+    subject: str = ""
+
+
+def subscribed(event_type: str) -> Q:
+    return Q(event_types__contains=",*,") | Q(event_types__contains=f",{event_type},")
+
+
+def webhook_events_emit(*, events: list[NewEvent], now: datetime | None = None) -> list[str]:
+    """Write the events and one pending delivery for each enabled endpoint of their organization and
+    mode that subscribes to their type, in the caller's transaction; dispatch them after commit.
+
+    Returns the new events' ids. On PostgreSQL this is one statement whatever the number of events
+    and endpoints (an INSERT of the events feeding the INSERT of the deliveries).
+    """
+    if not events:
+        return []
+    now = now or timezone.now()
+    ids = [new_event_id() for _ in events]
+    connection = connections[router.db_for_write(Event)]
+    if connection.vendor == "postgresql":
+        delivered = _emit_postgresql(connection, events, ids, now)
+    else:
+        delivered = _emit_orm(events, ids, now)
+    if delivered:
+        transaction.on_commit(schedule_dispatch, using=connection.alias)
+    return ids
+
+
+def _emit_postgresql(connection, events: list[NewEvent], ids: list[str], now: datetime) -> int:
+    qn = connection.ops.quote_name
+    event_table, endpoint_table = qn(Event._meta.db_table), qn(Endpoint._meta.db_table)
+    delivery_table = qn(WebhookDelivery._meta.db_table)
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb, %s)"] * len(events))
+    params: list = []
+    for event, public_id in zip(events, ids, strict=True):
+        params += [public_id, event.organization_id, event.livemode, event.type, event.subject]
+        params += [json.dumps(event.data, cls=DjangoJSONEncoder), now]
+    sql = f"""
+        WITH new_event AS (
+            INSERT INTO {event_table} (public_id, organization_id, livemode, type, subject, data, created_at)
+            VALUES {rows}
+            RETURNING id, organization_id, livemode, type
+        )
+        INSERT INTO {delivery_table} (event_id, endpoint_id, status, tries, created_at, updated_at)
+        SELECT new_event.id, endpoint.id, %s, 0, %s, %s
+        FROM new_event JOIN {endpoint_table} AS endpoint
+          ON endpoint.organization_id = new_event.organization_id AND endpoint.livemode = new_event.livemode
+        WHERE endpoint.enabled
+          AND (endpoint.event_types LIKE '%%,*,%%' OR endpoint.event_types LIKE '%%,' || new_event.type || ',%%')
+    """
+    params += [WebhookDelivery.Status.PENDING, now, now]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _emit_orm(events: list[NewEvent], ids: list[str], now: datetime) -> int:
+    created = Event.objects.bulk_create(
+        [
+            Event(
+                public_id=public_id,
+                organization_id=e.organization_id,
+                livemode=e.livemode,
+                type=e.type,
+                subject=e.subject,
+                data=e.data,
+                created_at=now,
+            )
+            for e, public_id in zip(events, ids, strict=True)
+        ]
+    )
+    deliveries = []
+    for event in created:
+        endpoints = Endpoint.objects.filter(
+            subscribed(event.type), organization_id=event.organization_id, livemode=event.livemode, enabled=True
+        )
+        deliveries += [WebhookDelivery(event=event, endpoint=endpoint) for endpoint in endpoints]
+    WebhookDelivery.objects.bulk_create(deliveries)
+    return len(deliveries)

@@ -1,0 +1,13 @@
+"""rq jobs of the `webhooks` queue: thin; the rows say what is left to do."""
+
+from webhooks.dispatch import webhook_deliveries_dispatch
+from webhooks.services import webhook_outbox_sweep
+
+
+def dispatch_webhooks() -> int:
+    return webhook_deliveries_dispatch()
+
+
+def sweep_webhooks() -> dict:
+    """The periodic outbox sweep of webhooks (see delivery/cron.py)."""
+    return webhook_outbox_sweep()

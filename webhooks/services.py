@@ -1,0 +1,165 @@
+"""Endpoints and their secrets, redelivery and recovery, and the periodic upkeep of the outbox."""
+
+import base64
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Organization
+from invitations_project.errors import ValidationFailed
+from webhooks import guard
+from webhooks.dispatch import D, claim_stale_after, schedule_dispatch
+from webhooks.events import EVENT_TYPES, TEST_EVENT, NewEvent, subscribed, webhook_events_emit
+from webhooks.models import Endpoint, EndpointSecret, Event, WebhookDelivery
+
+SECRET_OVERLAP = timedelta(hours=24)
+MAX_EVENT_TYPES = 50
+
+
+def _new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _checked_url(url: str) -> str:
+    try:
+        guard.resolve(url)
+    except guard.AddressNotAllowed as exc:
+        raise ValidationFailed(fields={"url": [str(exc)]}) from exc
+    return url
+
+
+def _checked_events(events: list[str]) -> str:
+    if not events or len(events) > MAX_EVENT_TYPES:
+        raise ValidationFailed(fields={"events": [f"Give 1 to {MAX_EVENT_TYPES} event types, or ['*']."]})
+    unknown = sorted(set(events) - {*EVENT_TYPES, "*"})
+    if unknown:
+        raise ValidationFailed(fields={"events": [f"Unknown event types: {', '.join(unknown)}."]})
+    return "," + ",".join(dict.fromkeys(events)) + ","
+
+
+def webhook_endpoint_create(
+    *, organization: Organization, livemode: bool, url: str, events: list[str] | None = None, description: str = ""
+) -> tuple[Endpoint, str]:
+    """A new endpoint and its signing secret, which is returned here once (and on rotation)."""
+    endpoint = Endpoint(
+        organization=organization,
+        livemode=livemode,
+        url=_checked_url(url),
+        event_types=_checked_events(events or ["*"]),
+        description=description,
+    )
+    secret = _new_secret()
+    with transaction.atomic():
+        endpoint.save()
+        EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
+    return endpoint, secret
+
+
+def webhook_endpoint_update(
+    *,
+    endpoint: Endpoint,
+    url: str | None = None,
+    events: list[str] | None = None,
+    description: str | None = None,
+    enabled: bool | None = None,
+) -> Endpoint:
+    if url is not None:
+        endpoint.url = _checked_url(url)
+    if events is not None:
+        endpoint.event_types = _checked_events(events)
+    if description is not None:
+        endpoint.description = description
+    if enabled is not None:
+        endpoint.enabled = enabled
+        if enabled:  # turned on again by hand: its failures so far no longer count
+            endpoint.disabled_reason = ""
+            endpoint.failing_since = None
+    endpoint.save()
+    if enabled:
+        transaction.on_commit(schedule_dispatch)
+    return endpoint
+
+
+def webhook_endpoint_rotate_secret(*, endpoint: Endpoint, now: datetime | None = None) -> str:
+    """A new secret; the ones before it keep signing beside it for 24 hours."""
+    now = now or timezone.now()
+    secret = _new_secret()
+    with transaction.atomic():
+        EndpointSecret.objects.filter(endpoint=endpoint, expires_at__isnull=True).update(
+            expires_at=now + SECRET_OVERLAP
+        )
+        EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
+    return secret
+
+
+def webhook_endpoint_test(*, endpoint: Endpoint) -> Event:
+    """A webhook.test event sent to this endpoint alone, now."""
+    with transaction.atomic():
+        event = Event.objects.create(
+            organization=endpoint.organization,
+            livemode=endpoint.livemode,
+            type=TEST_EVENT,
+            data={"endpoint": endpoint.public_id, "message": "A test of this endpoint."},
+            created_at=timezone.now(),
+        )
+        WebhookDelivery.objects.create(event=event, endpoint=endpoint)
+        transaction.on_commit(schedule_dispatch)
+    return event
+
+
+def _send_again(deliveries) -> int:
+    """Put deliveries back in the outbox, whatever they became, with the same event id."""
+    count = deliveries.update(status=D.PENDING, next_attempt_at=None, claimed_at=None, updated_at=timezone.now())
+    if count:
+        transaction.on_commit(schedule_dispatch)
+    return count
+
+
+def webhook_event_redeliver(*, event: Event, endpoint: Endpoint | None = None) -> int:
+    """Send an event again, to one endpoint or to every enabled endpoint subscribed to it now."""
+    with transaction.atomic():
+        if endpoint is not None:
+            targets = [endpoint]
+        else:
+            targets = list(
+                Endpoint.objects.filter(
+                    subscribed(event.type), organization_id=event.organization_id, livemode=event.livemode, enabled=True
+                )
+            )
+        for target in targets:
+            WebhookDelivery.objects.get_or_create(event=event, endpoint=target)
+        return _send_again(WebhookDelivery.objects.filter(event=event, endpoint__in=targets))
+
+
+def webhook_endpoint_recover(*, endpoint: Endpoint, since: datetime) -> int:
+    """Send again every delivery to this endpoint that failed for good since ``since``."""
+    with transaction.atomic():
+        return _send_again(WebhookDelivery.objects.filter(endpoint=endpoint, status=D.FAILED, created_at__gte=since))
+
+
+def webhook_emit(*, organization_id: int, livemode: bool, type: str, subject: str, data: dict) -> str:
+    """One event, in the caller's transaction (see ``webhook_events_emit``); its id."""
+    return webhook_events_emit(
+        events=[NewEvent(organization_id=organization_id, livemode=livemode, type=type, subject=subject, data=data)]
+    )[0]
+
+
+def webhook_outbox_sweep(*, now: datetime | None = None) -> dict:
+    """The periodic upkeep: release claims of dispatchers that died, dispatch what is due (Redis may
+    have been down at commit), forget events past WEBHOOK_EVENT_RETENTION_DAYS."""
+    now = now or timezone.now()
+    released = WebhookDelivery.objects.filter(
+        status__in=(D.PENDING, D.RETRYING), claimed_at__lt=now - claim_stale_after()
+    ).update(claimed_at=None)
+    due = WebhookDelivery.objects.filter(status__in=(D.PENDING, D.RETRYING), next_attempt_at__lte=now).exists() or (
+        WebhookDelivery.objects.filter(status=D.PENDING, next_attempt_at__isnull=True).exists()
+    )
+    if due:
+        schedule_dispatch()
+    deleted, _ = Event.objects.filter(
+        created_at__lt=now - timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS)
+    ).delete()
+    return {"released": released, "dispatched": due, "deleted": deleted}
