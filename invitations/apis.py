@@ -1,15 +1,13 @@
 """The REST API: thin doors that parse input, call one service or selector, and present it."""
 
-import math
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import RoleAllowsMethod
 from invitations.filters import InvitationFilter, filter_parameters
-from invitations.permissions import RoleAllowsMethod
 from invitations.schema import (
     CREATE_EXAMPLES,
     IDEMPOTENCY_KEY_PARAMETER,
@@ -26,6 +24,7 @@ from invitations.serializers import (
 from invitations.services import invitation_create, invitation_resend
 from invitations_project.fields import refuse_repeated
 from invitations_project.openapi import error_responses
+from invitations_project.pagination import page_of
 from invitations_project.throttling import (
     CREATE_PER_ORGANIZATION,
     RESEND_PER_IP,
@@ -57,20 +56,8 @@ class InvitationListCreateApi(InvitationBaseApi):
         qs = invitation_list(
             organization=principal.organization, livemode=principal.livemode, filters=request.query_params
         )
-        total = qs.count()
-        offset = (page - 1) * per_page
-        rows = list(qs[offset : offset + per_page]) if offset < total else []
-        return Response(
-            {
-                "data": InvitationOutputSerializer(rows, many=True).data,
-                "pagination": {
-                    "total": total,
-                    "totalPages": math.ceil(total / per_page),
-                    "page": page,
-                    "perPage": per_page,
-                },
-            }
-        )
+        rows, pagination = page_of(qs, page=page, per_page=per_page)
+        return Response({"data": InvitationOutputSerializer(rows, many=True).data, "pagination": pagination})
 
     @extend_schema(
         operation_id="invitations_create",

@@ -1,0 +1,53 @@
+"""Reads of the webhooks API, always within one organization and mode."""
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from accounts.models import Organization
+from invitations_project.errors import NotFound
+from webhooks.models import Endpoint, Event, WebhookTry
+
+
+def webhook_endpoint_get(*, organization: Organization, livemode: bool, public_id: str) -> Endpoint:
+    """One endpoint of this tenant and mode; any other answers 404 like a missing one."""
+    endpoint = Endpoint.objects.filter(organization=organization, livemode=livemode, public_id=public_id).first()
+    if endpoint is None:
+        raise NotFound("No webhook endpoint with this id.")
+    return endpoint
+
+
+def webhook_endpoint_list(*, organization: Organization, livemode: bool) -> QuerySet[Endpoint]:
+    return Endpoint.objects.filter(organization=organization, livemode=livemode).order_by("-created_at", "-id")
+
+
+def webhook_event_get(*, organization: Organization, livemode: bool, public_id: str) -> Event:
+    event = Event.objects.filter(organization=organization, livemode=livemode, public_id=public_id).first()
+    if event is None:
+        raise NotFound("No event with this id.")
+    return event
+
+
+def webhook_event_list(
+    *,
+    organization: Organization,
+    livemode: bool,
+    type: str | None = None,
+    invitation: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+) -> QuerySet[Event]:
+    qs = Event.objects.filter(organization=organization, livemode=livemode)
+    if type:
+        qs = qs.filter(type=type)
+    if invitation:
+        qs = qs.filter(subject="adi_" + invitation.removeprefix("adi_"))
+    if date_from:
+        qs = qs.filter(created_at__gte=date_from)
+    if date_to:
+        qs = qs.filter(created_at__lt=date_to)
+    return qs.order_by("-created_at", "-id")
+
+
+def webhook_endpoint_tries(*, endpoint: Endpoint) -> QuerySet[WebhookTry]:
+    return WebhookTry.objects.filter(endpoint=endpoint).select_related("delivery__event").order_by("-created_at", "-id")
