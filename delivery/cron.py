@@ -1,6 +1,7 @@
-"""Periodic jobs for rq's cron scheduler: `python manage.py rqcron delivery.cron`.
+"""Periodic jobs for rq's cron scheduler: `python manage.py rqcron delivery.cron`: the delivery and
+webhook outbox sweeps, invitation.expired events, and expired refresh tokens forgotten.
 
-Without it, a system cron running `python manage.py requeue_deliveries` every minute does the same.
+`python manage.py requeue_deliveries` runs the delivery sweep alone, by hand or from a system cron.
 """
 
 from django.conf import settings
@@ -8,6 +9,7 @@ from rq import cron
 
 from accounts.jobs import delete_expired_refresh_tokens
 from delivery.jobs import sweep_deliveries
+from invitations.jobs import announce_expired_invitations
 from webhooks.jobs import sweep_webhooks
 
 cron.register(
@@ -23,6 +25,13 @@ cron.register(
     interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
     job_timeout=300,
     name="webhooks.sweep",
+)
+cron.register(
+    announce_expired_invitations,
+    queue_name="default",
+    interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
+    job_timeout=300,
+    name="invitations.expired",
 )
 cron.register(
     delete_expired_refresh_tokens, queue_name="default", interval=3600, job_timeout=300, name="accounts.refresh-tokens"

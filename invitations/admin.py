@@ -15,12 +15,14 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from accounts.principals import Actor
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation, InvitationEvent, Workflow
 from invitations.services import InvitationResendResult, invitation_resend_bulk
 from invitations_project.admin_base import ReadOnlyAdminMixin
+from webhooks.models import Event
 
 RESEND_PERMISSION = "invitations.resend_invitation"
 
@@ -124,6 +126,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         (None, {"fields": ("token", "organization", "livemode", "workflow", "status", "error_message")}),
         ("Recipient", {"fields": ("channel", "recipient", "reference", "locale", "link")}),
         ("Delivery", {"fields": ("delivery_attempts", "dossier_token")}),
+        ("Webhooks", {"fields": ("webhook_events",)}),
         (
             "Times",
             {
@@ -141,6 +144,31 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             },
         ),
     )
+
+    @admin.display(description="events sent to the customer's endpoints")
+    def webhook_events(self, obj: Invitation) -> str:
+        """The outbound events this invitation caused, newest first, each with how its deliveries went."""
+        events = (
+            Event.objects.filter(organization_id=obj.organization_id, subject=obj.token)
+            .prefetch_related("deliveries")
+            .order_by("-created_at", "-id")[:50]
+        )
+        rows = [
+            (
+                event.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                reverse("admin:webhooks_event_change", args=[event.pk]),
+                event.public_id,
+                event.type,
+                ", ".join(sorted(f"{d.status} ({d.tries} tries)" for d in event.deliveries.all())) or "no endpoint",
+            )
+            for event in events
+        ]
+        if not rows:
+            return "None."
+        return format_html(
+            "<table><tr><th>time</th><th>event</th><th>type</th><th>deliveries</th></tr>{}</table>",
+            format_html_join("", '<tr><td>{}</td><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>', rows),
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return [field for fieldset in self.fieldsets for field in fieldset[1]["fields"]]

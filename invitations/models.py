@@ -84,6 +84,8 @@ class Invitation(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     rejected_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
+    # When the invitation.expired event was emitted (once, by the periodic sweep).
+    expiry_announced_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -91,6 +93,9 @@ class Invitation(models.Model):
             models.Index(fields=["organization", "livemode", "-created_at"], name="inv_org_mode_created"),
             models.Index(fields=["organization", "livemode", "status"], name="inv_org_mode_status"),
             models.Index(fields=["organization", "reference"], name="inv_org_reference"),
+            models.Index(
+                fields=["expires_at"], condition=Q(expiry_announced_at__isnull=True), name="inv_expiry_unannounced"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -176,19 +176,21 @@ class EventListApi(WebhooksBaseApi):
         return Response({"data": EventOutputSerializer(rows, many=True).data, "pagination": pagination})
 
 
-class EventDetailApi(WebhooksBaseApi):
+class EventBaseApi(WebhooksBaseApi):
     def event(self, request, event_id: str):
         principal = request.user
         return selectors.webhook_event_get(
             organization=principal.organization, livemode=principal.livemode, public_id=event_id
         )
 
+
+class EventDetailApi(EventBaseApi):
     @extend_schema(operation_id="events_retrieve", responses={200: EventOutputSerializer, **error_responses(404)})
     def get(self, request, event_id: str):
         return Response(EventOutputSerializer(self.event(request, event_id)).data)
 
 
-class EventRedeliverApi(EventDetailApi):
+class EventRedeliverApi(EventBaseApi):
     @extend_schema(
         operation_id="events_redeliver",
         request=RedeliverInputSerializer,

@@ -10,8 +10,23 @@ from invitations import lifecycle
 from invitations.exceptions import InvitationLinkExpired, InvitationNotFound
 from invitations.models import DossierEvent, Invitation
 from invitations.selectors import normalize_token
+from invitations.serializers import InvitationOutputSerializer
 from invitations.services.transitions import note_record, transition_apply
 from invitations_project.errors import ValidationFailed
+from webhooks.events import NewEvent, webhook_events_emit
+
+
+def _lock_by_token(token: str) -> Invitation:
+    """The invitation a public token names (adi_xxx or xxx), locked, with its workflow; or a 404."""
+    normalized = normalize_token(token)
+    invitation = (
+        Invitation.objects.select_for_update(of=("self",)).select_related("workflow").filter(token=normalized).first()
+        if normalized is not None
+        else None
+    )
+    if invitation is None:
+        raise InvitationNotFound()
+    return invitation
 
 
 def invitation_link_open(*, token: str, actor: Actor) -> Invitation:
@@ -20,19 +35,9 @@ def invitation_link_open(*, token: str, actor: Actor) -> Invitation:
     Raises InvitationNotFound for a token that does not exist and InvitationLinkExpired once the
     invitation has expired. Any other status is left as it is (the link still works).
     """
-    normalized = normalize_token(token)
-    if normalized is None:
-        raise InvitationNotFound()
     with transaction.atomic():
         # Lock the row: a provider's "opened" event for the same invitation may arrive at once.
-        invitation = (
-            Invitation.objects.select_for_update(of=("self",))
-            .select_related("workflow")
-            .filter(token=normalized)
-            .first()
-        )
-        if invitation is None:
-            raise InvitationNotFound()
+        invitation = _lock_by_token(token)
         now = timezone.now()
         if invitation.expires_at <= now:
             raise InvitationLinkExpired()
@@ -115,20 +120,10 @@ def invitation_dossier_event_record(
     """
     if event_type not in DOSSIER_EVENT_STATUS:
         raise ValidationFailed(fields={"type": [f"Must be one of: {', '.join(DOSSIER_EVENT_STATUS)}."]})
-    normalized = normalize_token(invitation_token)
-    if normalized is None:
-        raise InvitationNotFound()
     with transaction.atomic():
         # Lock the invitation: the same event delivered twice at once, or two events of one
         # dossier, must be applied one after the other against the status each one sees.
-        invitation = (
-            Invitation.objects.select_for_update(of=("self",))
-            .select_related("workflow")
-            .filter(token=normalized)
-            .first()
-        )
-        if invitation is None:
-            raise InvitationNotFound()
+        invitation = _lock_by_token(invitation_token)
         existing = DossierEvent.objects.filter(event_id=event_id).first()
         if existing is not None:
             existing.duplicate = True
@@ -148,3 +143,39 @@ def invitation_dossier_event_record(
         )
     event.duplicate = False
     return event
+
+
+# Once expired, these statuses say nothing more: the recipient finished, or was refused.
+NOT_ANNOUNCED_WHEN_EXPIRED = (Invitation.Status.COMPLETED, Invitation.Status.REJECTED)
+
+
+def invitations_expired_announce(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Emit invitation.expired, once, for each invitation whose expiresAt has passed and that was
+    not completed or rejected (canceled ones too, once cancel exists); returns how many."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # skip_locked: two sweeps at once each announce their own rows, never the same one twice.
+        due = list(
+            Invitation.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("workflow")
+            .filter(expires_at__lte=now, expiry_announced_at__isnull=True)
+            .exclude(status__in=NOT_ANNOUNCED_WHEN_EXPIRED)
+            .order_by("expires_at")[:limit]
+        )
+        if not due:
+            return 0
+        Invitation.objects.filter(pk__in=[invitation.pk for invitation in due]).update(expiry_announced_at=now)
+        webhook_events_emit(
+            events=[
+                NewEvent(
+                    organization_id=invitation.organization_id,
+                    livemode=invitation.livemode,
+                    type="invitation.expired",
+                    subject=invitation.token,
+                    data={"invitation": InvitationOutputSerializer(invitation).data},
+                )
+                for invitation in due
+            ],
+            now=now,
+        )
+    return len(due)

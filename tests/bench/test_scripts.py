@@ -62,3 +62,9 @@ def test_the_bulk_resend_benchmark_resends_every_invitation_once_with_its_job():
     assert "command: 60 resent, 60 jobs enqueued" in out, out
     checks = re.findall(r"^check (.+): (\w+)$", out, re.MULTILINE)
     assert len(checks) == 5 and all(result == "ok" for _, result in checks), out
+
+
+def test_the_webhook_fanout_benchmark_delivers_every_event_once_with_a_silent_endpoint_beside():
+    out = run_bench("webhook_fanout.py", "--events", "60", "--workers", "2", "--timeout", "1")
+    assert out.count("'delivered': 60, 'lost': 0, 'sent_twice': 0") == 2, out
+    assert "slowdown from the silent endpoint:" in out

@@ -209,3 +209,30 @@ def test_an_endpoint_failing_every_try_for_five_days_is_disabled(api, organizati
     webhook_deliveries_dispatch()
     assert receiver.received[-1].json["type"] == "invitation.resent"
     assert Endpoint.objects.get(public_id=endpoint["id"]).failing_since is None
+
+
+def test_the_admin_shows_an_invitations_events_redelivers_and_rotates_a_secret_once(
+    client, admin_user, api, organization, receiver
+):
+    from webhooks.models import Endpoint, EndpointSecret
+
+    created = api.post(ENDPOINTS, {"url": receiver.url()}, format="json").json()
+    invitation = sent(organization)
+    resend(invitation)
+    webhook_deliveries_dispatch()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/invitations/invitation/{invitation.pk}/change/").content.decode()
+    event = Event.objects.get()
+    assert event.public_id in page and "invitation.resent" in page and "succeeded (1 tries)" in page
+    assert (
+        created["secret"]
+        not in client.get(f"/admin/webhooks/endpoint/{Endpoint.objects.get().pk}/change/").content.decode()
+    )
+    client.post("/admin/webhooks/event/", {"action": "redeliver", "_selected_action": [event.pk]})
+    assert WebhookDelivery.objects.get().status == D.PENDING
+    rotated = client.post(
+        "/admin/webhooks/endpoint/", {"action": "rotate_secret", "_selected_action": [Endpoint.objects.get().pk]}
+    )
+    new_secret = EndpointSecret.objects.filter(expires_at__isnull=True).get().secret
+    assert new_secret in rotated.content.decode()
+    assert "no-store" in rotated["Cache-Control"]

@@ -208,4 +208,26 @@ def test_a_resend_with_one_subscribed_endpoint_costs_at_most_two_more_statements
 
     without = statements()
     webhook_endpoint_create(organization=organization, livemode=True, url=receiver.url())
-    assert statements() <= without + 2
+    with_endpoint = statements()
+    assert with_endpoint <= without + 2
+    assert with_endpoint == without  # the event and its fan-out are one statement on PostgreSQL
+
+
+def test_the_sweep_announces_each_expired_invitation_once(organization, endpoint, receiver):
+    from invitations.services.recipient import invitations_expired_announce
+
+    endpoint, secret = endpoint
+    with time_machine.travel(T0, tick=False):
+        expiring = InvitationFactory(organization=organization, expires_at=T0 + timedelta(hours=1))
+        InvitationFactory(
+            organization=organization, status=Invitation.Status.COMPLETED, expires_at=T0 + timedelta(hours=1)
+        )
+        InvitationFactory(organization=organization, expires_at=T0 + timedelta(days=3))
+        assert invitations_expired_announce() == 0
+    with time_machine.travel(T0 + timedelta(hours=2), tick=False):
+        assert invitations_expired_announce() == 1
+        assert invitations_expired_announce() == 0
+    webhook_deliveries_dispatch()
+    [message] = receiver.received
+    assert verify(secret, message)["type"] == "invitation.expired"
+    assert message.json["data"]["invitation"]["token"] == expiring.token
