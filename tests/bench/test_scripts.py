@@ -65,6 +65,6 @@ def test_the_bulk_resend_benchmark_resends_every_invitation_once_with_its_job():
 
 
 def test_the_webhook_fanout_benchmark_delivers_every_event_once_with_a_silent_endpoint_beside():
-    out = run_bench("webhook_fanout.py", "--events", "60", "--workers", "2", "--timeout", "1")
+    out = run_bench("webhook_fanout.py", "--events", "60", "--workers", "2", "--timeout", "2")
     assert out.count("'delivered': 60, 'lost': 0, 'sent_twice': 0") == 2, out
     assert "slowdown from the silent endpoint:" in out

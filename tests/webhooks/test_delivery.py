@@ -206,6 +206,7 @@ def test_a_resend_with_one_subscribed_endpoint_costs_at_most_two_more_statements
             assert api.post(f"/v1/autodoc/invitations/{invitation.token}/resend").status_code == 200
         return len(queries.captured_queries)
 
+    statements()  # the key's first use of the minute also records it: leave that out of both counts
     without = statements()
     webhook_endpoint_create(organization=organization, livemode=True, url=receiver.url())
     with_endpoint = statements()
