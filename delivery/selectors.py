@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from delivery.models import DeliveryAttempt
 
@@ -19,3 +19,18 @@ def delivery_attempts_stale(*, now: datetime) -> QuerySet[DeliveryAttempt]:
         | Q(Q(retry_at__lt=grace) | Q(retry_at__isnull=True), status=A.RETRYING, updated_at__lt=grace)
         | Q(status=A.SENDING, claimed_at__lt=lost_before, updated_at__lt=grace)
     ).order_by("updated_at", "id")
+
+
+def delivery_attempts_by_status() -> dict[str, int]:
+    return dict(DeliveryAttempt.objects.values_list("status").annotate(count=Count("id")).order_by())
+
+
+def delivery_attempts_stuck(*, now: datetime, older_than: timedelta) -> QuerySet[DeliveryAttempt]:
+    """Attempts that should have moved by now: queued, or retrying and overdue, or sending, for longer
+    than ``older_than``."""
+    before = now - older_than
+    return DeliveryAttempt.objects.filter(
+        Q(status=A.QUEUED, created_at__lt=before)
+        | Q(status=A.RETRYING, retry_at__lt=before)
+        | Q(status=A.SENDING, claimed_at__lt=before)
+    )

@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
+from invitations_project import health
 from invitations_project.admin_security import require_two_factor_for_admin
 from invitations_project.errors import InvalidRequest, NotFound, json_error, server_error_body
 
@@ -12,6 +13,8 @@ if settings.ADMIN_OTP_REQUIRED:
     require_two_factor_for_admin()
 
 urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include("invitations.urls")),

@@ -4,10 +4,14 @@ They refuse to run on anything else rather than skip: a green run means the real
 """
 
 import base64
+import socket
+import subprocess
+import time
 from datetime import UTC, datetime
 
 import django_rq
 import pytest
+import redis
 from redis import Redis
 from rest_framework.test import APIClient
 from rq import SimpleWorker
@@ -153,3 +157,59 @@ def token_pair_for(user, organization, *, password: str = MEMBER_PASSWORD) -> di
 def jwt_api(make_member, organization) -> APIClient:
     """A client acting as an agent of ``organization`` through a JWT."""
     return client_for(token_pair_for(make_member("agent"), organization)["accessToken"])
+
+
+# --- A Redis of a test's own, that the test can stop -------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of this test's own, that the test can stop and start again."""
+
+    def __init__(self, directory):
+        self.port = _free_port()
+        self.directory = directory
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """Point the job queues at a Redis started for this test (the cache stays on the shared one)."""
+    server = RedisServer(tmp_path)
+    server.start()
+    settings.RQ_QUEUES = {name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()}
+    yield server
+    server.stop()

@@ -1,12 +1,12 @@
 """Reads of the webhooks API, always within one organization and mode."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Organization
 from invitations_project.errors import NotFound
-from webhooks.models import Endpoint, Event, WebhookTry
+from webhooks.models import Endpoint, Event, WebhookDelivery, WebhookTry
 
 
 def webhook_endpoint_get(*, organization: Organization, livemode: bool, public_id: str) -> Endpoint:
@@ -51,3 +51,16 @@ def webhook_event_list(
 
 def webhook_endpoint_tries(*, endpoint: Endpoint) -> QuerySet[WebhookTry]:
     return WebhookTry.objects.filter(endpoint=endpoint).select_related("delivery__event").order_by("-created_at", "-id")
+
+
+def webhook_deliveries_by_status() -> dict[str, int]:
+    return dict(WebhookDelivery.objects.values_list("status").annotate(count=Count("id")).order_by())
+
+
+def webhook_deliveries_stuck(*, now: datetime, older_than: timedelta) -> QuerySet[WebhookDelivery]:
+    """Deliveries due for longer than ``older_than`` and still not settled."""
+    before = now - older_than
+    return WebhookDelivery.objects.filter(
+        Q(status=WebhookDelivery.Status.PENDING, created_at__lt=before, next_attempt_at__isnull=True)
+        | Q(status__in=(WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING), next_attempt_at__lt=before)
+    )

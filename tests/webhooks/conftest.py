@@ -10,7 +10,6 @@ import django_rq
 import pytest
 from rq import SimpleWorker
 
-from tests.delivery.conftest import own_redis  # noqa: F401  (a Redis of the test's own, to stop)
 from webhooks.services import webhook_endpoint_create
 
 
