@@ -108,6 +108,8 @@ def post(url: str, *, body: bytes, headers: dict[str, str]) -> Answer:
     except urllib3.exceptions.HTTPError as exc:
         reason = "timed out" if isinstance(exc, urllib3.exceptions.TimeoutError) else "connection failed"
         return Answer(None, "", elapsed(), f"{reason}: {exc}"[:500])
+    except (OSError, ValueError) as exc:  # the try failed, not the dispatcher: it records the error
+        return Answer(None, "", elapsed(), f"connection failed: {exc.__class__.__name__}: {exc}"[:500])
     finally:
         pool.close()
     text = excerpt.decode("utf-8", errors="replace").replace("\x00", "")
