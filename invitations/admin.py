@@ -20,11 +20,13 @@ from django.utils.html import format_html, format_html_join
 from accounts.principals import Actor
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation, InvitationEvent, Workflow
-from invitations.services import InvitationResendResult, invitation_resend_bulk
+from invitations.services import InvitationResendResult, invitation_cancel, invitation_resend_bulk
 from invitations_project.admin_base import ReadOnlyAdminMixin
+from invitations_project.errors import ApiError
 from webhooks.models import Event
 
 RESEND_PERMISSION = "invitations.resend_invitation"
+CANCEL_PERMISSION = "invitations.cancel_invitation"
 
 
 def _message(result: InvitationResendResult) -> tuple[int, str]:
@@ -118,7 +120,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     ordering = ("-created_at", "-id")
-    actions = ("resend",)
+    actions = ("resend", "cancel")
     # delivery/admin.py puts its attempts inline first.
     inlines = (InvitationEventInline,)
     change_form_template = "admin/invitations/invitation/change_form.html"
@@ -139,6 +141,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "started_at",
                     "completed_at",
                     "rejected_at",
+                    "canceled_at",
                     "expires_at",
                 )
             },
@@ -195,6 +198,22 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["has_resend_permission"] = self.has_resend_permission(request, obj)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    def has_cancel_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_staff and request.user.has_perm(CANCEL_PERMISSION)
+
+    @admin.action(description="Cancel (withdraw) selected invitations", permissions=["cancel"])
+    def cancel(self, request, queryset):
+        actor = Actor.for_user(request.user)
+        for invitation in (
+            queryset.select_related(None).order_by("pk").only("pk", "token")[: settings.ADMIN_RESEND_MAX_ROWS]
+        ):
+            try:
+                invitation_cancel(invitation=invitation, actor=actor)
+            except ApiError as refusal:
+                self.message_user(request, f"Invitation {invitation.token}: not canceled. {refusal}", messages.WARNING)
+            else:
+                self.message_user(request, f"Invitation {invitation.token}: canceled.", messages.SUCCESS)
 
     @admin.action(description="Resend selected invitations", permissions=["resend"])
     def resend(self, request, queryset):

@@ -21,7 +21,7 @@ from invitations.serializers import (
     InvitationPageSerializer,
     invitation_to_dict,
 )
-from invitations.services import invitation_create, invitation_resend
+from invitations.services import invitation_cancel, invitation_create, invitation_resend
 from invitations_project.fields import refuse_repeated
 from invitations_project.openapi import error_responses
 from invitations_project.pagination import page_of
@@ -120,3 +120,20 @@ class InvitationResendApi(InvitationBaseApi):
         invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
         invitation = invitation_resend(invitation=invitation, actor=principal.actor)
         return Response(invitation_to_dict(invitation))
+
+
+class InvitationCancelApi(InvitationBaseApi):
+    @extend_schema(
+        operation_id="invitations_cancel",
+        summary="Cancel (withdraw) an invitation",
+        description="pending, sent, delivered, opened or failed becomes canceled, for good: sends still queued or "
+        "retrying are canceled and the recipient's link answers that the invitation was withdrawn. From started, "
+        "completed, rejected or canceled: 409 invalid_status.",
+        request=None,
+        parameters=[TOKEN_PARAMETER],
+        responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409)},
+    )
+    def post(self, request, token: str):
+        principal = request.user
+        invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
+        return Response(invitation_to_dict(invitation_cancel(invitation=invitation, actor=principal.actor)))

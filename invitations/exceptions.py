@@ -16,6 +16,7 @@ class ResendOutcome(models.TextChoices):
     CAPPED = "capped", "capped (max attempts)"
     EXPIRED = "expired", "expired"
     WRONG_STATUS = "wrong_status", "wrong status"
+    CANCELED = "canceled", "canceled (withdrawn)"
     BUSY = "busy", "busy (locked elsewhere)"
     NOT_FOUND = "not_found", "not found"
     ERROR = "error", "errors"
@@ -51,11 +52,32 @@ class InvalidStatus(ApiError):
         "completed": "the recipient has already engaged; resending would create confusion",
         "rejected": "the recipient has already engaged; resending would create confusion",
         "failed": "failed deliveries are retried automatically by the delivery job",
+        "canceled": "it was canceled (withdrawn); create a new invitation instead",
     }
 
     def __init__(self, *, status: str):
+        if status == "canceled":
+            self.resend_outcome = ResendOutcome.CANCELED
         reason = self.REASONS.get(status, "only invitations in sent status can be resent")
         super().__init__(f"Only sent invitations can be resent; this one is {status}: {reason}.", status=status)
+
+
+class CannotCancel(ApiError):
+    code = codes.INVALID_STATUS
+
+    def __init__(self, *, status: str):
+        super().__init__(
+            f"This invitation is {status} and can no longer be canceled: only pending, sent, delivered, "
+            "opened or failed invitations can.",
+            status=status,
+        )
+
+
+class InvitationLinkWithdrawn(ApiError):
+    """The recipient's link after the invitation was canceled: a page, answered 410 Gone."""
+
+    code = codes.INVITATION_LINK_EXPIRED
+    default_message = "This invitation was withdrawn."
 
 
 class InvalidTransition(ApiError):

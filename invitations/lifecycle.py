@@ -22,6 +22,7 @@ class Reason(models.TextChoices):
     DOSSIER_STARTED = "dossier_started"
     DOSSIER_COMPLETED = "dossier_completed"
     DOSSIER_REJECTED = "dossier_rejected"
+    CANCELED = "canceled"
     # Notes: the status stays.
     DOSSIER_LINKED = "dossier_linked"
     DELIVERED_LATE = "delivered_late"
@@ -48,6 +49,8 @@ TRANSITIONS: dict[tuple[str, str], Reason] = {
     (S.OPENED, S.STARTED): Reason.DOSSIER_STARTED,
     (S.STARTED, S.COMPLETED): Reason.DOSSIER_COMPLETED,
     (S.STARTED, S.REJECTED): Reason.DOSSIER_REJECTED,
+    # Withdrawn by the sender (API, admin): terminal. Queued or retrying sends are canceled with it.
+    **{(status, S.CANCELED): Reason.CANCELED for status in (S.PENDING, S.SENT, S.DELIVERED, S.OPENED, S.FAILED)},
 }
 
 # The timestamp each status sets when it is entered.
@@ -58,6 +61,7 @@ TIMESTAMP_FIELD = {
     S.STARTED: "started_at",
     S.COMPLETED: "completed_at",
     S.REJECTED: "rejected_at",
+    S.CANCELED: "canceled_at",
 }
 
 # A report that arrives after the invitation moved past it fills its timestamp under this reason.
@@ -73,6 +77,7 @@ PROGRESS = {
     S.STARTED: 4,
     S.COMPLETED: 5,
     S.REJECTED: 5,
+    S.CANCELED: 5,
 }
 
 

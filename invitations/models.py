@@ -57,6 +57,7 @@ class Invitation(models.Model):
         COMPLETED = "completed"
         REJECTED = "rejected"
         FAILED = "failed"
+        CANCELED = "canceled"
 
     class Channel(models.TextChoices):
         EMAIL = "email"
@@ -83,6 +84,7 @@ class Invitation(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     rejected_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
     # When the invitation.expired event was emitted (once, by the periodic sweep).
     expiry_announced_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -104,7 +106,10 @@ class Invitation(models.Model):
                 name="invitation_unique_idempotency_key",
             ),
         ]
-        permissions = [("resend_invitation", "Can resend invitations")]
+        permissions = [
+            ("resend_invitation", "Can resend invitations"),
+            ("cancel_invitation", "Can cancel invitations"),
+        ]
 
     def __str__(self) -> str:
         return self.token

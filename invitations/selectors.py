@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
-from invitations.exceptions import InvitationLinkExpired, InvitationNotFound
+from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.filters import InvitationFilter
 from invitations.models import TOKEN_PREFIX, Invitation
 from invitations_project.errors import ValidationFailed
@@ -93,6 +93,8 @@ def invitation_get_for_link(*, token: str) -> Invitation:
     invitation = Invitation.objects.select_related("workflow").filter(token=normalized).first() if normalized else None
     if invitation is None:
         raise InvitationNotFound()
+    if invitation.status == Invitation.Status.CANCELED:
+        raise InvitationLinkWithdrawn()
     if invitation.expires_at <= timezone.now():
         raise InvitationLinkExpired()
     return invitation

@@ -58,6 +58,7 @@ class InvitationOutputSerializer(serializers.Serializer):
     startedAt = serializers.DateTimeField(source="started_at", allow_null=True)
     completedAt = serializers.DateTimeField(source="completed_at", allow_null=True)
     rejectedAt = serializers.DateTimeField(source="rejected_at", allow_null=True)
+    canceledAt = serializers.DateTimeField(source="canceled_at", allow_null=True)
     expiresAt = serializers.DateTimeField(source="expires_at")
 
     class Meta:

@@ -6,4 +6,5 @@ urlpatterns = [
     path("autodoc/invitations", apis.InvitationListCreateApi.as_view(), name="invitation-list"),
     path("autodoc/invitations/<str:token>", apis.InvitationDetailApi.as_view(), name="invitation-detail"),
     path("autodoc/invitations/<str:token>/resend", apis.InvitationResendApi.as_view(), name="invitation-resend"),
+    path("autodoc/invitations/<str:token>/cancel", apis.InvitationCancelApi.as_view(), name="invitation-cancel"),
 ]

@@ -6,7 +6,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.principals import Actor
-from invitations.exceptions import InvitationLinkExpired, InvitationNotFound
+from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.selectors import invitation_flow_url, invitation_get_for_link
 from invitations.services import invitation_link_open
 
@@ -34,6 +34,8 @@ def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
         return _page(request, "invitations/link_not_found.html", status=404)
     except InvitationLinkExpired:
         return _page(request, "invitations/link_expired.html", status=410)
+    except InvitationLinkWithdrawn:
+        return _page(request, "invitations/link_withdrawn.html", status=410)
     response = HttpResponseRedirect(invitation_flow_url(invitation=invitation))
     response["Referrer-Policy"] = "no-referrer"
     return response

@@ -88,3 +88,11 @@ def delivery_attempt_queue_many(
         retry=retry_policy(),
     )
     return attempts
+
+
+def delivery_attempts_cancel(*, invitation: Invitation) -> int:
+    """Cancel the invitation's sends that have not reached a provider (queued, or waiting to retry):
+    their jobs find nothing to claim. One already at the provider may finish; it moves nothing."""
+    return DeliveryAttempt.objects.filter(
+        invitation=invitation, status__in=(DeliveryAttempt.Status.QUEUED, DeliveryAttempt.Status.RETRYING)
+    ).update(status=DeliveryAttempt.Status.CANCELLED, error_message="Canceled with its invitation.", retry_at=None)

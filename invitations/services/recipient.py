@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.principals import Actor
 from invitations import lifecycle
-from invitations.exceptions import InvitationLinkExpired, InvitationNotFound
+from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.models import DossierEvent, Invitation
 from invitations.selectors import normalize_token
 from invitations.serializers import InvitationOutputSerializer
@@ -39,6 +39,8 @@ def invitation_link_open(*, token: str, actor: Actor) -> Invitation:
         # Lock the row: a provider's "opened" event for the same invitation may arrive at once.
         invitation = _lock_by_token(token)
         now = timezone.now()
+        if invitation.status == Invitation.Status.CANCELED:
+            raise InvitationLinkWithdrawn()
         if invitation.expires_at <= now:
             raise InvitationLinkExpired()
         if lifecycle.is_allowed(invitation.status, Invitation.Status.OPENED):
@@ -146,12 +148,12 @@ def invitation_dossier_event_record(
 
 
 # Once expired, these statuses say nothing more: the recipient finished, or was refused.
-NOT_ANNOUNCED_WHEN_EXPIRED = (Invitation.Status.COMPLETED, Invitation.Status.REJECTED)
+NOT_ANNOUNCED_WHEN_EXPIRED = (Invitation.Status.COMPLETED, Invitation.Status.REJECTED, Invitation.Status.CANCELED)
 
 
 def invitations_expired_announce(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Emit invitation.expired, once, for each invitation whose expiresAt has passed and that was
-    not completed or rejected (canceled ones too, once cancel exists); returns how many."""
+    not completed, rejected or canceled; returns how many."""
     now = now or timezone.now()
     with transaction.atomic():
         # skip_locked: two sweeps at once each announce their own rows, never the same one twice.

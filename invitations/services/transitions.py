@@ -24,6 +24,7 @@ EVENT_TYPES = [
     "invitation.rejected",
     "invitation.failed",
     "invitation.resent",
+    "invitation.canceled",
     "invitation.expired",
 ]
 

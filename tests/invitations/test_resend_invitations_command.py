@@ -104,6 +104,7 @@ EXPECTED_MIXED = {
     "capped": MIX["capped"],
     "expired": MIX["expired"],
     "wrong_status": MIX["delivered"] + MIX["pending"] + MIX["failed"],
+    "canceled": 0,
     "busy": 0,
     "not_found": 0,
     "error": 0,
