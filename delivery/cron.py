@@ -12,27 +12,13 @@ from delivery.jobs import sweep_deliveries
 from invitations.jobs import announce_expired_invitations
 from webhooks.jobs import sweep_webhooks
 
-cron.register(
-    sweep_deliveries,
-    queue_name="default",
-    interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
-    job_timeout=300,
-    name="delivery.sweep",
-)
-cron.register(
-    sweep_webhooks,
-    queue_name="default",
-    interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
-    job_timeout=300,
-    name="webhooks.sweep",
-)
-cron.register(
-    announce_expired_invitations,
-    queue_name="default",
-    interval=settings.DELIVERY_SWEEP_INTERVAL_SECONDS,
-    job_timeout=300,
-    name="invitations.expired",
-)
-cron.register(
-    delete_expired_refresh_tokens, queue_name="default", interval=3600, job_timeout=300, name="accounts.refresh-tokens"
-)
+# (job, interval in seconds, name): each runs on the default queue.
+PERIODIC_JOBS = [
+    (sweep_deliveries, settings.DELIVERY_SWEEP_INTERVAL_SECONDS, "delivery.sweep"),
+    (sweep_webhooks, settings.DELIVERY_SWEEP_INTERVAL_SECONDS, "webhooks.sweep"),
+    (announce_expired_invitations, settings.DELIVERY_SWEEP_INTERVAL_SECONDS, "invitations.expired"),
+    (delete_expired_refresh_tokens, 3600, "accounts.refresh-tokens"),
+]
+
+for job, interval, name in PERIODIC_JOBS:
+    cron.register(job, queue_name="default", interval=interval, job_timeout=300, name=name)

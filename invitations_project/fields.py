@@ -18,6 +18,24 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class StrictListField(serializers.ListField):
+    """A JSON list, and only a list."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError("Must be a list.", code="wrong_type")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, and nothing DRF would read as one ("yes", 1)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            raise serializers.ValidationError("Must be true or false.", code="wrong_type")
+        return data
+
+
 class StrictObjectSerializer(serializers.Serializer):
     """A JSON object body whose every key is a declared field."""
 

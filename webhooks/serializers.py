@@ -2,22 +2,15 @@
 
 from rest_framework import serializers
 
-from invitations_project.fields import BoundField, SingleValuedQuerySerializer, StrictCharField, StrictObjectSerializer
+from invitations_project.fields import (
+    BoundField,
+    SingleValuedQuerySerializer,
+    StrictBooleanField,
+    StrictCharField,
+    StrictListField,
+    StrictObjectSerializer,
+)
 from webhooks.models import Endpoint, WebhookDelivery
-
-
-class StrictListField(serializers.ListField):
-    def to_internal_value(self, data):
-        if not isinstance(data, list):
-            raise serializers.ValidationError("Must be a list.", code="wrong_type")
-        return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            raise serializers.ValidationError("Must be true or false.", code="wrong_type")
-        return data
 
 
 class EndpointCreateInputSerializer(StrictObjectSerializer):
