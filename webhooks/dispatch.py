@@ -134,6 +134,8 @@ def _claim(*, limit: int, slots: _Slots) -> list[WebhookDelivery]:
             if len(claimed) >= limit or len(rows) < limit * 4:
                 break
         WebhookDelivery.objects.filter(pk__in=[d.pk for d in claimed]).update(claimed_at=now)
+        for delivery in claimed:
+            delivery.claimed_at = now
     return claimed
 
 
@@ -185,6 +187,8 @@ def _record(delivery: WebhookDelivery, answer: guard.Answer) -> None:
     else:
         status = D.FAILED
     with transaction.atomic():
+        if not WebhookDelivery.objects.filter(pk=delivery.pk).exists():
+            return  # deleted with its endpoint while the try was in flight
         WebhookTry.objects.create(
             delivery=delivery,
             endpoint_id=delivery.endpoint_id,
@@ -197,7 +201,9 @@ def _record(delivery: WebhookDelivery, answer: guard.Answer) -> None:
             next_attempt_at=next_at,
             created_at=now,
         )
-        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        # Only under the claim this try was made with: a redelivery asked for by hand meanwhile keeps
+        # the delivery pending, so it is sent again rather than settled by this older try.
+        WebhookDelivery.objects.filter(pk=delivery.pk, claimed_at=delivery.claimed_at).update(
             status=status, tries=tries, next_attempt_at=next_at, claimed_at=None, updated_at=now
         )
         _endpoint_health(delivery.endpoint_id, succeeded=answer.succeeded, now=now)

@@ -232,3 +232,32 @@ def test_the_sweep_announces_each_expired_invitation_once(organization, endpoint
     [message] = receiver.received
     assert verify(secret, message)["type"] == "invitation.expired"
     assert message.json["data"]["invitation"]["token"] == expiring.token
+
+
+def test_a_redelivery_asked_for_while_a_try_is_in_flight_is_not_settled_by_that_try(organization, endpoint):
+    """The try records its answer, but the delivery stays pending: it is sent again."""
+    from webhooks import guard
+    from webhooks.dispatch import _claim, _record, _Slots
+    from webhooks.services import webhook_endpoint_test, webhook_event_redeliver
+
+    endpoint, _ = endpoint
+    event = webhook_endpoint_test(endpoint=endpoint)
+    [claimed] = _claim(limit=1, slots=_Slots())
+    webhook_event_redeliver(event=event, endpoint=endpoint)  # by hand, while the try is out
+    _record(claimed, guard.Answer(200, "", 5))
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == D.PENDING and delivery.claimed_at is None
+    assert WebhookTry.objects.get().status == D.SUCCEEDED
+
+
+def test_a_try_whose_endpoint_was_deleted_meanwhile_is_dropped(organization, endpoint):
+    from webhooks import guard
+    from webhooks.dispatch import _claim, _record, _Slots
+    from webhooks.services import webhook_endpoint_test
+
+    endpoint, _ = endpoint
+    webhook_endpoint_test(endpoint=endpoint)
+    [claimed] = _claim(limit=1, slots=_Slots())
+    endpoint.delete()
+    _record(claimed, guard.Answer(200, "", 5))  # no error, nothing written
+    assert not WebhookTry.objects.exists()
