@@ -43,7 +43,8 @@ class EndpointAdmin(admin.ModelAdmin):
 
     @admin.action(description="Disable selected endpoints", permissions=["change"])
     def disable(self, request, queryset: QuerySet[Endpoint]):
-        queryset.update(enabled=False, disabled_reason="Disabled in the admin.")
+        for endpoint in queryset:
+            webhook_endpoint_update(endpoint=endpoint, enabled=False, disabled_reason="Disabled in the admin.")
         self.message_user(request, f"{queryset.count()} endpoint(s) disabled.", messages.SUCCESS)
 
     @admin.action(description="Rotate the signing secret (one endpoint)", permissions=["change"])

@@ -65,6 +65,7 @@ def webhook_endpoint_update(
     events: list[str] | None = None,
     description: str | None = None,
     enabled: bool | None = None,
+    disabled_reason: str = "",
 ) -> Endpoint:
     if url is not None:
         endpoint.url = _checked_url(url)
@@ -74,8 +75,9 @@ def webhook_endpoint_update(
         endpoint.description = description
     if enabled is not None:
         endpoint.enabled = enabled
-        if enabled:  # turned on again by hand: its failures so far no longer count
-            endpoint.disabled_reason = ""
+        # Turned on again by hand, its failures so far no longer count; turned off, it says why.
+        endpoint.disabled_reason = "" if enabled else disabled_reason
+        if enabled:
             endpoint.failing_since = None
     endpoint.save()
     if enabled:

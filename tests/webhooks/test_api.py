@@ -228,6 +228,10 @@ def test_the_admin_shows_an_invitations_events_redelivers_and_rotates_a_secret_o
         created["secret"]
         not in client.get(f"/admin/webhooks/endpoint/{Endpoint.objects.get().pk}/change/").content.decode()
     )
+    client.post("/admin/webhooks/endpoint/", {"action": "disable", "_selected_action": [Endpoint.objects.get().pk]})
+    assert api.get(f"{ENDPOINTS}/{created['id']}").json()["disabledReason"] == "Disabled in the admin."
+    client.post("/admin/webhooks/endpoint/", {"action": "enable", "_selected_action": [Endpoint.objects.get().pk]})
+    assert api.get(f"{ENDPOINTS}/{created['id']}").json()["enabled"] is True
     client.post("/admin/webhooks/event/", {"action": "redeliver", "_selected_action": [event.pk]})
     assert WebhookDelivery.objects.get().status == D.PENDING
     rotated = client.post(
