@@ -14,6 +14,7 @@ from accounts.principals import Actor
 from accounts.services import account_event_record, api_key_create, api_key_revoke
 from invitations_project.admin_base import ReadOnlyAdminMixin
 from invitations_project.validators import normalize_address
+from requestlog.admin import recent_requests_table
 
 
 class MembershipInline(admin.TabularInline):
@@ -44,8 +45,13 @@ class SandboxRecipientInline(admin.TabularInline):
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "created_at")
     search_fields = ("slug", "name")
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "recent_requests")
     inlines = (MembershipInline, SandboxRecipientInline)
+
+    @admin.display(description="recent requests")
+    def recent_requests(self, obj: Organization) -> str:
+        """Its newest API requests (both modes), from the request log."""
+        return recent_requests_table(organization_id=obj.pk) if obj.pk else "None."
 
     def save_formset(self, request, form, formset, change):
         super().save_formset(request, form, formset, change)
@@ -101,7 +107,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             organization=form.cleaned_data["organization"],
             livemode=form.cleaned_data["livemode"],
             name=form.cleaned_data["name"],
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_staff(request.user),
         )
         # The admin logs the addition against ``obj``; make it the row the service created.
         for field in ApiKey._meta.concrete_fields:
@@ -130,7 +136,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         revoked = 0
         for api_key in queryset.filter(revoked_at__isnull=True):
-            api_key_revoke(api_key=api_key, actor=Actor.for_user(request.user))
+            api_key_revoke(api_key=api_key, actor=Actor.for_staff(request.user))
             revoked += 1
         self.message_user(request, f"{revoked} key(s) revoked.", messages.SUCCESS)
 
@@ -141,7 +147,7 @@ def _audit_membership(request, membership: Membership) -> None:
         action=AccountEvent.Action.MEMBERSHIP_SET,
         target=membership.user.email or membership.user.get_username(),
         detail=f"role {membership.role} (admin)",
-        actor=Actor.for_user(request.user),
+        actor=Actor.for_staff(request.user),
     )
 
 

@@ -3,13 +3,13 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.schema import TokenPairSchema
 from accounts.serializers import TokenInputSerializer, TokenRefreshInputSerializer
 from accounts.services import TokenPair, auth_token_issue, auth_token_refresh
+from invitations_project.apiview import ApiView
 from invitations_project.openapi import error_responses
-from invitations_project.throttling import AUTH_TOKEN_PER_ACCOUNT, AUTH_TOKEN_PER_IP, RateLimitedApiMixin
+from invitations_project.throttling import AUTH_TOKEN_PER_ACCOUNT, AUTH_TOKEN_PER_IP
 
 
 def token_pair_to_dict(pair: TokenPair) -> dict:
@@ -25,7 +25,7 @@ def token_pair_to_dict(pair: TokenPair) -> dict:
     }
 
 
-class AuthTokenBaseApi(RateLimitedApiMixin, APIView):
+class AuthTokenBaseApi(ApiView):
     # These endpoints are how credentials are obtained: no credentials needed, but a per-IP
     # bucket keeps password guessing slow.
     authentication_classes: list = []

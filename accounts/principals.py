@@ -10,7 +10,7 @@ WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membershi
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # "api_key" | "user" | "command" | "system"
+    kind: str  # "api_key" | "user" | "staff" | "command" | "system" | "recipient"
     label: str
     user_id: int | None = None
     api_key_id: int | None = None
@@ -22,6 +22,11 @@ class Actor:
     @classmethod
     def for_user(cls, user) -> "Actor":
         return cls(kind="user", label=f"user:{user.get_username()}", user_id=user.pk)
+
+    @classmethod
+    def for_staff(cls, user) -> "Actor":
+        """A support agent acting in the Django admin."""
+        return cls(kind="staff", label=f"staff:{user.get_username()}", user_id=user.pk)
 
     @classmethod
     def system(cls, label: str) -> "Actor":

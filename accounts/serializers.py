@@ -1,4 +1,7 @@
-"""Input of the auth endpoints: JSON strings only, camelCase names, unknown fields refused."""
+"""Input of the auth endpoints (JSON strings only, camelCase names, unknown fields refused), and how
+an actor is shown."""
+
+from rest_framework import serializers
 
 from invitations_project.fields import StrictCharField, StrictObjectSerializer
 
@@ -11,3 +14,10 @@ class TokenInputSerializer(StrictObjectSerializer):
 
 class TokenRefreshInputSerializer(StrictObjectSerializer):
     refreshToken = StrictCharField(max_length=8192)
+
+
+class ActorSerializer(serializers.Serializer):
+    """Who did something, as the timeline and the history name them: never a secret."""
+
+    kind = serializers.ChoiceField(choices=["api_key", "user", "staff", "command", "system", "recipient"])
+    label = serializers.CharField()

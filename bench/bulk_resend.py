@@ -50,10 +50,10 @@ def make_invitations(organization: Organization, count: int) -> None:
         cursor.execute(
             f"""
             INSERT INTO {TABLE} (token, organization_id, workflow_id, livemode, status, channel, recipient,
-                reference, locale, delivery_attempts, error_message, dossier_token, idempotency_key,
+                reference, locale, delivery_attempts, error_message, dossier_token,
                 created_at, updated_at, sent_at, expires_at)
             SELECT 'adi_' || substr(md5(i::text || clock_timestamp()::text), 1, 24), %s, %s, true, 'sent', 'sms',
-                '+1415' || lpad(i::text, 7, '0'), 'bench', 'en', 1, '', '', '', %s, %s, %s, %s
+                '+1415' || lpad(i::text, 7, '0'), 'bench', 'en', 1, '', '', %s, %s, %s, %s
             FROM generate_series(1, %s) AS i
             """,
             [

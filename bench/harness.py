@@ -37,6 +37,10 @@ def bench_environment(database_url: str, redis_url: str, **extra: str) -> dict[s
         "REDIS_URL": redis_url,
         "SECRET_KEY": "bench-only-secret-key",
         "DEBUG": "0",
+        # Plain HTTP on loopback, as scripts/test runs it.
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
         **extra,

@@ -6,11 +6,11 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from billing.schema import UsageSchema
 from billing.selectors import UsageLine, billing_usage, usage_totals
 from billing.serializers import UsageQuerySerializer
+from invitations_project.apiview import ApiView
 from invitations_project.openapi import error_responses
 
 AMOUNT_QUANTUM = Decimal("0.0001")
@@ -26,7 +26,7 @@ def _line_to_dict(line: UsageLine, *, with_type: bool = True) -> dict:
     return {"eventType": line.event_type, **body} if with_type else body
 
 
-class BillingUsageApi(APIView):
+class BillingUsageApi(ApiView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(

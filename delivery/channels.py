@@ -13,6 +13,7 @@ from django.utils import translation
 
 from delivery.models import DeliveryAttempt
 from delivery.sms import SmsError, SmsMessage, get_sms_backend
+from invitations_project.languages import language_for
 
 
 class DeliveryError(Exception):
@@ -26,24 +27,27 @@ class RenderedMessage:
     subject: str
     text: str
     html: str
+    language: str
 
 
 def render(attempt: DeliveryAttempt) -> RenderedMessage:
     invitation = attempt.invitation
+    language = language_for(invitation.locale)
     context = {
         "invitation": invitation,
         "link": invitation.link,
         "workflow": invitation.workflow,
         "attempt": attempt,
+        "language": language,
     }
-    with translation.override(invitation.locale):
+    with translation.override(language):
         if attempt.channel == "sms":
             text = render_to_string("delivery/sms/invitation.txt", context).strip()
-            return RenderedMessage(subject="", text=text, html="")
+            return RenderedMessage(subject="", text=text, html="", language=language)
         subject = " ".join(render_to_string("delivery/email/invitation_subject.txt", context).split())
         text = render_to_string("delivery/email/invitation_body.txt", context)
         html = render_to_string("delivery/email/invitation_body.html", context)
-    return RenderedMessage(subject=subject, text=text, html=html)
+    return RenderedMessage(subject=subject, text=text, html=html, language=language)
 
 
 def idempotency_key(attempt: DeliveryAttempt) -> str:
@@ -58,7 +62,7 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         body=rendered.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[attempt.recipient],
-        headers={"Message-ID": message_id, "X-Delivery-Attempt": key},
+        headers={"Message-ID": message_id, "X-Delivery-Attempt": key, "Content-Language": rendered.language},
     )
     message.attach_alternative(rendered.html, "text/html")
     # Read by anymail ESPs; the tracking webhooks echo the metadata back.

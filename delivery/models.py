@@ -8,7 +8,7 @@ class DeliveryAttempt(models.Model):
 
     `queued` rows are the work still to do; a job claims one by moving it to `sending` in a single
     UPDATE, so a duplicate job finds nothing to claim. `retrying` rows wait for their next try
-    (due at `retry_at`); `cancelled` rows were no longer wanted when their job ran (a newer send
+    (due at `retry_at`); `canceled` rows were no longer wanted when their job ran (a newer send
     superseded them, or the recipient had already moved on); `simulated` rows were sandbox sends
     that the built-in test provider took instead of a real one.
     """
@@ -19,7 +19,7 @@ class DeliveryAttempt(models.Model):
         ACCEPTED = "accepted"
         RETRYING = "retrying"
         FAILED = "failed"
-        CANCELLED = "cancelled"
+        CANCELED = "canceled"
         # A sandbox send to an address off the organization's allow-list: taken by the built-in test
         # provider, which sends nothing (and nothing is billed).
         SIMULATED = "simulated"
@@ -38,6 +38,10 @@ class DeliveryAttempt(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True, help_text="When a `retrying` attempt is due.")
+    failed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed for good.")
+    # Who asked for this send (an Actor's kind and label: never a secret).
+    requested_by_kind = models.CharField(max_length=16, blank=True)
+    requested_by_label = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

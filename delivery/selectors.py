@@ -3,9 +3,9 @@
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 
-from delivery.models import DeliveryAttempt
+from delivery.models import DeliveryAttempt, ProviderEvent
 
 A = DeliveryAttempt.Status
 
@@ -33,4 +33,14 @@ def delivery_attempts_stuck(*, now: datetime, older_than: timedelta) -> QuerySet
         Q(status=A.QUEUED, created_at__lt=before)
         | Q(status=A.RETRYING, retry_at__lt=before)
         | Q(status=A.SENDING, claimed_at__lt=before)
+    )
+
+
+def delivery_attempts_for(*, invitation_id: int) -> list[DeliveryAttempt]:
+    """Every attempt of an invitation, oldest first, each with its provider events (oldest first)."""
+    events = ProviderEvent.objects.exclude(outcome=ProviderEvent.Outcome.UNMATCHED).order_by("received_at", "id")
+    return list(
+        DeliveryAttempt.objects.filter(invitation_id=invitation_id)
+        .order_by("number", "id")
+        .prefetch_related(Prefetch("provider_events", queryset=events))
     )

@@ -1,5 +1,6 @@
 """SMS backends behind one interface, chosen by settings.SMS_BACKEND (like Django's email backends)."""
 
+import math
 import sys
 import threading
 import uuid
@@ -33,6 +34,23 @@ class SmsMessage:
     status_callback: str = ""
 
 
+# GSM 03.38: what one 7-bit character can be, and the extension table's characters (two each).
+GSM7_BASIC = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿"
+    "abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> tuple[str, int]:
+    """The encoding a text needs ("GSM-7" or "UCS-2") and how many SMS segments it takes."""
+    if all(char in GSM7_BASIC or char in GSM7_EXTENSION for char in text):
+        septets = len(text) + sum(char in GSM7_EXTENSION for char in text)
+        return "GSM-7", 1 if septets <= 160 else math.ceil(septets / 153)
+    units = len(text.encode("utf-16-le")) // 2
+    return "UCS-2", 1 if units <= 70 else math.ceil(units / 67)
+
+
 class BaseSmsBackend:
     def send(self, message: SmsMessage) -> str:
         """Hand the message to the provider and return its message id; raise SmsError on refusal."""
@@ -46,9 +64,11 @@ class ConsoleSmsBackend(BaseSmsBackend):
 
     def send(self, message: SmsMessage) -> str:
         message_id = f"console-{uuid.uuid4().hex}"
+        encoding, segments = sms_segments(message.body)
         with self._lock:
             self.stream.write(
-                f"SMS from {message.sender} to {message.to} (id {message_id}, key {message.idempotency_key}):\n"
+                f"SMS from {message.sender} to {message.to} (id {message_id}, key {message.idempotency_key}, "
+                f"{segments} {encoding} segment{'s' if segments > 1 else ''}):\n"
                 f"{message.body}\n{'-' * 79}\n"
             )
             self.stream.flush()

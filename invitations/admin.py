@@ -18,11 +18,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.principals import Actor
+from delivery.timeline import attempt_timeline_rows
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation, InvitationEvent, Workflow
 from invitations.services import InvitationResendResult, invitation_cancel, invitation_resend_bulk
-from invitations_project.admin_base import ReadOnlyAdminMixin
+from invitations_project.admin_base import ReadOnlyAdminMixin, admin_time, html_table
 from invitations_project.errors import ApiError
+from requestlog.admin import recent_requests_table
 from webhooks.models import Event
 
 RESEND_PERMISSION = "invitations.resend_invitation"
@@ -128,7 +130,9 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         (None, {"fields": ("token", "organization", "livemode", "workflow", "status", "error_message")}),
         ("Recipient", {"fields": ("channel", "recipient", "reference", "locale", "link")}),
         ("Delivery", {"fields": ("delivery_attempts", "dossier_token")}),
+        ("Timeline", {"fields": ("timeline",)}),
         ("Webhooks", {"fields": ("webhook_events",)}),
+        ("Recent requests", {"fields": ("recent_requests",)}),
         (
             "Times",
             {
@@ -147,6 +151,27 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             },
         ),
     )
+
+    @admin.display(description="newest first")
+    def timeline(self, obj: Invitation) -> str:
+        """Every status change and every send with what its provider reported, in one table."""
+        rows = [
+            (
+                event.created_at,
+                "status",
+                f"{event.from_status or '—'} → {event.to_status}",
+                f"{event.reason}: {event.message}" if event.message else event.reason,
+                event.actor_label,
+            )
+            for event in obj.events.all()
+        ]
+        rows += attempt_timeline_rows(invitation_id=obj.pk)
+        rows.sort(key=lambda row: row[0], reverse=True)
+        return html_table(("time", "what", "event", "details", "by"), [(admin_time(row[0]), *row[1:]) for row in rows])
+
+    @admin.display(description="requests that named it")
+    def recent_requests(self, obj: Invitation) -> str:
+        return recent_requests_table(invitation_token=obj.token)
 
     @admin.display(description="events sent to the customer's endpoints")
     def webhook_events(self, obj: Invitation) -> str:
@@ -192,11 +217,17 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.resend_view),
                 name="invitations_invitation_resend",
             ),
+            path(
+                "<path:object_id>/cancel/",
+                self.admin_site.admin_view(self.cancel_view),
+                name="invitations_invitation_cancel",
+            ),
             *super().get_urls(),
         ]
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["has_resend_permission"] = self.has_resend_permission(request, obj)
+        context["has_cancel_permission"] = self.has_cancel_permission(request, obj)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def has_cancel_permission(self, request, obj=None) -> bool:
@@ -204,16 +235,35 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Cancel (withdraw) selected invitations", permissions=["cancel"])
     def cancel(self, request, queryset):
-        actor = Actor.for_user(request.user)
-        for invitation in (
-            queryset.select_related(None).order_by("pk").only("pk", "token")[: settings.ADMIN_RESEND_MAX_ROWS]
-        ):
-            try:
-                invitation_cancel(invitation=invitation, actor=actor)
-            except ApiError as refusal:
-                self.message_user(request, f"Invitation {invitation.token}: not canceled. {refusal}", messages.WARNING)
-            else:
-                self.message_user(request, f"Invitation {invitation.token}: canceled.", messages.SUCCESS)
+        invitations = queryset.select_related(None).order_by("pk").only("pk", "token")[: settings.ADMIN_RESEND_MAX_ROWS]
+        for invitation in invitations:
+            self._cancel_and_report(request, invitation)
+
+    def cancel_view(self, request, object_id):
+        """The page's Cancel button: a GET asks to confirm (a cancel cannot be undone), the POST cancels."""
+        if not self.has_cancel_permission(request):
+            raise PermissionDenied
+        invitation = self.get_object(request, unquote(object_id))
+        if invitation is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if request.method == "POST":
+            self._cancel_and_report(request, invitation)
+            return redirect(reverse("admin:invitations_invitation_change", args=[invitation.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Cancel invitation {invitation.token}?",
+            "opts": self.opts,
+            "original": invitation,
+        }
+        return TemplateResponse(request, "admin/invitations/invitation/cancel_confirmation.html", context)
+
+    def _cancel_and_report(self, request, invitation: Invitation) -> None:
+        try:
+            invitation_cancel(invitation=invitation, actor=Actor.for_staff(request.user))
+        except ApiError as refusal:
+            self.message_user(request, f"Invitation {invitation.token}: not canceled. {refusal}", messages.WARNING)
+        else:
+            self.message_user(request, f"Invitation {invitation.token}: canceled.", messages.SUCCESS)
 
     @admin.action(description="Resend selected invitations", permissions=["resend"])
     def resend(self, request, queryset):
@@ -262,7 +312,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # ago is resent (or refused) once that is done, rather than reported busy.
         summary = invitation_resend_bulk(
             invitation_ids=[invitation.pk for invitation in invitations],
-            actor=Actor.for_user(request.user),
+            actor=Actor.for_staff(request.user),
             wait_for_busy=True,
         )
         shown = settings.ADMIN_RESEND_MESSAGES_MAX

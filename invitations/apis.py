@@ -1,20 +1,21 @@
 """The REST API: thin doors that parse input, call one service or selector, and present it."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.permissions import RoleAllowsMethod
+from delivery.selectors import delivery_attempts_for
+from delivery.serializers import AttemptOutputSerializer
 from invitations.filters import InvitationFilter, filter_parameters
 from invitations.schema import (
     CREATE_EXAMPLES,
-    IDEMPOTENCY_KEY_PARAMETER,
     TOKEN_PARAMETER,
 )
-from invitations.selectors import invitation_get, invitation_list
+from invitations.selectors import invitation_get, invitation_history, invitation_list
 from invitations.serializers import (
+    HistoryEntrySerializer,
     InvitationCreateInputSerializer,
     InvitationListPageSerializer,
     InvitationOutputSerializer,
@@ -22,6 +23,7 @@ from invitations.serializers import (
     invitation_to_dict,
 )
 from invitations.services import invitation_cancel, invitation_create, invitation_resend
+from invitations_project.apiview import ApiView
 from invitations_project.fields import refuse_repeated
 from invitations_project.openapi import error_responses
 from invitations_project.pagination import page_of
@@ -29,12 +31,16 @@ from invitations_project.throttling import (
     CREATE_PER_ORGANIZATION,
     RESEND_PER_IP,
     RESEND_PER_ORGANIZATION,
-    RateLimitedApiMixin,
 )
 
 
-class InvitationBaseApi(RateLimitedApiMixin, APIView):
+class InvitationBaseApi(ApiView):
     permission_classes = [IsAuthenticated, RoleAllowsMethod]
+
+    @staticmethod
+    def invitation(request, token: str):
+        principal = request.user
+        return invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
 
 
 class InvitationListCreateApi(InvitationBaseApi):
@@ -63,7 +69,6 @@ class InvitationListCreateApi(InvitationBaseApi):
         operation_id="invitations_create",
         summary="Create an invitation and queue its delivery",
         request=InvitationCreateInputSerializer,
-        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         examples=CREATE_EXAMPLES,
         responses={201: InvitationOutputSerializer, **error_responses(400, 403, 415, 422)},
     )
@@ -80,7 +85,6 @@ class InvitationListCreateApi(InvitationBaseApi):
             workflow_token=data.get("workflowToken"),
             reference=data["reference"],
             locale=data["locale"],
-            idempotency_key=request.headers.get("Idempotency-Key") or None,
             actor=principal.actor,
         )
         return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
@@ -94,9 +98,7 @@ class InvitationDetailApi(InvitationBaseApi):
         responses={200: InvitationOutputSerializer, **error_responses(404)},
     )
     def get(self, request, token: str):
-        principal = request.user
-        invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
-        return Response(invitation_to_dict(invitation))
+        return Response(invitation_to_dict(self.invitation(request, token)))
 
 
 class InvitationResendApi(InvitationBaseApi):
@@ -116,9 +118,7 @@ class InvitationResendApi(InvitationBaseApi):
         responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409, 422)},
     )
     def post(self, request, token: str):
-        principal = request.user
-        invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
-        invitation = invitation_resend(invitation=invitation, actor=principal.actor)
+        invitation = invitation_resend(invitation=self.invitation(request, token), actor=request.user.actor)
         return Response(invitation_to_dict(invitation))
 
 
@@ -134,6 +134,35 @@ class InvitationCancelApi(InvitationBaseApi):
         responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409)},
     )
     def post(self, request, token: str):
-        principal = request.user
-        invitation = invitation_get(organization=principal.organization, livemode=principal.livemode, token=token)
-        return Response(invitation_to_dict(invitation_cancel(invitation=invitation, actor=principal.actor)))
+        invitation = invitation_cancel(invitation=self.invitation(request, token), actor=request.user.actor)
+        return Response(invitation_to_dict(invitation))
+
+
+class InvitationAttemptsApi(InvitationBaseApi):
+    @extend_schema(
+        operation_id="invitations_attempts",
+        summary="The delivery timeline: every send attempt with its provider events, oldest first",
+        parameters=[TOKEN_PARAMETER],
+        responses={
+            200: inline_serializer("InvitationAttempts", {"data": AttemptOutputSerializer(many=True)}),
+            **error_responses(404),
+        },
+    )
+    def get(self, request, token: str):
+        attempts = delivery_attempts_for(invitation_id=self.invitation(request, token).pk)
+        return Response({"data": AttemptOutputSerializer(attempts, many=True).data})
+
+
+class InvitationHistoryApi(InvitationBaseApi):
+    @extend_schema(
+        operation_id="invitations_history",
+        summary="Every status change with its actor, oldest first",
+        parameters=[TOKEN_PARAMETER],
+        responses={
+            200: inline_serializer("InvitationHistory", {"data": HistoryEntrySerializer(many=True)}),
+            **error_responses(404),
+        },
+    )
+    def get(self, request, token: str):
+        history = invitation_history(invitation=self.invitation(request, token))
+        return Response({"data": HistoryEntrySerializer(history, many=True).data})

@@ -33,10 +33,19 @@ class InvitationExpired(ApiError):
     resend_outcome = ResendOutcome.EXPIRED
 
 
-class InvitationLinkExpired(ApiError):
-    """The recipient's link after `expiresAt`: shown as a page, answered 410 Gone."""
+class InvitationLinkGone(ApiError):
+    """The recipient's link no longer leads anywhere: a page in the invitation's language, 410 Gone."""
 
     code = codes.INVITATION_LINK_EXPIRED
+
+    def __init__(self, message: str | None = None, *, locale: str = "", **extra):
+        super().__init__(message, **extra)
+        self.locale = locale
+
+
+class InvitationLinkExpired(InvitationLinkGone):
+    """The recipient's link after `expiresAt`."""
+
     default_message = "This invitation has expired. Ask the sender for a new one."
 
 
@@ -73,10 +82,9 @@ class CannotCancel(ApiError):
         )
 
 
-class InvitationLinkWithdrawn(ApiError):
-    """The recipient's link after the invitation was canceled: a page, answered 410 Gone."""
+class InvitationLinkWithdrawn(InvitationLinkGone):
+    """The recipient's link after the invitation was canceled."""
 
-    code = codes.INVITATION_LINK_EXPIRED
     default_message = "This invitation was withdrawn."
 
 

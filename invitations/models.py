@@ -75,7 +75,6 @@ class Invitation(models.Model):
     delivery_attempts = models.PositiveSmallIntegerField(default=1)
     error_message = models.TextField(blank=True)
     dossier_token = models.CharField(max_length=64, blank=True)
-    idempotency_key = models.CharField(max_length=255, blank=True, editable=False)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -97,13 +96,6 @@ class Invitation(models.Model):
             models.Index(fields=["organization", "reference"], name="inv_org_reference"),
             models.Index(
                 fields=["expires_at"], condition=Q(expiry_announced_at__isnull=True), name="inv_expiry_unannounced"
-            ),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "livemode", "idempotency_key"],
-                condition=~Q(idempotency_key=""),
-                name="invitation_unique_idempotency_key",
             ),
         ]
         permissions = [

@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
 from invitations.models import Invitation
+from invitations.serializers import LOCALE_HELP
 from invitations_project.validators import LOCALE_RE
 
 TOKEN_PARAMETER = OpenApiParameter(
@@ -14,14 +15,6 @@ TOKEN_PARAMETER = OpenApiParameter(
     OpenApiTypes.STR,
     OpenApiParameter.PATH,
     description="The invitation's token, adi_xxx, or its raw xxx part.",
-)
-
-IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "maxLength": 255},
-    OpenApiParameter.HEADER,
-    description="Makes creation safe to retry: a repeated request with the same key and parameters returns the "
-    "invitation the first one made. An empty value is the same as no key.",
 )
 
 CREATE_EXAMPLES = [
@@ -50,7 +43,7 @@ class InvitationCreateInputScheme(OpenApiSerializerExtension):
         properties["recipient"]["description"] = "An email address, or for sms a phone number in E.164 form."
         properties["workflowToken"]["description"] = "Defaults to the organization's default workflow."
         properties["reference"]["description"] = "Your own id, echoed back and filterable."
-        properties["locale"].update(pattern=LOCALE_RE.pattern, description="A language tag such as en or pt-BR.")
+        properties["locale"].update(pattern=LOCALE_RE.pattern, description=LOCALE_HELP)
         # Unknown fields are refused (400), so the description must not allow them.
         schema["additionalProperties"] = False
         return schema

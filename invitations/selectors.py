@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import Organization
 from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.filters import InvitationFilter
-from invitations.models import TOKEN_PREFIX, Invitation
+from invitations.models import TOKEN_PREFIX, Invitation, InvitationEvent
 from invitations_project.errors import ValidationFailed
 
 # What a token's random part can look like; anything else cannot exist, so it is a 404.
@@ -94,9 +94,9 @@ def invitation_get_for_link(*, token: str) -> Invitation:
     if invitation is None:
         raise InvitationNotFound()
     if invitation.status == Invitation.Status.CANCELED:
-        raise InvitationLinkWithdrawn()
+        raise InvitationLinkWithdrawn(locale=invitation.locale)
     if invitation.expires_at <= timezone.now():
-        raise InvitationLinkExpired()
+        raise InvitationLinkExpired(locale=invitation.locale)
     return invitation
 
 
@@ -106,3 +106,8 @@ def invitation_flow_url(*, invitation: Invitation) -> str:
     query = [(key, value) for key, value in parse_qsl(parts.query, keep_blank_values=True) if key != "invitation_token"]
     query.append(("invitation_token", invitation.token))
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def invitation_history(*, invitation: Invitation) -> QuerySet[InvitationEvent]:
+    """Every status change of the invitation, oldest first."""
+    return InvitationEvent.objects.filter(invitation=invitation).order_by("created_at", "id")

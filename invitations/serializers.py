@@ -1,9 +1,18 @@
 """Input parsing (strict JSON types, camelCase names) and the invitation's public shape."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.serializers import ActorSerializer
 from invitations.models import Invitation
 from invitations_project.fields import StrictCharField, StrictObjectSerializer
+from invitations_project.languages import shipped_languages
+
+LOCALE_HELP = (
+    "A language tag (BCP 47) for the email, the SMS and the recipient's pages. Shipped: "
+    + ", ".join(shipped_languages())
+    + ". Matched exactly (pt-BR), then by language (pt), else English."
+)
 
 
 class InvitationCreateInputSerializer(StrictObjectSerializer):
@@ -12,7 +21,7 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
     recipient = StrictCharField(max_length=254)
     workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)
     reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
-    locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False)
+    locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False, help_text=LOCALE_HELP)
 
 
 class InvitationListPageSerializer(serializers.Serializer):
@@ -41,7 +50,7 @@ class InvitationOutputSerializer(serializers.Serializer):
     recipient = serializers.CharField(help_text="An email address, or an E.164 phone number for sms.")
     workflowToken = serializers.CharField(source="workflow.token", help_text="Which verification flow the link starts.")
     reference = serializers.CharField(help_text="The caller's own id, echoed back; may be empty.", allow_blank=True)
-    locale = serializers.CharField()
+    locale = serializers.CharField(help_text=LOCALE_HELP)
     deliveryAttempts = serializers.IntegerField(
         source="delivery_attempts",
         min_value=1,
@@ -85,3 +94,24 @@ class InvitationPageSerializer(serializers.Serializer):
 
 def invitation_to_dict(invitation: Invitation) -> dict:
     return InvitationOutputSerializer(invitation).data
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(source="created_at")
+    fromStatus = serializers.CharField(source="from_status", allow_null=True)
+    toStatus = serializers.CharField(source="to_status")
+    reason = serializers.CharField()
+    message = serializers.CharField(allow_blank=True)
+    actor = serializers.SerializerMethodField(method_name="actor_of")
+
+    class Meta:
+        ref_name = "InvitationHistoryEntry"
+
+    @extend_schema_field(ActorSerializer)
+    def actor_of(self, event) -> dict:
+        return {"kind": event.actor_kind, "label": event.actor_label}
+
+    def to_representation(self, instance):
+        body = super().to_representation(instance)
+        body["fromStatus"] = body["fromStatus"] or None
+        return body

@@ -7,4 +7,6 @@ urlpatterns = [
     path("autodoc/invitations/<str:token>", apis.InvitationDetailApi.as_view(), name="invitation-detail"),
     path("autodoc/invitations/<str:token>/resend", apis.InvitationResendApi.as_view(), name="invitation-resend"),
     path("autodoc/invitations/<str:token>/cancel", apis.InvitationCancelApi.as_view(), name="invitation-cancel"),
+    path("autodoc/invitations/<str:token>/attempts", apis.InvitationAttemptsApi.as_view(), name="invitation-attempts"),
+    path("autodoc/invitations/<str:token>/history", apis.InvitationHistoryApi.as_view(), name="invitation-history"),
 ]

@@ -2,19 +2,34 @@
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.principals import Actor
-from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
+from invitations.exceptions import (
+    InvitationLinkExpired,
+    InvitationLinkGone,
+    InvitationLinkWithdrawn,
+    InvitationNotFound,
+)
 from invitations.selectors import invitation_flow_url, invitation_get_for_link
 from invitations.services import invitation_link_open
+from invitations_project.languages import language_for
 
 RECIPIENT = Actor(kind="recipient", label="recipient:link")
+GONE_TEMPLATES = {
+    InvitationLinkExpired: "invitations/link_expired.html",
+    InvitationLinkWithdrawn: "invitations/link_withdrawn.html",
+}
 
 
-def _page(request: HttpRequest, template: str, *, status: int) -> HttpResponse:
-    response = render(request, template, status=status)
+def _page(request: HttpRequest, template: str, *, status: int, locale: str | None = None) -> HttpResponse:
+    """A page in the invitation's language; for a link that names none, the browser's."""
+    language = language_for(locale) if locale else language_for(translation.get_language_from_request(request))
+    with translation.override(language):
+        response = render(request, template, status=status)
+    response["Content-Language"] = language
     # The token is in the URL: keep these pages out of indexes and referrers.
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"
@@ -32,10 +47,9 @@ def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
             invitation = invitation_link_open(token=token, actor=RECIPIENT)
     except InvitationNotFound:
         return _page(request, "invitations/link_not_found.html", status=404)
-    except InvitationLinkExpired:
-        return _page(request, "invitations/link_expired.html", status=410)
-    except InvitationLinkWithdrawn:
-        return _page(request, "invitations/link_withdrawn.html", status=410)
+    except InvitationLinkGone as gone:
+        template = GONE_TEMPLATES[type(gone)]
+        return _page(request, template, status=410, locale=gone.locale)
     response = HttpResponseRedirect(invitation_flow_url(invitation=invitation))
     response["Referrer-Policy"] = "no-referrer"
     return response

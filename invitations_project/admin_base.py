@@ -1,5 +1,8 @@
 """What the apps' admin pages share."""
 
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
 
 class ReadOnlyAdminMixin:
     """For a ModelAdmin or an inline over rows that only the services write: shown, never added,
@@ -13,3 +16,18 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def html_table(headers: tuple[str, ...], rows: list[tuple], *, empty: str = "None.") -> str:
+    """A read-only table for an admin field; every cell escaped."""
+    if not rows:
+        return empty
+    head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
+    cells = "".join(
+        format_html("<tr>{}</tr>", format_html_join("", "<td>{}</td>", ((cell,) for cell in row))) for row in rows
+    )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, mark_safe(cells))
+
+
+def admin_time(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""

@@ -48,6 +48,7 @@ EXTRA_FIELDS: dict[str, dict] = {
     },
     "status": {"type": "string", "description": "invalid_status, invalid_transition: the invitation's status."},
     "max_attempts": {"type": "integer", "description": "max_attempts_reached: the cap on send attempts."},
+    "requestId": {"type": "string", "description": "The request's id, as its Request-Id header says (req_...)."},
 }
 
 INVALID_REQUEST = register(
@@ -73,6 +74,12 @@ VALIDATION_ERROR = register("validation_error", 422, "Well-formed, but a value i
 INVITATION_EXPIRED = register("invitation_expired", 422, "The invitation's expiresAt has passed.")
 MAX_ATTEMPTS_REACHED = register(
     "max_attempts_reached", 422, "The invitation has had the maximum number of sends.", "max_attempts"
+)
+IDEMPOTENCY_KEY_IN_USE = register(
+    "idempotency_key_in_use", 409, "A request with this Idempotency-Key is still running; retry when it has finished."
+)
+IDEMPOTENCY_KEY_REUSED = register(
+    "idempotency_key_reused", 422, "This Idempotency-Key was used for a request with another method, path or body."
 )
 RATE_LIMITED = register("rate_limited", 429, "Too many requests in one bucket.", "scope", "retry_after")
 COOLDOWN_ACTIVE = register(

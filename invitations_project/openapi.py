@@ -44,7 +44,11 @@ DOCUMENTED_STATUSES: dict[int, tuple[str, str]] = {
     401: ("AuthenticationFailedError", "Missing or invalid credentials."),
     403: ("PermissionDeniedError", "The caller's role does not allow this action."),
     404: ("NotFoundError", "No such invitation for this caller: unknown, another organization's, or the other mode's."),
-    409: ("InvalidStatusError", "The invitation's status does not allow this; `status` says which it is."),
+    409: (
+        "ConflictError",
+        "The invitation's status does not allow this (`status` says which it is), or a request with the same "
+        "Idempotency-Key is still running.",
+    ),
     413: ("PayloadTooLargeError", "The request body is larger than the service accepts."),
     414: ("UriTooLongError", "The URL is longer than 4000 characters."),
     415: ("UnsupportedMediaTypeError", "The body is not application/json."),
@@ -86,6 +90,34 @@ RETRY_AFTER_HEADER = {
     "description": "Whole seconds to wait before retrying (rounded up).",
     "required": True,
     "schema": {"type": "integer", "minimum": 1},
+}
+
+REQUEST_ID_HEADER = {
+    "description": "This answer's id (req_…); an error envelope repeats it as requestId. Quote it to support.",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^req_[A-Za-z0-9]{24}$"},
+}
+REPLAYED_HEADER = {
+    "description": "true when this is the stored answer of an earlier request with the same Idempotency-Key.",
+    "schema": {"type": "string", "enum": ["true"]},
+}
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {"description": "The limit of the bucket closest to it.", "schema": {"type": "integer"}},
+    "RateLimit-Remaining": {"description": "Requests left in that bucket's window.", "schema": {"type": "integer"}},
+    "RateLimit-Reset": {"description": "Whole seconds until that window ends.", "schema": {"type": "integer"}},
+    "RateLimit-Policy": {
+        "description": 'Every bucket of this endpoint, e.g. 30;w=60;name="ip", 20;w=60;name="organization".',
+        "schema": {"type": "string"},
+    },
+}
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Makes this POST safe to retry: the first 2xx answer is kept 24 hours and returned again for the "
+    "same key (Idempotent-Replayed: true) without doing anything twice. The same key with another method, path or "
+    "body is a 422 idempotency_key_reused; while the first request runs, a 409 idempotency_key_in_use.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7e]+$"},
 }
 
 
@@ -139,16 +171,49 @@ def _document_common_errors(operation: dict) -> None:
         responses["429"].setdefault("headers", {})["Retry-After"] = RETRY_AFTER_HEADER
 
 
+def _throttled_operations(generator) -> set[tuple[str, str]]:
+    """(path, method) of every operation with rate-limit buckets (RateLimitedApiMixin.rate_limits)."""
+    found = set()
+    for path, _pattern, method, callback in getattr(generator, "endpoints", None) or []:
+        view = getattr(callback, "cls", None)
+        if getattr(view, "rate_limits", {}).get(method.upper()):
+            found.add((path, method.lower()))
+    return found
+
+
+def _document_headers(operation: dict, *, method: str, throttled: bool) -> None:
+    """Request-Id on every answer; on a POST the Idempotency-Key and its replay header; on a throttled
+    operation its RateLimit headers."""
+    authenticated = any(requirement for requirement in operation.get("security", []))
+    if method == "post" and authenticated:
+        parameters = operation.setdefault("parameters", [])
+        parameters[:] = [p for p in parameters if p.get("name") != "Idempotency-Key"]
+        parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+        # A key in use (409), reused or malformed (422).
+        for status in (409, 422):
+            operation["responses"].setdefault(str(status), _error_response(status))
+    for status, response in operation.get("responses", {}).items():
+        headers = response.setdefault("headers", {})
+        headers["Request-Id"] = REQUEST_ID_HEADER
+        if throttled:
+            headers.update(RATE_LIMIT_HEADERS)
+        if method == "post" and authenticated and status.startswith("2"):
+            headers["Idempotent-Replayed"] = REPLAYED_HEADER
+
+
 def postprocess_error_responses(result, generator, request, public):
-    """drf-spectacular hook: envelope components, the errors every API operation can meet, empty filters."""
+    """drf-spectacular hook: envelope components, the errors every API operation can meet, empty filters,
+    the headers every answer carries."""
     components = result.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas.update(ERROR_COMPONENTS)
     for name in _request_body_components(result):
         for field in schemas.get(name, {}).get("properties", {}).values():
             _forbid_nul(field)
+    throttled = _throttled_operations(generator)
     for path, operations in result.get("paths", {}).items():
         if path.startswith("/v1/"):
-            for operation in operations.values():
+            for method, operation in operations.items():
                 _document_common_errors(operation)
+                _document_headers(operation, method=method, throttled=(path, method) in throttled)
     return result

@@ -22,6 +22,8 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
+from invitations_project.request_context import job_meta
+
 logger = logging.getLogger(__name__)
 
 Job = Callable | str
@@ -64,7 +66,7 @@ def enqueue_now(func: Job, *args, queue_name: str = "delivery", **job_options) -
         return True
     try:
         queue = _queue(queue_name)
-        queue.enqueue(func, *args, **job_options)
+        queue.enqueue(func, *args, **job_meta(job_options))
     except RedisError as exc:
         logger.warning("Could not enqueue %s%r on %s: %s; the sweeper will retry", _name(func), args, queue_name, exc)
         return False
@@ -72,7 +74,8 @@ def enqueue_now(func: Job, *args, queue_name: str = "delivery", **job_options) -
 
 
 def enqueue_on_commit(func: Job, *args, queue_name: str = "delivery", **job_options) -> None:
-    transaction.on_commit(partial(enqueue_now, func, *args, queue_name=queue_name, **job_options))
+    # The request id is taken now: the callback may run once the request is answered.
+    transaction.on_commit(partial(enqueue_now, func, *args, queue_name=queue_name, **job_meta(job_options)))
 
 
 def enqueue_many_now(
@@ -91,7 +94,7 @@ def enqueue_many_now(
     """
     if not args_list:
         return True
-    options_list = [{**job_options, **extra} for extra in (per_job_options or [{}] * len(args_list))]
+    options_list = [job_meta({**job_options, **extra}) for extra in (per_job_options or [{}] * len(args_list))]
     if settings.DELIVERY_INLINE:
         for args in args_list:
             enqueue_now(func, *args, queue_name=queue_name)
@@ -133,6 +136,8 @@ def enqueue_many_on_commit(
     if not args_list:
         return
 
+    job_options = job_meta(job_options)
+
     def enqueue() -> None:
         taken = enqueue_many_now(func, args_list, queue_name=queue_name, **job_options)
         if on_result is not None:
@@ -144,7 +149,7 @@ def enqueue_many_on_commit(
 def enqueue_in(delay_seconds: int, func: Job, *args, queue_name: str, **job_options) -> bool:
     """Enqueue ``func(*args)`` ``delay_seconds`` from now on rq's scheduler; False when Redis refused."""
     try:
-        _queue(queue_name).enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_options)
+        _queue(queue_name).enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_meta(job_options))
     except RedisError as exc:
         logger.warning("Could not schedule %s%r on %s: %s", _name(func), args, queue_name, exc)
         return False
@@ -156,6 +161,7 @@ def enqueue_later_on_commit(delay_seconds: int, func: Job, *args, queue_name: st
 
     Redis being down is logged and left to the sweeper, as with ``enqueue_now``.
     """
+    job_options = job_meta(job_options)
 
     def enqueue() -> None:
         if settings.DELIVERY_INLINE:
@@ -163,7 +169,7 @@ def enqueue_later_on_commit(delay_seconds: int, func: Job, *args, queue_name: st
             return
         try:
             queue = _queue(queue_name)
-            queue.enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_options)
+            queue.enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_meta(job_options))
         except RedisError as exc:
             logger.warning(
                 "Could not schedule %s%r on %s: %s; the sweeper will retry", _name(func), args, queue_name, exc

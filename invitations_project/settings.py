@@ -85,9 +85,12 @@ INSTALLED_APPS = [
     "invitations",
     "delivery",
     "webhooks",
+    "requestlog",
 ]
 
 MIDDLEWARE = [
+    # Outermost: every answer, whatever made it, carries Request-Id.
+    "requestlog.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "invitations_project.middleware.ApiRequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -260,6 +263,16 @@ PROVIDER_WEBHOOK_RATE_PER_IP = env.str("PROVIDER_WEBHOOK_RATE_PER_IP", "600/m", 
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", [])
 TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
 
+# --- Request log and Idempotency-Key ------------------------------------------------------------
+# Authenticated /v1/ requests are kept this many days (GET /v1/requests); with Redis they wait in a
+# stream capped at REQUEST_LOG_STREAM_MAX_ENTRIES until the sweep (or a read) moves them to PostgreSQL.
+REQUEST_LOG_RETENTION_DAYS = env.int("REQUEST_LOG_RETENTION_DAYS", 14, validate=POSITIVE)
+REQUEST_LOG_STREAM_MAX_ENTRIES = env.int("REQUEST_LOG_STREAM_MAX_ENTRIES", 200_000, validate=POSITIVE)
+# Each web process sends the entries of its requests to the stream this often, in one round trip.
+REQUEST_LOG_SEND_INTERVAL_MS = env.int("REQUEST_LOG_SEND_INTERVAL_MS", 200, validate=POSITIVE)
+# A POST's stored answer is replayed for this long.
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", 24, validate=POSITIVE)
+
 # --- Support console (Django admin) -------------------------------------------------------------
 # A Resend over more rows than this shows a confirmation page first; one over ADMIN_RESEND_MAX_ROWS
 # is refused with a pointer to the resend_invitations command.
@@ -331,7 +344,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# What a recipient can read (emails, SMS, the link's pages); an invitation's locale picks one
+# (invitations_project/languages.py). The catalogs are in locale/.
+LANGUAGES = [
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("fr", "Français"),
+    ("es", "Español"),
+    ("it", "Italiano"),
+    ("nl", "Nederlands"),
+    ("pt", "Português"),
+    ("sv", "Svenska"),
+    ("da", "Dansk"),
+    ("pl", "Polski"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -341,8 +369,9 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "invitations_project.request_context.RequestIdFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {
         "handlers": ["console"],
         "level": env.str(

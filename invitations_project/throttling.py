@@ -24,6 +24,7 @@ from invitations_project.errors import RateLimited
 logger = logging.getLogger(__name__)
 
 RATE_RE = re.compile(r"[1-9][0-9]*/[0-9]*[smhd]")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # A client with an IPv6 address usually holds the whole /64; count it as one client.
 IPV6_PREFIX = 64
 
@@ -112,27 +113,44 @@ class RateLimit:
             raise ImproperlyConfigured(f"{self.rate_setting} must look like 30/m, got {rate!r}")
         return rate
 
-    def hit(self, request) -> None:
-        """Count this request in the bucket; raise RateLimited when the bucket is over its rate."""
+    def policy(self) -> str:
+        """This bucket as RateLimit-Policy names it: ``30;w=60;name="ip"``."""
+        count, period = self.rate().split("/")
+        window = int(period[:-1] or 1) * UNIT_SECONDS[period[-1]]
+        return f'{count};w={window};name="{self.scope}"'
+
+    def count(self, request) -> dict | None:
+        """Count this request in the bucket; its usage (django-ratelimit's), or None when it was not counted."""
         value = self.key(request)
         if value is None:
-            return
+            return None
         try:
             usage = get_usage(
                 request, group=self.group, key=lambda _group, _request: value, rate=self.rate(), increment=True
             )
         except (RedisError, OSError) as exc:
             logger.warning("Throttle %s not applied: the cache is unreachable (%s)", self.group, exc)
-            return
-        if usage is None:
-            # Throttles switched off, or the counter could not be read or written (fail open).
-            if settings.RATELIMIT_ENABLE:
-                logger.warning("Throttle %s not applied: the counter could not be read", self.group)
-            return
-        if usage["should_limit"]:
+            return None
+        if usage is None and settings.RATELIMIT_ENABLE:
+            # The counter could not be read or written (fail open).
+            logger.warning("Throttle %s not applied: the counter could not be read", self.group)
+        return usage
+
+    def refuse_if_over(self, usage: dict | None) -> None:
+        if usage is not None and usage["should_limit"]:
             # The window still counts during its last second (time_left == 0): the next one starts
             # a second after that.
-            raise RateLimited(scope=self.scope, retry_after=max(1, usage["time_left"] + 1))
+            raise RateLimited(scope=self.scope, retry_after=_seconds_left(usage))
+
+    def hit(self, request) -> dict | None:
+        """Count this request; raise RateLimited when the bucket is over its rate."""
+        usage = self.count(request)
+        self.refuse_if_over(usage)
+        return usage
+
+
+def _seconds_left(usage: dict) -> int:
+    return max(1, usage["time_left"] + 1)
 
 
 RESEND_PER_IP = RateLimit(group="resend:ip", scope="ip", rate_setting="RESEND_RATE_PER_IP", key=ip_key)
@@ -148,16 +166,42 @@ AUTH_TOKEN_PER_ACCOUNT = RateLimit(
 )
 
 
+def rate_limit_headers(counted: list[tuple[RateLimit, dict]], limits: tuple[RateLimit, ...]) -> dict[str, str]:
+    """RateLimit-* for the bucket closest to its limit among those this request was counted in, and
+    RateLimit-Policy naming every bucket of the endpoint."""
+    if not limits:
+        return {}
+    headers = {"RateLimit-Policy": ", ".join(limit.policy() for limit in limits)}
+    if counted:
+        _limit, usage = min(counted, key=lambda item: item[1]["limit"] - item[1]["count"])
+        headers["RateLimit-Limit"] = str(usage["limit"])
+        headers["RateLimit-Remaining"] = str(max(0, usage["limit"] - usage["count"]))
+        headers["RateLimit-Reset"] = str(_seconds_left(usage))
+    return headers
+
+
 class RateLimitedApiMixin:
     """Apply ``rate_limits[METHOD]`` in order, where DRF throttles: after authentication and
-    permissions, before the handler looks anything up."""
+    permissions, before the handler looks anything up; and tell the caller, on every answer, what
+    is left of them (from the same counts: no further cache round trip)."""
 
     rate_limits: dict[str, tuple[RateLimit, ...]] = {}
 
     def check_throttles(self, request):
         super().check_throttles(request)
+        self.rate_limit_counted = []
         for limit in self.rate_limits.get(request.method, ()):
-            limit.hit(request)
+            usage = limit.count(request)
+            if usage is not None:
+                self.rate_limit_counted.append((limit, usage))
+            limit.refuse_if_over(usage)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        counted = getattr(self, "rate_limit_counted", [])
+        for name, value in rate_limit_headers(counted, self.rate_limits.get(request.method, ())).items():
+            response[name] = value
+        return response
 
 
 PROVIDER_WEBHOOK_PER_IP = RateLimit(

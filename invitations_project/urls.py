@@ -21,6 +21,7 @@ urlpatterns = [
     path("v1/", include("accounts.urls")),
     path("v1/", include("billing.urls")),
     path("v1/", include("webhooks.urls")),
+    path("v1/", include("requestlog.urls")),
     path("webhooks/", include("delivery.urls")),
     path("", include("invitations.public_urls")),
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),

@@ -1,15 +1,15 @@
 """The webhooks REST API: thin doors over the webhooks services and selectors. Every read and change
 stays within the caller's organization and mode; viewers read only."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.permissions import RoleAllowsMethod
+from invitations_project.apiview import ApiView
 from invitations_project.openapi import error_responses
-from invitations_project.pagination import page_of
+from invitations_project.pagination import page_of, page_schema
 from webhooks import selectors, services
 from webhooks.serializers import (
     EndpointCreateInputSerializer,
@@ -28,20 +28,7 @@ from webhooks.serializers import (
 )
 
 
-def _page_schema(name: str, item) -> serializers.Serializer:
-    return inline_serializer(
-        name,
-        {
-            "data": item(many=True),
-            "pagination": inline_serializer(
-                f"{name}Pagination",
-                {n: serializers.IntegerField() for n in ("total", "totalPages", "page", "perPage")},
-            ),
-        },
-    )
-
-
-class WebhooksBaseApi(APIView):
+class WebhooksBaseApi(ApiView):
     permission_classes = [IsAuthenticated, RoleAllowsMethod]
 
     def endpoint(self, request, endpoint_id: str):
@@ -58,11 +45,13 @@ class WebhooksBaseApi(APIView):
 
 
 class EndpointListCreateApi(WebhooksBaseApi):
+    idempotency_omits = ("secret",)
+
     @extend_schema(
         operation_id="webhook_endpoints_list",
         summary="List webhook endpoints, newest first",
         parameters=[PageQuerySerializer],
-        responses={200: _page_schema("WebhookEndpointPage", EndpointOutputSerializer), **error_responses(400, 422)},
+        responses={200: page_schema("WebhookEndpointPage", EndpointOutputSerializer), **error_responses(400, 422)},
     )
     def get(self, request):
         query = self.parsed(PageQuerySerializer, request.query_params)
@@ -110,6 +99,8 @@ class EndpointDetailApi(WebhooksBaseApi):
 
 
 class EndpointRotateSecretApi(WebhooksBaseApi):
+    idempotency_omits = ("secret",)
+
     @extend_schema(
         operation_id="webhook_endpoints_rotate_secret",
         request=None,
@@ -136,7 +127,7 @@ class EndpointDeliveriesApi(WebhooksBaseApi):
         operation_id="webhook_endpoints_deliveries",
         summary="Every try to this endpoint, newest first",
         parameters=[PageQuerySerializer],
-        responses={200: _page_schema("WebhookDeliveryPage", TryOutputSerializer), **error_responses(400, 404, 422)},
+        responses={200: page_schema("WebhookDeliveryPage", TryOutputSerializer), **error_responses(400, 404, 422)},
     )
     def get(self, request, endpoint_id: str):
         endpoint = self.endpoint(request, endpoint_id)
@@ -165,7 +156,7 @@ class EventListApi(WebhooksBaseApi):
         operation_id="events_list",
         summary="Events, newest first (kept 30 days)",
         parameters=[EventListQuerySerializer],
-        responses={200: _page_schema("WebhookEventPage", EventOutputSerializer), **error_responses(400, 422)},
+        responses={200: page_schema("WebhookEventPage", EventOutputSerializer), **error_responses(400, 422)},
     )
     def get(self, request):
         query = dict(self.parsed(EventListQuerySerializer, request.query_params))

@@ -71,6 +71,9 @@ TWILIO_STATUS_KINDS = {
     "failed": "failed",
     "canceled": "failed",
 }
+# Twilio MessageStatus -> the timeline's event type, where Twilio's word differs from the email
+# providers' (anymail's normalized event types).
+TWILIO_TIMELINE_TYPES = {"undelivered": "bounced", "read": "opened"}
 # Twilio error codes worth another try: queue overflow, handset unreachable (off, no signal),
 # unknown error, carrier congestion. Every other failure (unknown number, landline, blocked,
 # unsubscribed) will not get better by itself.

@@ -93,7 +93,8 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
         else:
             attempt.status = A.FAILED
             attempt.retry_at = None
-        attempt.save(update_fields=["status", "error_message", "retry_at", "updated_at"])
+            attempt.failed_at = timezone.now()
+        attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "updated_at"])
     return ProviderEvent.Outcome.APPLIED, ""
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from django.conf import settings
 from rq import Retry
 
+from accounts.principals import Actor
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
 from invitations_project.queueing import enqueue_many_on_commit, enqueue_on_commit
@@ -47,39 +48,36 @@ def delivery_attempt_enqueue(*, attempt_id: int) -> None:
     enqueue_on_commit(DELIVER_JOB, attempt_id, queue_name="delivery", retry=retry_policy())
 
 
-def delivery_attempt_queue(*, invitation: Invitation) -> DeliveryAttempt:
-    """Write the outbox row for the invitation's current send; its job is enqueued after commit."""
-    attempt = DeliveryAttempt.objects.create(
+def _attempt_for(invitation: Invitation, actor: Actor) -> DeliveryAttempt:
+    return DeliveryAttempt(
         invitation=invitation,
         number=invitation.delivery_attempts,
         channel=invitation.channel,
         recipient=invitation.recipient,
         livemode=invitation.livemode,
+        requested_by_kind=actor.kind,
+        requested_by_label=actor.label,
     )
+
+
+def delivery_attempt_queue(*, invitation: Invitation, actor: Actor) -> DeliveryAttempt:
+    """Write the outbox row for the invitation's current send, asked for by ``actor``; its job is
+    enqueued after commit."""
+    attempt = _attempt_for(invitation, actor)
+    attempt.save()
     delivery_attempt_enqueue(attempt_id=attempt.pk)
     return attempt
 
 
 def delivery_attempt_queue_many(
-    *, invitations: Sequence[Invitation], on_enqueued: Callable[[bool, int], None] | None = None
+    *, invitations: Sequence[Invitation], actor: Actor, on_enqueued: Callable[[bool, int], None] | None = None
 ) -> list[DeliveryAttempt]:
     """``delivery_attempt_queue`` for many invitations: one INSERT, and one Redis pipeline after commit.
 
     ``on_enqueued(taken, count)`` hears, after commit, whether Redis took the jobs; when it did not,
     the attempts stay `queued` for the sweeper.
     """
-    attempts = DeliveryAttempt.objects.bulk_create(
-        [
-            DeliveryAttempt(
-                invitation=invitation,
-                number=invitation.delivery_attempts,
-                channel=invitation.channel,
-                recipient=invitation.recipient,
-                livemode=invitation.livemode,
-            )
-            for invitation in invitations
-        ]
-    )
+    attempts = DeliveryAttempt.objects.bulk_create([_attempt_for(invitation, actor) for invitation in invitations])
     enqueue_many_on_commit(
         DELIVER_JOB,
         [(attempt.pk,) for attempt in attempts],
@@ -95,4 +93,4 @@ def delivery_attempts_cancel(*, invitation: Invitation) -> int:
     their jobs find nothing to claim. One already at the provider may finish; it moves nothing."""
     return DeliveryAttempt.objects.filter(
         invitation=invitation, status__in=(DeliveryAttempt.Status.QUEUED, DeliveryAttempt.Status.RETRYING)
-    ).update(status=DeliveryAttempt.Status.CANCELLED, error_message="Canceled with its invitation.", retry_at=None)
+    ).update(status=DeliveryAttempt.Status.CANCELED, error_message="Canceled with its invitation.", retry_at=None)

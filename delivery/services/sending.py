@@ -67,10 +67,10 @@ def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
             final=True,
         )
     if not invitation_delivery_wanted(invitation=attempt.invitation, attempt_number=attempt.number):
-        attempt.status = A.CANCELLED
+        attempt.status = A.CANCELED
         attempt.error_message = "Not sent: a newer send superseded it, or the recipient had already moved on."
         attempt.save(update_fields=["status", "error_message", "updated_at"])
-        logger.info("Delivery attempt %s no longer wanted; cancelled", attempt_id)
+        logger.info("Delivery attempt %s no longer wanted; canceled", attempt_id)
         return attempt
     if not attempt.livemode and not sandbox_recipient_allowed(
         organization=attempt.invitation.organization_id, recipient=attempt.recipient
@@ -100,8 +100,9 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     attempt.status = A.FAILED if final else A.RETRYING
     attempt.error_message = message
     attempt.retry_at = None if final else now + timedelta(seconds=retry_wait(attempt.tries))
+    attempt.failed_at = now if final else None
     with transaction.atomic():
-        attempt.save(update_fields=["status", "error_message", "retry_at", "updated_at"])
+        attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "updated_at"])
         invitation_delivery_failed(
             invitation_id=attempt.invitation_id,
             attempt_number=attempt.number,
@@ -148,4 +149,5 @@ def _attempt_accepted(*, attempt: DeliveryAttempt, message_id: str, status: str 
                 event.outcome = ProviderEvent.Outcome.UNMATCHED
                 event.note = "Its message id is not the one the provider gave this send."
             event.save(update_fields=["outcome", "note"])
+    logger.info("Delivery attempt %s %s by the provider as %s", attempt.pk, status, message_id)
     return attempt

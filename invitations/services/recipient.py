@@ -40,9 +40,9 @@ def invitation_link_open(*, token: str, actor: Actor) -> Invitation:
         invitation = _lock_by_token(token)
         now = timezone.now()
         if invitation.status == Invitation.Status.CANCELED:
-            raise InvitationLinkWithdrawn()
+            raise InvitationLinkWithdrawn(locale=invitation.locale)
         if invitation.expires_at <= now:
-            raise InvitationLinkExpired()
+            raise InvitationLinkExpired(locale=invitation.locale)
         if lifecycle.is_allowed(invitation.status, Invitation.Status.OPENED):
             transition_apply(
                 invitation=invitation,

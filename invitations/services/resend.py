@@ -77,7 +77,7 @@ def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
             message=_next_attempt_message(invitation),
             update_fields=("sent_at", "delivery_attempts", "error_message"),
         )
-        delivery_attempt_queue(invitation=invitation)
+        delivery_attempt_queue(invitation=invitation, actor=actor)
     return invitation
 
 
@@ -141,7 +141,7 @@ def invitation_resend_many(
                 message_for=_next_attempt_message,
                 updates={"sent_at": None, "delivery_attempts": F("delivery_attempts") + 1, "error_message": ""},
             )
-            delivery_attempt_queue_many(invitations=eligible, on_enqueued=on_enqueued)
+            delivery_attempt_queue_many(invitations=eligible, actor=actor, on_enqueued=on_enqueued)
         for invitation in eligible:
             message = (
                 f"Would queue send attempt {invitation.delivery_attempts + 1}."

@@ -23,7 +23,7 @@ def test_a_key_made_by_the_command_and_revoked_in_the_admin_is_audited_with_each
     rows = list(AccountEvent.objects.order_by("id").values_list("action", "target", "actor_kind", "actor_label"))
     assert rows[0][:3] == ("api_key_created", api_key.prefix, "command")
     assert rows[0][3].startswith("command:create_api_key (")
-    assert rows[1] == ("api_key_revoked", api_key.prefix, "user", f"user:{admin_user.username}")
+    assert rows[1] == ("api_key_revoked", api_key.prefix, "staff", f"staff:{admin_user.username}")
     # The secret appears in no audit row, only its visible prefix.
     assert all(len(target) < 30 for _, target, _, _ in rows)
 

@@ -53,8 +53,21 @@ def test_the_delivery_benchmark_delivers_every_attempt_once_through_real_workers
 
 def test_the_request_cost_benchmark_times_each_kind_of_call():
     out = run_bench("request_cost.py", "--repeat", "3")
-    for name in ("GET one invitation", "resend", "delivery job, warm connection", "delivery job, new connection"):
+    for name in (
+        "GET one invitation",
+        "resend",
+        "delivery job, warm connection",
+        "delivery job, new connection",
+        "GET, request log off",
+        "GET, request log on",
+        "resend, log and Idempotency-Key",
+    ):
         assert re.search(rf"^ *{name}: \d+\.\d ms$", out, re.MULTILINE), out
+    for cost in ("request log on a GET", "request log on a resend", "Idempotency-Key on a resend"):
+        assert re.search(rf"^{cost}: [+-]\d+\.\d %$", out, re.MULTILINE), out
+    # Every request timed with the log on, warm-up included, left its entry: 2 * 20 warm-up, then 3 of
+    # each of the five kinds that log (GET, resend, and the three "on" rows).
+    assert "request log entries written and moved to PostgreSQL: 55\n" in out, out
 
 
 def test_the_bulk_resend_benchmark_resends_every_invitation_once_with_its_job():

@@ -112,7 +112,7 @@ def test_an_agent_with_the_permission_filters_selects_three_and_resends_and_sees
     assert resends.count() == 1
     event = resends.get()
     assert event.invitation_id == acme["eligible"].pk
-    assert (event.actor_kind, event.actor_user_id, event.actor_label) == ("user", agent.pk, "user:agent-ana")
+    assert (event.actor_kind, event.actor_user_id, event.actor_label) == ("staff", agent.pk, "staff:agent-ana")
     assert Invitation.objects.get(pk=acme["eligible"].pk).status == Invitation.Status.PENDING
     assert Invitation.objects.get(pk=acme["cooldown"].pk).status == Invitation.Status.SENT
     assert Invitation.objects.get(pk=acme["delivered"].pk).status == Invitation.Status.DELIVERED
@@ -125,8 +125,8 @@ def test_the_resend_button_on_the_detail_page_resends_and_shows_the_attempt_and_
     page.click("#resend-button")
     expect(page.locator("ul.messagelist li")).to_contain_text(f"Invitation {acme['eligible'].token}: resent")
     expect(page.locator("body")).to_contain_text("Send attempt 2 requested.")
-    expect(page.locator("body")).to_contain_text("user:agent-bo")
-    assert InvitationEvent.objects.filter(reason="resend", actor_label="user:agent-bo").count() == 1
+    expect(page.locator("body")).to_contain_text("staff:agent-bo")
+    assert InvitationEvent.objects.filter(reason="resend", actor_label="staff:agent-bo").count() == 1
 
 
 def test_a_staff_user_without_the_permission_sees_no_resend(page, acme):

@@ -165,7 +165,7 @@ def test_a_job_for_a_superseded_attempt_sends_nothing(organization, delivery_que
 
     older.refresh_from_db()
     newer.refresh_from_db()
-    assert (older.status, newer.status) == (A.CANCELLED, A.ACCEPTED)
+    assert (older.status, newer.status) == (A.CANCELED, A.ACCEPTED)
     assert len(sms.outbox) == 1
     invitation.refresh_from_db()
     assert invitation.status == S.SENT
@@ -182,7 +182,7 @@ def test_a_retry_is_not_sent_once_the_recipient_has_started(organization, delive
     run_worker()
 
     attempt.refresh_from_db()
-    assert attempt.status == A.CANCELLED
+    assert attempt.status == A.CANCELED
     assert sms.outbox == []
     invitation.refresh_from_db()
     assert invitation.status == S.STARTED

@@ -7,6 +7,7 @@ from delivery.jobs import deliver_attempt
 from delivery.models import DeliveryAttempt
 from delivery.services import delivery_attempt_queue, delivery_attempt_queue_many
 from invitations_project.queueing import enqueue_many_now
+from tests.conftest import TEST_ACTOR
 from tests.factories import InvitationFactory
 
 
@@ -14,8 +15,8 @@ from tests.factories import InvitationFactory
 def test_batched_jobs_are_the_same_jobs_the_single_path_enqueues(organization, delivery_queue):
     single_invitation, *batch = [InvitationFactory(organization=organization) for _ in range(4)]
     with transaction.atomic():
-        single = delivery_attempt_queue(invitation=single_invitation)
-        attempts = delivery_attempt_queue_many(invitations=batch)
+        single = delivery_attempt_queue(invitation=single_invitation, actor=TEST_ACTOR)
+        attempts = delivery_attempt_queue_many(invitations=batch, actor=TEST_ACTOR)
         assert delivery_queue.count == 0  # nothing leaves before commit
     jobs = {job.args[0]: job for job in delivery_queue.get_jobs()}
     assert set(jobs) == {single.pk, *(a.pk for a in attempts)}
@@ -37,7 +38,9 @@ def test_when_redis_is_down_after_commit_the_attempts_stay_queued_and_nothing_ra
     invitations = [InvitationFactory(organization=organization) for _ in range(3)]
     heard = []
     with transaction.atomic():
-        delivery_attempt_queue_many(invitations=invitations, on_enqueued=lambda *args: heard.append(args))
+        delivery_attempt_queue_many(
+            invitations=invitations, actor=TEST_ACTOR, on_enqueued=lambda *args: heard.append(args)
+        )
     assert heard == [(False, 3)]
     assert DeliveryAttempt.objects.filter(status=DeliveryAttempt.Status.QUEUED).count() == 3
 

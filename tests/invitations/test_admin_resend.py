@@ -90,7 +90,7 @@ def test_the_resend_action_writes_the_apis_audit_row_with_the_staff_user_as_acto
     event = InvitationEvent.objects.get()
     assert event.invitation_id == three["eligible"].pk
     assert (event.from_status, event.to_status, event.reason) == ("sent", "pending", "resend")
-    assert (event.actor_kind, event.actor_label, event.actor_user_id) == ("user", "user:agent-ana", agent.pk)
+    assert (event.actor_kind, event.actor_label, event.actor_user_id) == ("staff", "staff:agent-ana", agent.pk)
     attempt = DeliveryAttempt.objects.get()
     assert (attempt.invitation_id, attempt.number, attempt.status) == (three["eligible"].pk, 2, "queued")
     for kind in ("cooldown", "delivered"):
@@ -242,7 +242,7 @@ def test_the_detail_page_shows_attempts_and_audit_events_read_only(
         client.post(reverse("admin:invitations_invitation_resend", args=[item.pk]))
         page = client.get(reverse("admin:invitations_invitation_change", args=[item.pk])).content.decode()
     assert "Delivery attempts" in page and "Audit events" in page
-    assert "user:agent-ana" in page
+    assert "staff:agent-ana" in page
     assert "Send attempt 2 requested." in page
     # Read-only: no save buttons, no editable inputs for the invitation or its inlines.
     assert 'name="_save"' not in page

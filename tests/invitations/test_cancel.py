@@ -69,7 +69,7 @@ def test_a_canceled_invitations_queued_attempt_never_reaches_the_provider_nor_is
     assert cancel(api, invitation).status_code == 200
     run_worker()  # the job runs, finds its attempt canceled, does nothing
     assert mail.outbox == []
-    assert DeliveryAttempt.objects.get(invitation=invitation).status == DeliveryAttempt.Status.CANCELLED
+    assert DeliveryAttempt.objects.get(invitation=invitation).status == DeliveryAttempt.Status.CANCELED
     assert not BillingEvent.objects.exists()
     invitation.refresh_from_db()
     assert invitation.status == S.CANCELED
@@ -115,3 +115,33 @@ def test_the_admin_cancel_action_needs_its_permission(client, organization):
     invitation.refresh_from_db()
     assert invitation.status == S.CANCELED
     assert InvitationEvent.objects.get(to_status="canceled").actor_user_id == allowed.pk
+
+
+def test_the_admin_pages_cancel_button_asks_first_then_cancels(client, organization):
+    invitation = InvitationFactory(organization=organization)
+    change = f"/admin/invitations/invitation/{invitation.pk}/change/"
+    cancel_url = f"/admin/invitations/invitation/{invitation.pk}/cancel/"
+    viewer = StaffUserFactory(permissions=("invitations.view_invitation",))
+    client.force_login(viewer)
+    assert 'id="cancel-button"' not in client.get(change).content.decode()
+    assert client.post(cancel_url).status_code == 403
+
+    agent = StaffUserFactory(
+        username="agent-cy", permissions=("invitations.view_invitation", "invitations.cancel_invitation")
+    )
+    client.force_login(agent)
+    assert f'href="{cancel_url}" id="cancel-button"' in client.get(change).content.decode()
+    question = client.get(cancel_url)
+    assert question.status_code == 200 and "This cannot be undone" in question.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.status == S.SENT  # asking changed nothing
+    done = client.post(cancel_url, follow=True)
+    invitation.refresh_from_db()
+    assert invitation.status == S.CANCELED
+    assert f"Invitation {invitation.token}: canceled." in done.content.decode()
+    event = InvitationEvent.objects.get(invitation=invitation, to_status="canceled")
+    assert (event.actor_kind, event.actor_label) == ("staff", "staff:agent-cy")
+    # Canceled for good: no button any more, and a second POST is refused with the rule's message.
+    assert 'id="cancel-button"' not in done.content.decode()
+    again = client.post(cancel_url, follow=True).content.decode()
+    assert "not canceled" in again and "can no longer be canceled" in again

@@ -162,7 +162,7 @@ def test_a_dossier_started_while_a_resend_is_pending_keeps_its_link_across_the_l
     invitation.refresh_from_db()
     assert (invitation.status, invitation.dossier_token) == (S.STARTED, "dos_first")
     attempt.refresh_from_db()
-    assert attempt.status == DeliveryAttempt.Status.CANCELLED
+    assert attempt.status == DeliveryAttempt.Status.CANCELED
 
 
 def test_a_later_resend_keeps_the_dossier(api, client, organization, django_capture_on_commit_callbacks):

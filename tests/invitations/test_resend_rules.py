@@ -76,6 +76,7 @@ def test_resend_at_ten_attempts_is_refused_with_max_attempts(api, organization):
         "type": "max_attempts_reached",
         "message": response.json()["error"]["message"],
         "max_attempts": 10,
+        "requestId": response["Request-Id"],
     }
     assert "Create a new invitation" in response.json()["error"]["message"]
 

@@ -38,12 +38,12 @@ def test_a_forbidden_move_is_refused_with_its_own_code(organization):
 @pytest.mark.django_db
 def test_the_openapi_error_components_list_the_registered_types_of_each_status(client):
     schemas = client.get("/v1/openapi.json").json()["components"]["schemas"]
-    for status, name in [(409, "InvalidStatusError"), (422, "UnprocessableError"), (429, "TooManyRequestsError")]:
+    for status, name in [(409, "ConflictError"), (422, "UnprocessableError"), (429, "TooManyRequestsError")]:
         enum = schemas[name]["allOf"][1]["properties"]["error"]["properties"]["type"]["enum"]
         assert enum == [code.type for code in codes_for_status(status)]
     assert (
         "invalid_transition"
-        in schemas["InvalidStatusError"]["allOf"][1]["properties"]["error"]["properties"]["type"]["enum"]
+        in schemas["ConflictError"]["allOf"][1]["properties"]["error"]["properties"]["type"]["enum"]
     )
     # The extra fields any error may carry are described once, on the envelope's Error.
     assert {"fields", "scope", "retry_after", "remaining_seconds", "status", "max_attempts"} <= set(

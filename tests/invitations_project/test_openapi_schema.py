@@ -209,3 +209,50 @@ def test_the_reference_page_loads_its_assets_from_this_service(settings):
         response = client.get(asset)
         assert response.status_code == 200, asset
         assert b"".join(response.streaming_content if response.streaming else [response.content])
+
+
+def test_every_answer_documents_its_request_id_and_every_post_its_idempotency_key(openapi):
+    for path, method, operation in operations(openapi):
+        for status, response in operation["responses"].items():
+            assert response["headers"]["Request-Id"]["required"] is True, (path, method, status)
+        names = [parameter["name"] for parameter in operation.get("parameters", [])]
+        authenticated = any(operation.get("security", []))
+        if method == "post" and authenticated:
+            assert names.count("Idempotency-Key") == 1, path
+            assert all("Idempotent-Replayed" in r["headers"] for s, r in operation["responses"].items() if s[0] == "2")
+        else:
+            assert "Idempotency-Key" not in names, (path, method)
+
+
+def test_the_throttled_operations_and_only_they_document_rate_limit_headers(openapi):
+    throttled = {
+        (path, method)
+        for path, method, operation in operations(openapi)
+        if "RateLimit-Policy" in operation["responses"][next(iter(operation["responses"]))]["headers"]
+    }
+    assert throttled == {
+        ("/v1/autodoc/invitations", "post"),
+        ("/v1/autodoc/invitations/{token}/resend", "post"),
+        ("/v1/auth/token", "post"),
+        ("/v1/auth/token/refresh", "post"),
+    }
+
+
+def test_the_timeline_and_the_request_log_are_described(openapi):
+    paths = openapi["paths"]
+    for path in ("/v1/autodoc/invitations/{token}/attempts", "/v1/autodoc/invitations/{token}/history"):
+        assert set(paths[path]["get"]["responses"]) >= {"200", "404"}
+    attempt = openapi["components"]["schemas"]["DeliveryAttempt"]["properties"]
+    assert set(attempt) >= {"number", "status", "requestedBy", "events", "deliveredAt", "failedAt"}
+    assert resolve(openapi, attempt["status"])["enum"] == [
+        "queued",
+        "sending",
+        "accepted",
+        "retrying",
+        "failed",
+        "canceled",
+        "simulated",
+    ]
+    assert {p["name"] for p in paths["/v1/requests"]["get"]["parameters"]} >= {"status", "method", "path", "invitation"}
+    locale = openapi["components"]["schemas"]["InvitationCreateInput"]["properties"]["locale"]["description"]
+    assert "en, de, fr, es, it, nl, pt, sv, da, pl" in locale

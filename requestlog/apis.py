@@ -1,0 +1,45 @@
+"""GET /v1/requests: the caller's own recent API requests, newest first."""
+
+import logging
+
+from drf_spectacular.utils import extend_schema
+from redis.exceptions import RedisError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from invitations_project.apiview import ApiView
+from invitations_project.openapi import error_responses
+from invitations_project.pagination import page_of, page_schema
+from requestlog.selectors import request_log_list
+from requestlog.serializers import RequestLogEntrySerializer, RequestLogQuerySerializer
+from requestlog.store import request_log_flush
+
+logger = logging.getLogger(__name__)
+
+
+class RequestLogListApi(ApiView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        operation_id="requests_list",
+        summary="Recent API requests of this organization and mode, newest first",
+        description="Every authenticated /v1/ request, kept REQUEST_LOG_RETENTION_DAYS (14) days: method, path, "
+        "status, error type, duration, user agent, IP, the credential's kind and visible label, the Idempotency-Key. "
+        "Never a body, never a secret. `invitation` (a token) lists the requests about that invitation.",
+        parameters=[RequestLogQuerySerializer],
+        responses={200: page_schema("RequestLogPage", RequestLogEntrySerializer), **error_responses(400, 422)},
+    )
+    def get(self, request):
+        query = RequestLogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = dict(query.validated_data)
+        page, per_page = filters.pop("page"), filters.pop("per_page")
+        try:
+            # What waits in the stream is moved first, so a request just made is listed.
+            request_log_flush()
+        except RedisError as exc:
+            logger.warning("Request log stream not read: %s; listing what PostgreSQL holds", exc)
+        principal = request.user
+        qs = request_log_list(organization=principal.organization, livemode=principal.livemode, **filters)
+        rows, pagination = page_of(qs, page=page, per_page=per_page)
+        return Response({"data": RequestLogEntrySerializer(rows, many=True).data, "pagination": pagination})

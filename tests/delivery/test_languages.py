@@ -1,0 +1,138 @@
+"""Messages in the recipient's language: the email (subject, text, HTML, <html lang>, Content-Language),
+the SMS (one GSM-7 segment) and the link's pages, for every shipped language."""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core import mail
+from django.utils import timezone, translation
+
+from delivery import sms
+from delivery.channels import render
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation
+from invitations_project.languages import language_for
+from tests.factories import InvitationFactory, OrganizationFactory, WorkflowFactory
+
+pytestmark = pytest.mark.django_db
+
+SHIPPED = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "pl"]
+# As long as an organization's name is likely to be, and a link on a production-length host.
+LONG_NAME = "Nordbank Privatkunden Services"
+PRODUCTION_BASE_URL = "https://verify-eu.invitations.example.com"
+
+
+def rendered(locale: str, channel: str = "email", **invitation):
+    inv = InvitationFactory(locale=locale, channel=channel, **invitation)
+    if channel == "sms":
+        inv.recipient = "+4915112345678"
+    return render(DeliveryAttempt(invitation=inv, number=1, channel=channel, recipient=inv.recipient, livemode=True))
+
+
+def create_and_send(api, run_worker, django_capture_on_commit_callbacks, *, locale, channel="email"):
+    recipient = "ana@example.com" if channel == "email" else "+4915112345678"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(
+            "/v1/autodoc/invitations", {"channel": channel, "recipient": recipient, "locale": locale}, format="json"
+        )
+    assert response.status_code == 201, response.content
+    run_worker()
+    return response.json()
+
+
+def test_a_german_invitation_is_sent_in_german_by_email_and_sms(api, run_worker, django_capture_on_commit_callbacks):
+    create_and_send(api, run_worker, django_capture_on_commit_callbacks, locale="de")
+    [message] = mail.outbox
+    assert message.subject.endswith("bittet Sie, Ihre Identität zu bestätigen")
+    assert "Guten Tag," in message.body and "hat Sie eingeladen, Ihre Identität zu bestätigen." in message.body
+    assert re.search(r"gilt bis zum \d{1,2}\. \w+ \d{4}\.", message.body)  # a German date
+    html, mimetype = message.alternatives[0]
+    assert mimetype == "text/html" and '<html lang="de">' in html and "Identität bestätigen</a>" in html
+    assert message.extra_headers["Content-Language"] == "de"
+
+    create_and_send(api, run_worker, django_capture_on_commit_callbacks, locale="de", channel="sms")
+    [text] = [m.body for m in sms.outbox]
+    assert ": Bestätigen Sie Ihre Identität unter http" in text
+
+
+@pytest.mark.parametrize(("locale", "language"), [("pt-BR", "pt"), ("xx", "en"), ("de-AT", "de"), ("FR", "fr")])
+def test_a_tag_falls_back_to_its_language_then_to_english(locale, language):
+    assert language_for(locale) == language
+    message = rendered(locale)
+    assert message.language == language
+    assert f'<html lang="{language}">' in message.html
+    with translation.override(language):
+        assert translation.gettext("Verify my identity") in message.html
+
+
+def test_pt_br_is_sent_in_portuguese_and_xx_in_english(api, run_worker, django_capture_on_commit_callbacks):
+    create_and_send(api, run_worker, django_capture_on_commit_callbacks, locale="pt-BR")
+    create_and_send(api, run_worker, django_capture_on_commit_callbacks, locale="xx")
+    portuguese, english = mail.outbox
+    assert portuguese.subject.endswith("solicita a verificação da sua identidade")
+    assert portuguese.extra_headers["Content-Language"] == "pt"
+    assert english.subject.endswith("asks you to verify your identity")
+    assert english.extra_headers["Content-Language"] == "en"
+
+
+@pytest.mark.parametrize("language", SHIPPED[1:])
+def test_every_shipped_language_translates_the_whole_email(language):
+    english, translated = rendered("en"), rendered(language)
+    assert translated.subject != english.subject
+    english_lines = {line.strip() for line in english.text.splitlines() if line.strip()}
+    translated_lines = {line.strip() for line in translated.text.splitlines() if line.strip()}
+    assert english_lines & translated_lines == set()
+    assert f'<html lang="{language}">' in translated.html
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_every_sms_fits_one_gsm7_segment_with_a_long_name_and_a_production_link(settings, language):
+    settings.PUBLIC_BASE_URL = PRODUCTION_BASE_URL
+    organization = OrganizationFactory(name=LONG_NAME)
+    workflow = WorkflowFactory(organization=organization)
+    invitation = InvitationFactory(locale=language, channel="sms", organization=organization, workflow=workflow)
+    text = render(DeliveryAttempt(invitation=invitation, number=1, channel="sms", recipient="+1", livemode=True)).text
+    assert invitation.link in text and LONG_NAME in text
+    assert (len(LONG_NAME), len(invitation.link)) == (30, 72)
+    assert sms.sms_segments(text) == ("GSM-7", 1), (len(text), text)
+
+
+def test_the_compiled_catalogs_hold_every_translation_of_their_po_files():
+    for language in SHIPPED[1:]:
+        po = (Path(settings.BASE_DIR) / "locale" / language / "LC_MESSAGES" / "django.po").read_text()
+        pairs = re.findall(r'^msgid "(.+)"\nmsgstr "(.+)"$', po, flags=re.MULTILINE)
+        assert len(pairs) >= 20, language
+        with translation.override(language):
+            for msgid, msgstr in pairs:
+                assert translation.gettext(msgid.replace('\\"', '"')) == msgstr.replace('\\"', '"'), (language, msgid)
+
+
+@pytest.mark.parametrize(
+    ("status_kwargs", "page_text"),
+    [
+        ({"expires_at": timezone.now() - timedelta(days=1)}, "Diese Einladung ist abgelaufen"),
+        ({"status": Invitation.Status.CANCELED}, "Diese Einladung wurde zurückgezogen"),
+    ],
+    ids=["expired", "withdrawn"],
+)
+def test_the_recipients_page_is_in_the_invitations_language(client, status_kwargs, page_text):
+    invitation = InvitationFactory(locale="de", **status_kwargs)
+    response = client.get(f"/i/{invitation.token}", HTTP_ACCEPT_LANGUAGE="fr")
+    assert response.status_code == 410
+    assert response["Content-Language"] == "de"
+    page = response.content.decode()
+    assert '<html lang="de">' in page and page_text in page
+
+
+@pytest.mark.parametrize(
+    ("accept", "language", "heading"),
+    [("fr-CH, de;q=0.5", "fr", "Nous n’avons pas trouvé cette invitation"), ("", "en", "We could not find")],
+)
+def test_an_unknown_link_answers_in_the_browsers_language(client, accept, language, heading):
+    response = client.get("/i/adi_unknown", HTTP_ACCEPT_LANGUAGE=accept)
+    assert (response.status_code, response["Content-Language"]) == (404, language)
+    page = response.content.decode()
+    assert f'<html lang="{language}">' in page and heading in page
