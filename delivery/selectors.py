@@ -44,3 +44,13 @@ def delivery_attempts_for(*, invitation_id: int) -> list[DeliveryAttempt]:
         .order_by("number", "id")
         .prefetch_related(Prefetch("provider_events", queryset=events))
     )
+
+
+def delivery_attempt_oldest_queued_at() -> datetime | None:
+    """When the oldest attempt still waiting to be sent (queued, or retrying) was written."""
+    return (
+        DeliveryAttempt.objects.filter(status__in=(A.QUEUED, A.RETRYING))
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )

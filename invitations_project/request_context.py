@@ -4,9 +4,9 @@
 carries it in its rq ``meta``, so a worker's log lines name the request that asked for the work.
 """
 
-import logging
 import secrets
 import string
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from rq import get_current_job
@@ -17,6 +17,8 @@ _ALPHABET = string.ascii_letters + string.digits
 _RANDOM_CHARS = 24
 
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
+# What else log lines name while this runs: organization, credential, attempt_id.
+_log_context: ContextVar[dict | None] = ContextVar("log_context", default=None)
 
 
 def new_request_id() -> str:
@@ -42,10 +44,25 @@ def job_meta(job_options: dict) -> dict:
     return {**job_options, "meta": {**job_options.get("meta", {}), "request_id": value}}
 
 
-class RequestIdFilter(logging.Filter):
-    """Gives every log record a ``request_id`` ("-" outside any request)."""
+def log_fields() -> dict:
+    """request_id and whatever ``log_context`` added, for the log lines written now."""
+    return {**(_log_context.get() or {}), "request_id": request_id()}
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        # django.request logs an error answer after the middleware has returned; its record holds the request.
-        record.request_id = request_id() or getattr(getattr(record, "request", None), "request_id", None) or "-"
-        return True
+
+def log_context_add(**fields) -> None:
+    """Name ``fields`` in every log line for the rest of this request or job (set up by
+    ``log_context``)."""
+    context = _log_context.get()
+    if context is not None:
+        context.update(fields)
+
+
+@contextmanager
+def log_context(**fields):
+    """A scope (a request, a job) whose log lines carry ``fields`` and what is added later."""
+    context = dict(fields)
+    token = _log_context.set(context)
+    try:
+        yield context
+    finally:
+        _log_context.reset(token)

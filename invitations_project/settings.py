@@ -9,6 +9,7 @@ process with the variable's name and what is wrong with it, never a 500 later.
 
 import os
 import re
+import tempfile
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -89,8 +90,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost: every answer, whatever made it, carries Request-Id.
+    # Outermost: every answer, whatever made it, carries Request-Id, and is counted.
     "requestlog.middleware.RequestIdMiddleware",
+    "invitations_project.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "invitations_project.middleware.ApiRequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -263,6 +265,33 @@ PROVIDER_WEBHOOK_RATE_PER_IP = env.str("PROVIDER_WEBHOOK_RATE_PER_IP", "600/m", 
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", [])
 TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
 
+# --- Error reporting (Sentry) -------------------------------------------------------------------
+# Unset, sentry-sdk is not even imported.
+SENTRY_DSN = env.str("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from invitations_project.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", "production"),
+        release=env.str("SENTRY_RELEASE", ""),
+    )
+
+# --- Metrics (GET /metrics) --------------------------------------------------------------------
+# Set, a scrape must send "Authorization: Bearer <METRICS_TOKEN>". Samples of every process are summed
+# when PROMETHEUS_MULTIPROC_DIR names a directory they all share (gunicorn.conf.py, the Procfile).
+METRICS_TOKEN = env.str("METRICS_TOKEN", "")
+# With Redis (several processes) the samples go to files in this directory, one set per process; every
+# process of one deployment must use the same one. The embedded default keeps them in memory.
+PROMETHEUS_MULTIPROC_DIR = env.str(
+    "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "invitations-metrics") if REDIS_URL else ""
+)
+if PROMETHEUS_MULTIPROC_DIR:
+    # Read by prometheus_client when it is first imported, after these settings.
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
+METRICS_SCRAPE_COLLECTORS = ["delivery.metrics.OutboxCollector"]
+
 # --- Request log and Idempotency-Key ------------------------------------------------------------
 # Authenticated /v1/ requests are kept this many days (GET /v1/requests); with Redis they wait in a
 # stream capped at REQUEST_LOG_STREAM_MAX_ENTRIES until the sweep (or a read) moves them to PostgreSQL.
@@ -302,7 +331,7 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", "Invitations admin")
 # that terminates TLS, SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
 # Probes come over plain HTTP from inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, validate=NOT_NEGATIVE)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", False)
@@ -366,12 +395,21 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# One JSON object a line unless DEBUG is on (LOG_FORMAT overrides); recipients masked, secrets cut
+# (invitations_project/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", "text" if DEBUG else "json", validate=validate.OneOf(["text", "json"]))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "invitations_project.request_context.RequestIdFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
+    "filters": {"context": {"()": "invitations_project.logs.ContextFilter"}},
+    "formatters": {
+        "text": {
+            "()": "invitations_project.logs.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
+        "json": {"()": "invitations_project.logs.JsonLineFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {
         "handlers": ["console"],
         "level": env.str(

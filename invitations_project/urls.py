@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSpli
 from invitations_project import health
 from invitations_project.admin_security import require_two_factor_for_admin
 from invitations_project.errors import InvalidRequest, NotFound, json_error, server_error_body
+from invitations_project.metrics import metrics_view
 
 if settings.ADMIN_OTP_REQUIRED:
     require_two_factor_for_admin()
@@ -15,6 +16,7 @@ if settings.ADMIN_OTP_REQUIRED:
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("v1/", include("invitations.urls")),

@@ -7,7 +7,7 @@ import time
 from django.utils import timezone
 
 from accounts.principals import Principal
-from invitations_project.request_context import current_request_id, new_request_id
+from invitations_project.request_context import current_request_id, log_context, new_request_id
 from invitations_project.throttling import client_ip
 from requestlog.store import request_log_record
 
@@ -64,7 +64,10 @@ class RequestIdMiddleware:
         token = current_request_id.set(request_id)
         started_at, started = timezone.now(), time.perf_counter()
         try:
-            response = self.get_response(request)
+            with log_context() as context:
+                # Kept on the request for django.request, which logs an error answer after this returns.
+                request.log_context = context
+                response = self.get_response(request)
             response["Request-Id"] = request_id
             error_type = _stamp_envelope(response, request_id) if response.status_code >= 400 else ""
             if request.path.startswith(API_PREFIX):

@@ -22,6 +22,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from standardwebhooks import Webhook
 
+from invitations_project.metrics import WEBHOOK_DELIVERIES, count_on_commit
 from invitations_project.queueing import enqueue_in, enqueue_now, redis_for
 from webhooks import guard
 from webhooks.models import Endpoint, EndpointSecret, WebhookDelivery, WebhookTry
@@ -207,6 +208,7 @@ def _record(delivery: WebhookDelivery, answer: guard.Answer) -> None:
             status=status, tries=tries, next_attempt_at=next_at, claimed_at=None, updated_at=now
         )
         _endpoint_health(delivery.endpoint_id, succeeded=answer.succeeded, now=now)
+        count_on_commit(WEBHOOK_DELIVERIES, outcome=status)
     if next_at is not None:
         transaction.on_commit(lambda: _schedule_retry(intervals[tries - 1]))
 

@@ -21,6 +21,7 @@ from invitations.services.outcomes import (
     invitation_delivery_failed,
     invitation_delivery_wanted,
 )
+from invitations_project.metrics import DELIVERIES, count_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     attempt.failed_at = now if final else None
     with transaction.atomic():
         attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "updated_at"])
+        count_on_commit(DELIVERIES, channel=attempt.channel, outcome=attempt.status)
         invitation_delivery_failed(
             invitation_id=attempt.invitation_id,
             attempt_number=attempt.number,
@@ -124,6 +126,7 @@ def _attempt_accepted(*, attempt: DeliveryAttempt, message_id: str, status: str 
         attempt.save(
             update_fields=["status", "provider_message_id", "accepted_at", "error_message", "retry_at", "updated_at"]
         )
+        count_on_commit(DELIVERIES, channel=attempt.channel, outcome=status)
         invitation_delivery_accepted(
             invitation_id=attempt.invitation_id,
             attempt_number=attempt.number,

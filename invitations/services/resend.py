@@ -27,6 +27,7 @@ from invitations.exceptions import (
 from invitations.models import Invitation
 from invitations.services.transitions import invitation_lock, transition_apply, transition_apply_many
 from invitations_project.errors import ApiError
+from invitations_project.metrics import RESENDS, count_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,10 @@ def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
         now = timezone.now()
         refusal = resend_refusal(invitation=invitation, now=now)
         if refusal is not None:
+            RESENDS.labels(outcome=refusal.resend_outcome).inc()
             raise refusal
         _start_next_attempt(invitation)
+        count_on_commit(RESENDS, outcome=ResendOutcome.RESENT)
         transition_apply(
             invitation=invitation,
             to_status=Invitation.Status.PENDING,
@@ -151,17 +154,33 @@ def invitation_resend_many(
             results[invitation.pk] = InvitationResendResult(
                 invitation.pk, invitation.token, ResendOutcome.RESENT, message, invitation.delivery_attempts
             )
-        missing = [pk for pk in wanted if pk not in invitations]
-        if missing:
-            # Not returned under skip_locked: held by another transaction, or deleted meanwhile.
-            existing = dict(Invitation.objects.filter(pk__in=missing).values_list("pk", "token"))
-            for pk in missing:
-                results[pk] = (
-                    InvitationResendResult(pk, existing[pk], ResendOutcome.BUSY, BUSY_MESSAGE)
-                    if pk in existing
-                    else _not_found(pk)
-                )
+        results.update(_busy_or_gone([pk for pk in wanted if pk not in invitations]))
+        if not dry_run:
+            _count_outcomes(results.values())
     return [results[pk] for pk in wanted]
+
+
+def _busy_or_gone(missing: list[int]) -> dict[int, InvitationResendResult]:
+    """Rows skip_locked did not return: held by another transaction, or deleted meanwhile."""
+    if not missing:
+        return {}
+    existing = dict(Invitation.objects.filter(pk__in=missing).values_list("pk", "token"))
+    return {
+        pk: InvitationResendResult(pk, existing[pk], ResendOutcome.BUSY, BUSY_MESSAGE)
+        if pk in existing
+        else _not_found(pk)
+        for pk in missing
+    }
+
+
+def _count_outcomes(results) -> None:
+    """Each resend counted by outcome: a refusal at once, a resend once its transaction commits."""
+    counts = Counter(result.outcome for result in results)
+    resent = counts.pop(ResendOutcome.RESENT, 0)
+    for outcome, count in counts.items():
+        RESENDS.labels(outcome=outcome).inc(count)
+    if resent:
+        transaction.on_commit(lambda: RESENDS.labels(outcome=ResendOutcome.RESENT).inc(resent))
 
 
 def _refused(pk: int, token: str, refusal: Exception, attempts: int | None = None) -> InvitationResendResult:

@@ -38,6 +38,7 @@ class CuttingProxy:
         self._lock = threading.Lock()
         self._open: set[tuple[socket.socket, socket.socket]] = set()
         self._cut: Cut | None = None
+        self._down = False
         self.connections_accepted = 0
         threading.Thread(target=self._accept, daemon=True, name="cutting-proxy").start()
 
@@ -51,6 +52,13 @@ class CuttingProxy:
         with self._lock:
             self._cut = None
 
+    def set_down(self, down: bool) -> None:
+        """While down, PostgreSQL is unreachable: open connections are cut, new ones closed at once."""
+        with self._lock:
+            self._down = down
+        if down:
+            self._cut_all()
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.listener.close()
@@ -62,6 +70,9 @@ class CuttingProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self._down:
+                client.close()
+                continue
             try:
                 server = socket.create_connection(self.upstream)
             except OSError:

@@ -281,3 +281,26 @@ def test_an_idle_connection_terminated_by_postgres_is_replaced_before_the_next_r
         lost=max(0, 1 - made),
         duplicates=max(0, made - 1),
     )
+
+
+def test_readyz_names_postgresql_while_it_is_unreachable_and_healthz_stays_up(web):
+    def probe(path: str) -> tuple[int, dict]:
+        client = http.client.HTTPConnection("127.0.0.1", web.port, timeout=30)
+        try:
+            client.request("GET", path)
+            response = client.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            client.close()
+
+    assert probe("/readyz") == (200, {"status": "ok", "checks": {"postgresql": "ok", "redis": "ok"}})
+    web.proxy.set_down(True)
+    try:
+        status, body = probe("/readyz")
+        assert status == 503
+        assert body["checks"]["postgresql"].startswith("unreachable") and body["checks"]["redis"] == "ok"
+        assert probe("/healthz") == (200, {"status": "ok"})
+    finally:
+        web.proxy.set_down(False)
+    assert probe("/readyz")[0] == 200
+    assert probe("/healthz")[0] == 200

@@ -1,0 +1,44 @@
+"""What /metrics reads from the outbox when it is scraped (see invitations_project/metrics.py)."""
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import DatabaseError
+from prometheus_client.core import GaugeMetricFamily
+from redis.exceptions import RedisError
+
+from delivery.selectors import delivery_attempt_oldest_queued_at
+from invitations_project.queueing import redis_for
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("delivery", "webhooks", "default")
+
+
+class OutboxCollector:
+    """The age of the oldest send attempt still queued, and how many jobs wait in each rq queue."""
+
+    def describe(self):
+        yield GaugeMetricFamily("invitations_outbox_oldest_queued_seconds", "")
+        yield GaugeMetricFamily("invitations_queue_depth", "", labels=["queue"])
+
+    def collect(self):
+        oldest = GaugeMetricFamily(
+            "invitations_outbox_oldest_queued_seconds", "Age of the oldest send attempt still queued (0 when none is)."
+        )
+        try:
+            queued_at = delivery_attempt_oldest_queued_at()
+        except DatabaseError as exc:
+            logger.warning("Outbox age not measured: %s", exc)
+        else:
+            oldest.add_metric([], max(0.0, time.time() - queued_at.timestamp()) if queued_at else 0.0)
+        yield oldest
+        depth = GaugeMetricFamily("invitations_queue_depth", "Jobs waiting in each rq queue.", labels=["queue"])
+        if settings.REDIS_URL:
+            for queue in QUEUES:
+                try:
+                    depth.add_metric([queue], redis_for(queue).llen(f"rq:queue:{queue}"))
+                except RedisError as exc:
+                    logger.warning("Depth of queue %s not measured: %s", queue, exc)
+        yield depth

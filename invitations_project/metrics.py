@@ -1,0 +1,116 @@
+"""Prometheus metrics: the counters every process adds to, and GET /metrics that sums them.
+
+With PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py and the Procfile set it), every gunicorn worker
+and rq worker writes its samples to files there and /metrics adds them all up, whichever worker
+answers the scrape. A counter of something a transaction writes is incremented once it commits
+(``count_on_commit``), so a rolled-back change is never counted. What is read when scraped (the
+outbox's oldest queued attempt, the queue depths) comes from METRICS_SCRAPE_COLLECTORS.
+"""
+
+import hmac
+import os
+import time
+from functools import cache
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils.module_loading import import_string
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+HTTP_REQUESTS = Counter(
+    "invitations_http_requests_total", "HTTP requests answered, by view and status.", ["view", "method", "status"]
+)
+HTTP_LATENCY = Histogram(
+    "invitations_http_request_duration_seconds",
+    "Time to answer an HTTP request, by view.",
+    ["view", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+DELIVERIES = Counter(
+    "invitations_deliveries_total",
+    "Send attempts finished by a provider call, by channel and outcome (accepted, simulated, retrying, failed).",
+    ["channel", "outcome"],
+)
+RESENDS = Counter(
+    "invitations_resends_total", "Resends asked for, by outcome (resent, or the rule that refused).", ["outcome"]
+)
+WEBHOOK_DELIVERIES = Counter(
+    "invitations_webhook_deliveries_total",
+    "Tries of outbound webhook deliveries, by outcome (delivered, retrying, failed).",
+    ["outcome"],
+)
+
+
+def count_on_commit(counter, **labels) -> None:
+    """Add one to ``counter`` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: counter.labels(**labels).inc())
+
+
+@cache
+def _scrape_collectors() -> tuple:
+    return tuple(import_string(path)() for path in settings.METRICS_SCRAPE_COLLECTORS)
+
+
+@cache
+def _single_process_registry() -> CollectorRegistry:
+    for collector in _scrape_collectors():
+        REGISTRY.register(collector)
+    return REGISTRY
+
+
+def _registry() -> CollectorRegistry:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # One process (the embedded default, a test run): its own samples.
+        return _single_process_registry()
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    for collector in _scrape_collectors():
+        registry.register(collector)
+    return registry
+
+
+def _authorized(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    if not token:
+        return True
+    given = request.headers.get("Authorization", "")
+    return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+
+
+@never_cache
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not _authorized(request):
+        response = HttpResponse("Missing or invalid metrics token.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def _view_name(request: HttpRequest) -> str:
+    match = request.resolver_match
+    if match is None:
+        return "unmatched"
+    return match.view_name or match.route or "unnamed"
+
+
+class MetricsMiddleware:
+    """Counts and times every answer by the view that gave it (its URL name, never the raw path)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        view = _view_name(request)
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        HTTP_REQUESTS.labels(view=view, method=method, status=str(response.status_code)).inc()
+        HTTP_LATENCY.labels(view=view, method=method).observe(time.perf_counter() - started)
+        return response
