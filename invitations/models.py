@@ -91,7 +91,8 @@ class Invitation(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["organization", "livemode", "-created_at"], name="inv_org_mode_created"),
+            # The list's order, id included: a page's ids are read from the index alone.
+            models.Index(fields=["organization", "livemode", "-created_at", "-id"], name="inv_org_mode_created_id"),
             models.Index(fields=["organization", "livemode", "status"], name="inv_org_mode_status"),
             models.Index(fields=["organization", "reference"], name="inv_org_reference"),
             models.Index(

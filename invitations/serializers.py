@@ -7,6 +7,7 @@ from accounts.serializers import ActorSerializer
 from invitations.models import Invitation
 from invitations_project.fields import StrictCharField, StrictObjectSerializer
 from invitations_project.languages import shipped_languages
+from invitations_project.pagination import PAGINATION_FIELDS
 
 LOCALE_HELP = (
     "A language tag (BCP 47) for the email, the SMS and the recipient's pages. Shipped: "
@@ -75,10 +76,11 @@ class InvitationOutputSerializer(serializers.Serializer):
 
 
 class PaginationSerializer(serializers.Serializer):
-    total = serializers.IntegerField(min_value=0)
-    totalPages = serializers.IntegerField(min_value=0)
-    page = serializers.IntegerField(min_value=1)
-    perPage = serializers.IntegerField(min_value=1, max_value=100)
+    total = PAGINATION_FIELDS["total"]
+    totalPages = PAGINATION_FIELDS["totalPages"]
+    page = PAGINATION_FIELDS["page"]
+    perPage = PAGINATION_FIELDS["perPage"]
+    totalCapped = PAGINATION_FIELDS["totalCapped"]
 
     class Meta:
         ref_name = "Pagination"

@@ -292,6 +292,9 @@ if PROMETHEUS_MULTIPROC_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 METRICS_SCRAPE_COLLECTORS = ["delivery.metrics.OutboxCollector"]
 
+# A list counts this many matches at most; past it, pagination's total is the cap and totalCapped true.
+LIST_COUNT_CAP = env.int("LIST_COUNT_CAP", 100_000, validate=POSITIVE)
+
 # --- Request log and Idempotency-Key ------------------------------------------------------------
 # Authenticated /v1/ requests are kept this many days (GET /v1/requests); with Redis they wait in a
 # stream capped at REQUEST_LOG_STREAM_MAX_ENTRIES until the sweep (or a read) moves them to PostgreSQL.

@@ -81,3 +81,12 @@ def test_the_webhook_fanout_benchmark_delivers_every_event_once_with_a_silent_en
     out = run_bench("webhook_fanout.py", "--events", "60", "--workers", "2", "--timeout", "2")
     assert out.count("'delivered': 60, 'lost': 0, 'sent_twice': 0") == 2, out
     assert "slowdown from the silent endpoint:" in out
+
+
+def test_the_list_scale_benchmark_pages_and_sweeps_a_seeded_table():
+    out = run_bench("list_scale.py", "--rows", "3000", "--repeat", "2")
+    assert "seeded 3000 invitations and attempts" in out, out
+    assert "'total': 3000, 'totalPages': 150, 'page': 1, 'perPage': 20, 'totalCapped': False" in out, out
+    assert "sweep found 1000, enqueued 1000" in out, out
+    for name in ("list page 1", "list page 500", "sweep query (stale attempts)", "sweep, query and enqueue"):
+        assert re.search(rf"^ *{re.escape(name)}: \d+\.\d ms$", out, re.MULTILINE), out

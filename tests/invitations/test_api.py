@@ -122,7 +122,7 @@ def test_list_is_newest_first_and_paginated(api, organization):
     response = api.get(URL, {"per_page": 2, "page": 2})
     body = response.json()
     assert [row["token"] for row in body["data"]] == [invitations[2].token, invitations[1].token]
-    assert body["pagination"] == {"total": 5, "totalPages": 3, "page": 2, "perPage": 2}
+    assert body["pagination"] == {"total": 5, "totalPages": 3, "page": 2, "perPage": 2, "totalCapped": False}
     beyond = api.get(URL, {"per_page": 2, "page": 9}).json()
     assert beyond["data"] == [] and beyond["pagination"]["total"] == 5
 
@@ -131,7 +131,7 @@ def test_list_defaults_to_twenty_per_page(api, organization):
     InvitationFactory.create_batch(21, organization=organization)
     body = api.get(URL).json()
     assert len(body["data"]) == 20
-    assert body["pagination"] == {"total": 21, "totalPages": 2, "page": 1, "perPage": 20}
+    assert body["pagination"] == {"total": 21, "totalPages": 2, "page": 1, "perPage": 20, "totalCapped": False}
 
 
 @pytest.mark.parametrize(

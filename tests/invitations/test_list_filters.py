@@ -1,9 +1,10 @@
 """Date filters of the list endpoint: any well-formed ISO 8601 bound is answered, never a 500."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.conftest import T0
 from tests.factories import InvitationFactory
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +69,16 @@ def test_a_filter_given_more_than_once_is_refused_not_reduced_to_one_value(api, 
     error = response.json()["error"]
     assert error["type"] == "invalid_request"
     assert list(error["fields"]) == ["reference"]
+
+
+@pytest.mark.django_db
+def test_past_the_count_cap_the_total_says_so_and_later_pages_still_answer(api, organization, settings):
+    settings.LIST_COUNT_CAP = 5
+    made = [InvitationFactory(organization=organization, created_at=T0 - timedelta(minutes=n)) for n in range(8)]
+    first = api.get("/v1/autodoc/invitations", {"per_page": 3}).json()
+    assert first["pagination"] == {"total": 5, "totalPages": 2, "page": 1, "perPage": 3, "totalCapped": True}
+    third = api.get("/v1/autodoc/invitations", {"per_page": 3, "page": 3}).json()
+    assert [row["token"] for row in third["data"]] == [invitation.token for invitation in made[6:]]
+    settings.LIST_COUNT_CAP = 8
+    exact = api.get("/v1/autodoc/invitations", {"per_page": 3}).json()["pagination"]
+    assert (exact["total"], exact["totalCapped"]) == (8, False)
