@@ -166,11 +166,13 @@ RQ_QUEUES = {
     "webhooks": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
 }
+# Jobs one ThreadedWorker runs at once (each waits mostly on a provider or an endpoint).
+RQ_WORKER_THREADS = env.int("RQ_WORKER_THREADS", 16, validate=validate.Range(min=1, max=256))
 RQ = {
     "COMMIT_MODE": "on_db_commit",
     # `rqworker` runs jobs in its own process and keeps its database connection between them (see
     # invitations_project/worker.py); RQ_WORKER_CLASS=rq.Worker forks a work horse per job instead.
-    "WORKER_CLASS": env.str("RQ_WORKER_CLASS", "") or "invitations_project.worker.InProcessWorker",
+    "WORKER_CLASS": env.str("RQ_WORKER_CLASS", "") or "invitations_project.worker.ThreadedWorker",
 }
 
 if REDIS_URL:

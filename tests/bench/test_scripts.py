@@ -90,3 +90,11 @@ def test_the_list_scale_benchmark_pages_and_sweeps_a_seeded_table():
     assert "sweep found 1000, enqueued 1000" in out, out
     for name in ("list page 1", "list page 500", "sweep query (stale attempts)", "sweep, query and enqueue"):
         assert re.search(rf"^ *{re.escape(name)}: \d+\.\d ms$", out, re.MULTILINE), out
+
+
+def test_the_provider_latency_benchmark_sends_every_invitation_once_through_the_fake_postmark():
+    out = run_bench("provider_latency.py", "--count", "40", "--workers", "2", "--latency", "0.05", "--timeout", "120")
+    assert "sent: 40 of 40" in out, out
+    assert "lost: 0" in out and "provider: 40 distinct attempts, 0 calls repeating a key" in out, out
+    assert "billing events: 40" in out, out
+    assert re.search(r"^workers' peak memory: \d+ MiB$", out, re.MULTILINE), out

@@ -32,10 +32,11 @@ A = DeliveryAttempt.Status
 S = Invitation.Status
 PHONE = "+4915112345678"
 IN_PROCESS = "invitations_project.worker.InProcessWorker"
+THREADED = "invitations_project.worker.ThreadedWorker"
 FORKING = "rq.Worker"
 
 
-@pytest.mark.parametrize("worker_class", [IN_PROCESS, FORKING])
+@pytest.mark.parametrize("worker_class", [THREADED, IN_PROCESS, FORKING])
 @pytest.mark.parametrize(
     "point, provider_calls",
     [
@@ -72,7 +73,7 @@ def test_a_worker_killed_mid_send_is_taken_over_after_the_lease_and_delivers_onc
     assert worker.wait(timeout=10) == -signal.SIGKILL
     assert {worker.pid, horse} <= set(killed)
     # The process that was sending: the worker itself, or the work horse it forked.
-    assert (horse == worker.pid) is (worker_class == IN_PROCESS)
+    assert (horse == worker.pid) is (worker_class in (IN_PROCESS, THREADED))
 
     attempt.refresh_from_db()
     assert (attempt.status, attempt.tries) == (A.SENDING, 1)

@@ -15,7 +15,7 @@ from django_rq.workers import get_worker_class
 from rq import SimpleWorker, Worker
 from rq.job import JobStatus
 
-from invitations_project.worker import InProcessWorker
+from invitations_project.worker import InProcessWorker, ThreadedWorker
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,10 @@ def kill_own_connection_then_query() -> None:
 
 
 def sleep_in_python(seconds: float) -> None:
-    time.sleep(seconds)
+    # Python code running on (a timeout on a thread lands between two of its steps, not inside a C call).
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def sleep_in_postgresql(seconds: float) -> None:
@@ -67,18 +70,22 @@ def terminate_backend(pid: int) -> None:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
-def run_jobs(queue, *calls) -> list:
-    """Enqueue each (func, args, options) and run them all with one InProcessWorker in burst mode."""
+def run_jobs(queue, *calls, worker_class=None) -> list:
+    """Enqueue each (func, args, options) and run them all with one worker (the ``worker_class``
+    fixture's, by default) in burst mode."""
     jobs = [queue.enqueue(func, *args, **options) for func, args, options in calls]
-    InProcessWorker([queue], connection=queue.connection).work(burst=True)
+    (worker_class or queue.worker_class_under_test)([queue], connection=queue.connection).work(burst=True)
     for job in jobs:
         job.refresh()
     return jobs
 
 
-@pytest.fixture
-def queue(redis_conn, close_db_connections):
-    return django_rq.get_queue("delivery", commit_mode="auto")
+@pytest.fixture(params=[InProcessWorker, ThreadedWorker], ids=["in-process", "threaded"])
+def queue(request, redis_conn, close_db_connections, settings):
+    settings.RQ_WORKER_THREADS = 1  # one job at a time: the tests below are about one job after another
+    queue = django_rq.get_queue("delivery", commit_mode="auto")
+    queue.worker_class_under_test = request.param
+    return queue
 
 
 @pytest.fixture
@@ -90,10 +97,10 @@ def close_db_connections():
 # --- Which worker runs ------------------------------------------------------------------------------
 
 
-def test_rqworker_runs_the_in_process_worker_by_default(settings):
-    assert settings.RQ["WORKER_CLASS"] == "invitations_project.worker.InProcessWorker"
-    assert get_worker_class() is InProcessWorker
-    assert isinstance(django_rq.get_worker("delivery"), InProcessWorker)
+def test_rqworker_runs_the_threaded_worker_by_default(settings):
+    assert settings.RQ["WORKER_CLASS"] == "invitations_project.worker.ThreadedWorker"
+    assert get_worker_class() is ThreadedWorker
+    assert isinstance(django_rq.get_worker("delivery"), ThreadedWorker)
 
 
 @pytest.mark.parametrize(
@@ -101,7 +108,8 @@ def test_rqworker_runs_the_in_process_worker_by_default(settings):
     [
         ("rq.Worker", f"{Worker.__module__}.Worker"),
         ("rq.worker.SimpleWorker", f"{SimpleWorker.__module__}.SimpleWorker"),
-        ("", "invitations_project.worker.InProcessWorker"),
+        ("invitations_project.worker.InProcessWorker", "invitations_project.worker.InProcessWorker"),
+        ("", "invitations_project.worker.ThreadedWorker"),
     ],
 )
 def test_rq_worker_class_in_the_environment_chooses_another(value, expected):
@@ -168,9 +176,11 @@ def test_a_job_stopped_by_its_timeout_inside_a_query_stops_the_query_and_leaves_
     assert time.monotonic() - started < 10
     assert slow.get_status() == JobStatus.FAILED
     assert "JobTimeoutException" in slow.latest_result().exc_string
-    # The interrupted connection was replaced, and its query cancelled in the server.
+    # Its query was cancelled in the server and the next job ran. The in-process worker's SIGALRM cuts
+    # the connection mid-answer, so it is replaced; the threaded worker's cancel leaves it whole.
     assert after.get_status() == JobStatus.FINISHED
-    assert after.return_value() != first.return_value()
+    if queue.worker_class_under_test is InProcessWorker:
+        assert after.return_value() != first.return_value()
     assert not server_still_running(first.return_value(), "pg_sleep")
 
 
@@ -183,3 +193,26 @@ def server_still_running(pid: int, text: str, wait: float = 5) -> bool:
                 return False
             time.sleep(0.05)
     return True
+
+
+# --- Many jobs at once ----------------------------------------------------------------------------
+
+
+def sleep_then_report_connection(seconds: float) -> int:
+    time.sleep(seconds)
+    return backend_pid()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_threaded_worker_runs_up_to_its_threads_jobs_at_once_each_on_its_own_connection(
+    redis_conn, settings, close_db_connections
+):
+    settings.RQ_WORKER_THREADS = 4
+    queue = django_rq.get_queue("delivery", commit_mode="auto")
+    started = time.monotonic()
+    jobs = run_jobs(queue, *[(sleep_then_report_connection, (0.5,), {})] * 8, worker_class=ThreadedWorker)
+    elapsed = time.monotonic() - started
+    assert [job.get_status() for job in jobs] == [JobStatus.FINISHED] * 8
+    # Eight half-second jobs four at a time: two rounds, not eight.
+    assert 1.0 <= elapsed < 3.0, elapsed
+    assert len({job.return_value() for job in jobs}) == 4  # one connection per thread, kept from job to job

@@ -1,0 +1,237 @@
+"""Deliveries at a real provider's latency: `resend_invitations` over N eligible email invitations,
+then the rq workers README names (`python manage.py rqworker delivery webhooks default
+--with-scheduler`, the settings' worker class) send every one through anymail's Postmark backend to
+a Postmark-compatible API on 127.0.0.1 that answers each call after --latency seconds.
+
+    .venv/bin/python bench/provider_latency.py --count 10000 --workers 2 [--kill]
+
+Prints the wall time from the command's start until every invitation is `sent`, the rate, what the
+provider received (distinct attempt keys, calls repeating a key), the billing events, and the
+workers' peak memory (VmHWM of each worker and its scheduler, summed). With --kill, one worker is
+SIGKILLed once a third is sent and another started in its place, as a supervisor would; the
+sweeper (rqcron, with short leases for the run) hands the attempts it held to the others. The fake
+provider honours the idempotency key the service sends (X-Delivery-Attempt): a repeated key gets
+the first answer again and delivers nothing new, as a provider that honours it does.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.webhook_fanout import peak_memory_kib
+
+
+class FakePostmark:
+    """Postmark's /email and /email/batch, answering after ``latency`` seconds."""
+
+    def __init__(self, latency: float):
+        self.latency = latency
+        self.calls: Counter[str] = Counter()
+        self.answers: dict[str, str] = {}
+        self.lock = threading.Lock()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                time.sleep(provider.latency)
+                messages = body if isinstance(body, list) else [body]
+                answers = [provider.accept(message) for message in messages]
+                payload = json.dumps(answers if self.path.rstrip("/").endswith("batch") else answers[0]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                # A worker SIGKILLed mid-call leaves its connection half-read: nothing to report.
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/"
+
+    def accept(self, message: dict) -> dict:
+        key = next((h["Value"] for h in message.get("Headers", []) if h.get("Name") == "X-Delivery-Attempt"), "")
+        with self.lock:
+            self.calls[key] += 1
+            message_id = self.answers.setdefault(key, str(uuid.uuid4()))
+        return {
+            "To": message.get("To", ""),
+            "SubmittedAt": "2026-12-01T12:00:00.0000000Z",
+            "MessageID": message_id,
+            "ErrorCode": 0,
+            "Message": "OK",
+        }
+
+
+def seed(count: int) -> None:
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.principals import Actor
+    from accounts.services import organization_create
+    from invitations.models import Invitation
+    from invitations.services import workflow_get_default
+
+    organization = organization_create(slug="latency", name="Latency", actor=Actor.system("bench"))
+    workflow = workflow_get_default(organization=organization)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Invitation._meta.db_table} (token, organization_id, workflow_id, livemode, status,
+                channel, recipient, reference, locale, delivery_attempts, error_message, dossier_token,
+                created_at, updated_at, sent_at, expires_at)
+            SELECT 'adi_' || substr(md5(i::text), 1, 24), %s, %s, true, 'sent', 'email',
+                'user' || i || '@example.com', 'bench', 'en', 1, '', '', %s, %s, %s, %s
+            FROM generate_series(1, %s) AS i
+            """,
+            [
+                organization.pk,
+                workflow.pk,
+                now - timedelta(days=1),
+                now,
+                now - timedelta(hours=20),
+                now + timedelta(days=29),
+                count,
+            ],
+        )
+        cursor.execute(f"VACUUM ANALYZE {Invitation._meta.db_table}")
+
+
+def sent_count() -> int:
+    from delivery.models import DeliveryAttempt
+
+    return DeliveryAttempt.objects.filter(number=2, status=DeliveryAttempt.Status.ACCEPTED).count()
+
+
+def process_tree_peak_kib(pids: list[int]) -> int:
+    """VmHWM of each process and of its children (the scheduler a worker forks), summed."""
+    total = 0
+    for pid in pids:
+        total += peak_memory_kib(pid)
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            total += sum(peak_memory_kib(int(child)) for child in children.read_text().split())
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds the provider takes per call")
+    parser.add_argument("--kill", action="store_true", help="SIGKILL one worker once a third is sent")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--database-url", default=harness.DEFAULT_DATABASE_URL)
+    parser.add_argument("--redis-url", default=harness.DEFAULT_REDIS_URL)
+    args = parser.parse_args()
+
+    provider = FakePostmark(args.latency)
+    logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"provider-latency-{os.getpid()}"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = harness.bench_environment(
+        args.database_url,
+        args.redis_url,
+        EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
+        ANYMAIL_POSTMARK_SERVER_TOKEN="bench-server-token",
+        ANYMAIL_POSTMARK_API_URL=provider.url,
+        PROMETHEUS_MULTIPROC_DIR=str(logs / "metrics"),
+        # Short leases, so a killed worker's attempts are taken over within the run.
+        DELIVERY_SENDING_TIMEOUT_SECONDS="20",
+        DELIVERY_SWEEP_GRACE_SECONDS="5",
+        DELIVERY_SWEEP_INTERVAL_SECONDS="5",
+    )
+    harness.recreate_database(args.database_url)
+    children = harness.Children()
+    try:
+        harness.manage("migrate", "--noinput", "-v0", env=env)
+        harness.setup_django()
+        import django_rq
+
+        from billing.models import BillingEvent
+
+        for queue in ("delivery", "webhooks", "default"):
+            django_rq.get_connection(queue).flushdb()
+        seed(args.count)
+        worker_args = [harness.PYTHON, "manage.py", "rqworker", "delivery", "webhooks", "default", "--with-scheduler"]
+        workers = [children.start(worker_args, env=env, log=logs / f"worker-{n}.log") for n in range(args.workers)]
+        children.start([harness.PYTHON, "manage.py", "rqcron", "delivery.cron"], env=env, log=logs / "cron.log")
+        started = time.monotonic()
+        command = children.start(
+            [harness.PYTHON, "manage.py", "resend_invitations", "--org", "latency", "--channel", "email"],
+            env=env,
+            log=logs / "command.log",
+        )
+        killed = None
+        peak = 0
+        deadline = started + args.timeout
+        while (done := sent_count()) < args.count and time.monotonic() < deadline:
+            peak = max(peak, process_tree_peak_kib([w.pid for w in workers]))
+            if args.kill and killed is None and done >= args.count // 3:
+                killed = workers[0]
+                os.killpg(killed.pid, signal.SIGKILL)
+                killed.wait()
+                workers[0] = children.start(worker_args, env=env, log=logs / "worker-replacement.log")
+                print(f"killed worker {killed.pid} at {done} sent, {time.monotonic() - started:.1f} s in")
+            time.sleep(0.5)
+        elapsed = time.monotonic() - started
+        command.wait(timeout=60)
+        peak = max(peak, process_tree_peak_kib([w.pid for w in workers]))
+        billed = BillingEvent.objects.count()
+        done = sent_count()
+    finally:
+        children.stop_all()
+        try:
+            import django_rq
+
+            for queue in ("delivery", "webhooks", "default"):
+                django_rq.get_connection(queue).flushdb()
+        except Exception as exc:
+            print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
+        from django.db import connections
+
+        connections.close_all()
+        harness.drop_database(args.database_url)
+        provider.server.shutdown()
+
+    repeated = sum(count - 1 for count in provider.calls.values() if count > 1)
+    threads = env.get("RQ_WORKER_THREADS") or "16 (default)"
+    print(f"workers: {args.workers}, threads each: {threads}, provider latency: {args.latency * 1000:.0f} ms")
+    print(f"sent: {done} of {args.count} in {elapsed:.1f} s ({done / elapsed:.1f}/s)")
+    print(f"lost: {args.count - done}")
+    print(f"provider: {len(provider.calls)} distinct attempts, {repeated} calls repeating a key")
+    print(f"billing events: {billed}")
+    print(f"workers' peak memory: {peak / 1024:.0f} MiB")
+    print(f"machine: {harness.machine_description()}")
+
+
+if __name__ == "__main__":
+    main()
