@@ -35,37 +35,11 @@ from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from accounts.models import Organization  # noqa: E402
+from bench import seeding  # noqa: E402
 from delivery.models import DeliveryAttempt  # noqa: E402
 from invitations.models import Invitation, InvitationEvent  # noqa: E402
-from invitations.services import workflow_get_default  # noqa: E402
 
 TABLE = Invitation._meta.db_table
-
-
-def make_invitations(organization: Organization, count: int) -> None:
-    """N sent, eligible invitations, written by PostgreSQL itself (setup is not what is measured)."""
-    workflow = workflow_get_default(organization=organization)
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {TABLE} (token, organization_id, workflow_id, livemode, status, channel, recipient,
-                reference, locale, delivery_attempts, error_message, dossier_token,
-                created_at, updated_at, sent_at, expires_at)
-            SELECT 'adi_' || substr(md5(i::text || clock_timestamp()::text), 1, 24), %s, %s, true, 'sent', 'sms',
-                '+1415' || lpad(i::text, 7, '0'), 'bench', 'en', 1, '', '', %s, %s, %s, %s
-            FROM generate_series(1, %s) AS i
-            """,
-            [
-                organization.pk,
-                workflow.pk,
-                now - timedelta(days=1),
-                now,
-                now - timedelta(hours=20),
-                now + timedelta(days=29),
-                count,
-            ],
-        )
 
 
 def reset_to_sent(organization: Organization) -> None:
@@ -111,7 +85,7 @@ def main() -> int:
     try:
         organization = Organization.objects.create(slug="bench", name="Bench")
         t = time.perf_counter()
-        make_invitations(organization, args.count)
+        seeding.sent_invitations(organization, args.count, channel="sms")
         print(f"setup: {args.count:,} eligible invitations in {time.perf_counter() - t:.1f}s")
 
         reset_to_sent(organization)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness
+from bench import harness, seeding
 
 STALE = 1000
 
@@ -32,27 +32,14 @@ def seed(rows: int) -> tuple[str, int]:
     from accounts.services import api_key_create, organization_create
     from delivery.models import DeliveryAttempt
     from invitations.models import Invitation
-    from invitations.services import workflow_get_default
 
     actor = Actor.system("bench")
     organization = organization_create(slug="scale", name="Scale", actor=actor)
     key = api_key_create(organization=organization, livemode=True, name="bench", actor=actor)[1]
-    workflow = workflow_get_default(organization=organization)
+    seeding.sent_invitations(organization, rows, channel="email", spread=True)
     now = timezone.now()
     invitations, attempts = Invitation._meta.db_table, DeliveryAttempt._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {invitations} (token, organization_id, workflow_id, livemode, status, channel, recipient,
-                reference, locale, delivery_attempts, error_message, dossier_token,
-                created_at, updated_at, sent_at, expires_at)
-            SELECT 'adi_' || substr(md5(i::text), 1, 24), %s, %s, true, 'sent', 'email',
-                'user' || i || '@example.com', 'ref-' || (i %% 1000), 'en', 1, '', '',
-                %s - make_interval(secs => i), %s, %s - make_interval(secs => i), %s
-            FROM generate_series(1, %s) AS i
-            """,
-            [organization.pk, workflow.pk, now, now, now, now + timedelta(days=29), rows],
-        )
         cursor.execute(
             f"""
             INSERT INTO {attempts} (invitation_id, number, channel, recipient, livemode, status, tries,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness
+from bench import harness, seeding
 from bench.webhook_fanout import peak_memory_kib
 
 
@@ -90,40 +90,11 @@ class FakePostmark:
 
 
 def seed(count: int) -> None:
-    from datetime import timedelta
-
-    from django.db import connection
-    from django.utils import timezone
-
     from accounts.principals import Actor
     from accounts.services import organization_create
-    from invitations.models import Invitation
-    from invitations.services import workflow_get_default
 
     organization = organization_create(slug="latency", name="Latency", actor=Actor.system("bench"))
-    workflow = workflow_get_default(organization=organization)
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {Invitation._meta.db_table} (token, organization_id, workflow_id, livemode, status,
-                channel, recipient, reference, locale, delivery_attempts, error_message, dossier_token,
-                created_at, updated_at, sent_at, expires_at)
-            SELECT 'adi_' || substr(md5(i::text), 1, 24), %s, %s, true, 'sent', 'email',
-                'user' || i || '@example.com', 'bench', 'en', 1, '', '', %s, %s, %s, %s
-            FROM generate_series(1, %s) AS i
-            """,
-            [
-                organization.pk,
-                workflow.pk,
-                now - timedelta(days=1),
-                now,
-                now - timedelta(hours=20),
-                now + timedelta(days=29),
-                count,
-            ],
-        )
-        cursor.execute(f"VACUUM ANALYZE {Invitation._meta.db_table}")
+    seeding.sent_invitations(organization, count, channel="email")
 
 
 def sent_count() -> int:
