@@ -60,7 +60,18 @@ def _next_attempt_message(invitation: Invitation) -> str:
 
 
 def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
-    """Move a `sent` invitation back to `pending` and queue a fresh delivery after commit."""
+    """Move a `sent` invitation back to `pending` and queue a fresh delivery after commit; counted in
+    invitations_resends_total (a refusal at once, a resend once it commits)."""
+    try:
+        invitation = _resend(invitation=invitation, actor=actor)
+    except ApiError as refusal:
+        RESENDS.labels(outcome=resend_outcome_of(refusal)).inc()
+        raise
+    count_on_commit(RESENDS, outcome=ResendOutcome.RESENT)
+    return invitation
+
+
+def _resend(*, invitation: Invitation, actor: Actor) -> Invitation:
     with transaction.atomic():
         # Lock the row before checking the rules: two concurrent resends must not both see `sent`
         # and both queue a delivery.
@@ -68,10 +79,8 @@ def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
         now = timezone.now()
         refusal = resend_refusal(invitation=invitation, now=now)
         if refusal is not None:
-            RESENDS.labels(outcome=refusal.resend_outcome).inc()
             raise refusal
         _start_next_attempt(invitation)
-        count_on_commit(RESENDS, outcome=ResendOutcome.RESENT)
         transition_apply(
             invitation=invitation,
             to_status=Invitation.Status.PENDING,
@@ -155,8 +164,6 @@ def invitation_resend_many(
                 invitation.pk, invitation.token, ResendOutcome.RESENT, message, invitation.delivery_attempts
             )
         results.update(_busy_or_gone([pk for pk in wanted if pk not in invitations]))
-        if not dry_run:
-            _count_outcomes(results.values())
     return [results[pk] for pk in wanted]
 
 
@@ -174,13 +181,9 @@ def _busy_or_gone(missing: list[int]) -> dict[int, InvitationResendResult]:
 
 
 def _count_outcomes(results) -> None:
-    """Each resend counted by outcome: a refusal at once, a resend once its transaction commits."""
-    counts = Counter(result.outcome for result in results)
-    resent = counts.pop(ResendOutcome.RESENT, 0)
-    for outcome, count in counts.items():
+    """The bulk resend's results in invitations_resends_total, once its batches have committed."""
+    for outcome, count in Counter(result.outcome for result in results).items():
         RESENDS.labels(outcome=outcome).inc(count)
-    if resent:
-        transaction.on_commit(lambda: RESENDS.labels(outcome=ResendOutcome.RESENT).inc(resent))
 
 
 def _refused(pk: int, token: str, refusal: Exception, attempts: int | None = None) -> InvitationResendResult:
@@ -196,7 +199,7 @@ def _resend_one(pk: int, *, actor: Actor, dry_run: bool) -> InvitationResendResu
     try:
         if dry_run:
             return invitation_resend_many(invitation_ids=[pk], actor=actor, dry_run=True)[0]
-        invitation = invitation_resend(invitation=Invitation(pk=pk), actor=actor)
+        invitation = _resend(invitation=Invitation(pk=pk), actor=actor)
     except Invitation.DoesNotExist:
         return _not_found(pk)
     except ApiError as refusal:
@@ -284,5 +287,8 @@ def invitation_resend_bulk(
             second = run_batch(busy)
         final.update((result.invitation_id, result) for result in second)
     summary.results = [final[pk] for pk in ids] + [_not_found(None, token) for token in unknown_tokens]
+    if not dry_run:
+        # Once per invitation, by its final outcome (a busy row looked at twice counts once).
+        _count_outcomes(summary.results)
     summary.elapsed_seconds = time.monotonic() - started
     return summary

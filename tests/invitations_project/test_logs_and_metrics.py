@@ -72,3 +72,24 @@ def test_a_resend_is_counted_once_it_commits_and_never_when_rolled_back(organiza
     assert resent._value.get() == before
     invitation_resend(invitation=invitation, actor=Actor.system("test"))
     assert resent._value.get() == before + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bulk_resend_counts_each_invitation_once_by_its_outcome(organization):
+    from django.utils import timezone
+
+    from invitations.models import Invitation
+    from invitations.services import invitation_resend_bulk
+
+    sent_at = timezone.now() - timedelta(minutes=10)
+    eligible = [InvitationFactory(organization=organization, sent_at=sent_at) for _ in range(3)]
+    pending = InvitationFactory(organization=organization, status=Invitation.Status.PENDING)
+    before = {outcome: RESENDS.labels(outcome=outcome)._value.get() for outcome in ("resent", "wrong_status")}
+    summary = invitation_resend_bulk(
+        invitation_ids=[i.pk for i in [*eligible, pending]], actor=Actor.system("test"), batch_size=2
+    )
+    assert [r.outcome for r in summary.results] == ["resent", "resent", "resent", "wrong_status"]
+    after = {outcome: RESENDS.labels(outcome=outcome)._value.get() for outcome in before}
+    assert (after["resent"] - before["resent"], after["wrong_status"] - before["wrong_status"]) == (3, 1)
+    invitation_resend_bulk(invitation_ids=[pending.pk], actor=Actor.system("test"), dry_run=True)
+    assert RESENDS.labels(outcome="wrong_status")._value.get() == after["wrong_status"]
