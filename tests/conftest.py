@@ -6,12 +6,14 @@ They refuse to run on anything else rather than skip: a green run means the real
 import base64
 import socket
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 
 import django_rq
 import pytest
 import redis
+from django.db import connection
 from redis import Redis
 from rest_framework.test import APIClient
 from rq import SimpleWorker
@@ -216,3 +218,27 @@ def own_redis(settings, tmp_path):
     settings.RQ_QUEUES = {name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()}
     yield server
     server.stop()
+
+
+def at_once(count: int, call, *, timeout: float = 30) -> list:
+    """Run ``call()`` on ``count`` threads released together (each closing its database connection
+    after); their results, in the order they finished. A call that raised leaves no result."""
+    barrier = threading.Barrier(count)
+    results = []
+    lock = threading.Lock()
+
+    def run():
+        try:
+            barrier.wait()
+            result = call()
+            with lock:
+                results.append(result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)
+    return results

@@ -1,14 +1,12 @@
 """Many clients resending one invitation at once: the row lock lets exactly one through."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from tests.conftest import client_for
+from tests.conftest import at_once, client_for
 from tests.factories import InvitationFactory
 
 
@@ -17,25 +15,9 @@ def test_twenty_concurrent_resends_let_exactly_one_through(organization, live_ke
     from django.utils import timezone
 
     invitation = InvitationFactory(organization=organization, sent_at=timezone.now() - timedelta(minutes=10))
-    barrier = threading.Barrier(20)
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def resend():
-        try:
-            client = client_for(live_key)
-            barrier.wait()
-            response = client.post(f"/v1/autodoc/invitations/{invitation.token}/resend")
-            with lock:
-                statuses.append(response.status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=resend) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = at_once(
+        20, lambda: client_for(live_key).post(f"/v1/autodoc/invitations/{invitation.token}/resend").status_code
+    )
 
     assert len(statuses) == 20
     assert statuses.count(200) == 1
@@ -49,38 +31,17 @@ def test_twenty_concurrent_resends_let_exactly_one_through(organization, live_ke
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_creates_with_one_idempotency_key_make_one_invitation(organization, live_key):
-    barrier = threading.Barrier(10)
-    tokens: list[tuple[int, str | None, str | None]] = []
-    lock = threading.Lock()
-
     def create():
-        try:
-            client = client_for(live_key)
-            barrier.wait()
-            response = client.post(
-                "/v1/autodoc/invitations",
-                {"channel": "email", "recipient": "a@example.com"},
-                format="json",
-                HTTP_IDEMPOTENCY_KEY="order-42",
-            )
-            with lock:
-                body = response.json()
-                tokens.append(
-                    (
-                        response.status_code,
-                        body.get("token") or body["error"]["type"],
-                        response.get("Idempotent-Replayed"),
-                    )
-                )
-        finally:
-            connection.close()
+        response = client_for(live_key).post(
+            "/v1/autodoc/invitations",
+            {"channel": "email", "recipient": "a@example.com"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="order-42",
+        )
+        body = response.json()
+        return response.status_code, body.get("token") or body["error"]["type"], response.get("Idempotent-Replayed")
 
-    threads = [threading.Thread(target=create) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
+    tokens = at_once(10, create)
     assert len(tokens) == 10
     # Exactly one request ran; the others got its answer again or were told it was still running.
     ran = [token for status, token, replayed in tokens if status == 201 and replayed is None]

@@ -1,12 +1,10 @@
 """Idempotency-Key on every POST under /v1: one store, replays marked, a reused key refused, a key in
 use refused, errors not stored, 24 hours, per organization and mode."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from delivery.models import DeliveryAttempt
@@ -14,7 +12,7 @@ from invitations.models import Invitation
 from invitations_project.apiview import ApiView
 from requestlog.jobs import sweep_request_log
 from requestlog.models import IdempotentRequest
-from tests.conftest import T0, client_for
+from tests.conftest import T0, at_once, client_for
 from tests.factories import InvitationFactory
 from webhooks.models import Endpoint
 
@@ -126,34 +124,14 @@ def test_a_key_that_is_not_1_to_255_printable_ascii_characters_is_a_422(api, key
 @pytest.mark.django_db(transaction=True)
 def test_ten_concurrent_resends_with_one_key_have_exactly_one_effect(organization, live_key, delivery_queue):
     invitation = sent(organization)
-    barrier = threading.Barrier(10)
-    answers: list[tuple[int, str | None, str]] = []
-    lock = threading.Lock()
 
     def call():
-        try:
-            client = client_for(live_key)
-            barrier.wait()
-            with time_machine.travel(T0, tick=False):
-                response = resend(client, invitation, "once")
-            body = response.json()
-            with lock:
-                answers.append(
-                    (
-                        response.status_code,
-                        response.get("Idempotent-Replayed"),
-                        body.get("status") or body["error"]["type"],
-                    )
-                )
-        finally:
-            connection.close()
+        with time_machine.travel(T0, tick=False):
+            response = resend(client_for(live_key), invitation, "once")
+        body = response.json()
+        return response.status_code, response.get("Idempotent-Replayed"), body.get("status") or body["error"]["type"]
 
-    threads = [threading.Thread(target=call) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
+    answers = at_once(10, call)
     assert len(answers) == 10
     assert [answer for answer in answers if answer == (200, None, "pending")] == [(200, None, "pending")]
     assert set(answers) <= {(200, None, "pending"), (200, "true", "pending"), (409, None, "idempotency_key_in_use")}
