@@ -13,7 +13,7 @@ from invitations.schema import (
     CREATE_EXAMPLES,
     TOKEN_PARAMETER,
 )
-from invitations.selectors import invitation_get, invitation_history, invitation_list
+from invitations.selectors import InvitationLookup, invitation_get, invitation_history, invitation_list
 from invitations.serializers import (
     HistoryEntrySerializer,
     InvitationCreateInputSerializer,
@@ -21,6 +21,7 @@ from invitations.serializers import (
     InvitationOutputSerializer,
     InvitationPageSerializer,
     invitation_to_dict,
+    invitations_to_dicts,
 )
 from invitations.services import invitation_cancel, invitation_create, invitation_resend
 from invitations_project.apiview import ApiView
@@ -36,6 +37,12 @@ from invitations_project.throttling import (
 
 class InvitationBaseApi(ApiView):
     permission_classes = [IsAuthenticated, RoleAllowsMethod]
+
+    @staticmethod
+    def lookup(request, token: str) -> InvitationLookup:
+        """For the services that lock the row: found and locked in one statement."""
+        principal = request.user
+        return InvitationLookup(organization=principal.organization, livemode=principal.livemode, token=token)
 
     @staticmethod
     def invitation(request, token: str):
@@ -63,7 +70,7 @@ class InvitationListCreateApi(InvitationBaseApi):
             organization=principal.organization, livemode=principal.livemode, filters=request.query_params
         )
         rows, pagination = page_of(qs, page=page, per_page=per_page)
-        return Response({"data": InvitationOutputSerializer(rows, many=True).data, "pagination": pagination})
+        return Response({"data": invitations_to_dicts(rows), "pagination": pagination})
 
     @extend_schema(
         operation_id="invitations_create",
@@ -118,7 +125,7 @@ class InvitationResendApi(InvitationBaseApi):
         responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409, 422)},
     )
     def post(self, request, token: str):
-        invitation = invitation_resend(invitation=self.invitation(request, token), actor=request.user.actor)
+        invitation = invitation_resend(invitation=self.lookup(request, token), actor=request.user.actor)
         return Response(invitation_to_dict(invitation))
 
 
@@ -134,7 +141,7 @@ class InvitationCancelApi(InvitationBaseApi):
         responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409)},
     )
     def post(self, request, token: str):
-        invitation = invitation_cancel(invitation=self.invitation(request, token), actor=request.user.actor)
+        invitation = invitation_cancel(invitation=self.lookup(request, token), actor=request.user.actor)
         return Response(invitation_to_dict(invitation))
 
 

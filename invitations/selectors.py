@@ -1,5 +1,6 @@
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -23,16 +24,29 @@ def normalize_token(raw: str) -> str | None:
     return TOKEN_PREFIX + body
 
 
+@dataclass(frozen=True)
+class InvitationLookup:
+    """An invitation as the API names it: its tenant, its mode and the token the caller wrote.
+
+    The services that lock an invitation take one of these, so a request finds and locks its row
+    in one statement."""
+
+    organization: Organization
+    livemode: bool
+    token: str
+
+    def queryset(self) -> QuerySet[Invitation]:
+        """This tenant's and mode's invitation with the token (none for a token that cannot exist)."""
+        normalized = normalize_token(self.token)
+        if normalized is None:
+            return Invitation.objects.none()
+        return Invitation.objects.filter(organization=self.organization, livemode=self.livemode, token=normalized)
+
+
 def invitation_get(*, organization: Organization, livemode: bool, token: str) -> Invitation:
     """One invitation of this tenant and mode; any other answers 404 exactly like a missing one."""
-    normalized = normalize_token(token)
-    if normalized is None:
-        raise InvitationNotFound()
-    invitation = (
-        Invitation.objects.select_related("workflow")
-        .filter(organization=organization, livemode=livemode, token=normalized)
-        .first()
-    )
+    lookup = InvitationLookup(organization=organization, livemode=livemode, token=token)
+    invitation = lookup.queryset().select_related("workflow").first()
     if invitation is None:
         raise InvitationNotFound()
     return invitation

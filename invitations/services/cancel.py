@@ -8,10 +8,11 @@ from delivery.services.queueing import delivery_attempts_cancel
 from invitations import lifecycle
 from invitations.exceptions import CannotCancel
 from invitations.models import Invitation
+from invitations.selectors import InvitationLookup
 from invitations.services.transitions import invitation_lock, transition_apply
 
 
-def invitation_cancel(*, invitation: Invitation, actor: Actor) -> Invitation:
+def invitation_cancel(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invitation:
     """Move the invitation to `canceled` (terminal) and cancel its sends still queued or retrying.
 
     Refused with CannotCancel once the recipient has started (or finished), or when already canceled.

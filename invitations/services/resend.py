@@ -25,6 +25,7 @@ from invitations.exceptions import (
     resend_outcome_of,
 )
 from invitations.models import Invitation
+from invitations.selectors import InvitationLookup
 from invitations.services.transitions import invitation_lock, transition_apply, transition_apply_many
 from invitations_project.errors import ApiError
 from invitations_project.metrics import RESENDS, count_on_commit
@@ -59,9 +60,10 @@ def _next_attempt_message(invitation: Invitation) -> str:
     return f"Send attempt {invitation.delivery_attempts} requested."
 
 
-def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
+def invitation_resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invitation:
     """Move a `sent` invitation back to `pending` and queue a fresh delivery after commit; counted in
-    invitations_resends_total (a refusal at once, a resend once it commits)."""
+    invitations_resends_total (a refusal at once, a resend once it commits). Named by a lookup, the
+    invitation is found and locked in one statement (InvitationNotFound when it is not there)."""
     try:
         invitation = _resend(invitation=invitation, actor=actor)
     except ApiError as refusal:
@@ -71,7 +73,7 @@ def invitation_resend(*, invitation: Invitation, actor: Actor) -> Invitation:
     return invitation
 
 
-def _resend(*, invitation: Invitation, actor: Actor) -> Invitation:
+def _resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invitation:
     with transaction.atomic():
         # Lock the row before checking the rules: two concurrent resends must not both see `sent`
         # and both queue a delivery.

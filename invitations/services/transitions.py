@@ -7,9 +7,10 @@ from datetime import datetime
 
 from accounts.principals import Actor
 from invitations import lifecycle
-from invitations.exceptions import InvalidTransition
+from invitations.exceptions import InvalidTransition, InvitationNotFound
 from invitations.models import Invitation, InvitationEvent
-from invitations.serializers import InvitationOutputSerializer
+from invitations.selectors import InvitationLookup
+from invitations.serializers import invitation_to_dict
 from webhooks.events import NewEvent, webhook_events_emit
 
 S = Invitation.Status
@@ -31,7 +32,7 @@ EVENT_TYPES = [
 
 def webhook_event(*, invitation: Invitation, from_status: str, to_status: str, actor: Actor) -> NewEvent:
     """The outbound event of one move, its payload the invitation as GET shows it now."""
-    data: dict = {"invitation": InvitationOutputSerializer(invitation).data}
+    data: dict = {"invitation": invitation_to_dict(invitation)}
     if not from_status:
         event_type = "invitation.created"
     elif (from_status, to_status) == (S.SENT, S.PENDING):
@@ -73,13 +74,22 @@ def audit_event(
     )
 
 
-def invitation_lock(invitation: Invitation) -> Invitation:
-    """The invitation's row, locked until the transaction ends, with its workflow and organization."""
-    return (
-        Invitation.objects.select_for_update(of=("self",))
-        .select_related("workflow", "organization")
-        .get(pk=invitation.pk)
-    )
+def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
+    """The invitation's row, locked until the transaction ends, with its workflow and organization:
+    one statement, whether the invitation is known by its pk or named by an API caller (then
+    InvitationNotFound for any other tenant's or mode's, exactly like a missing one)."""
+    if not isinstance(invitation, InvitationLookup):
+        return (
+            Invitation.objects.select_for_update(of=("self",))
+            .select_related("workflow", "organization")
+            .get(pk=invitation.pk)
+        )
+    # The caller's organization is the invitation's: no need to join it.
+    locked = invitation.queryset().select_for_update(of=("self",)).select_related("workflow").first()
+    if locked is None:
+        raise InvitationNotFound()
+    locked.organization = invitation.organization
+    return locked
 
 
 def transition_apply(

@@ -190,12 +190,14 @@ def test_the_token_without_its_prefix_is_accepted(api, organization):
 
 
 def test_one_resend_request_runs_a_bounded_number_of_queries(api, organization):
-    """Bound: 10 queries. Key lookup, key last-used touch, invitation read, lock, invitation update,
-    audit insert, webhook event (with its fan-out) insert, attempt insert, plus the savepoint pair.
-    Anything more is an N+1 creeping in."""
+    """Bound: 9 queries. Key lookup, key last-used touch, the invitation found and locked in one,
+    invitation update, audit insert, webhook event (with its fan-out) insert, attempt insert, plus
+    the savepoint pair. Anything more is an N+1 creeping in."""
     invitation = sent_invitation(organization)
     with time_machine.travel(T0, tick=False), CaptureQueriesContext(connection) as queries:
         response = resend(api, invitation)
     assert response.status_code == 200
     statements = [q["sql"] for q in queries.captured_queries]
-    assert len(statements) <= 10, "\n".join(statements)
+    assert len(statements) <= 9, "\n".join(statements)
+    assert sum("FOR UPDATE" in sql for sql in statements) == 1
+    assert sum(sql.startswith("SELECT") and "invitations_invitation" in sql for sql in statements) == 1
