@@ -94,8 +94,18 @@ class InvitationPageSerializer(serializers.Serializer):
         ref_name = "InvitationPage"
 
 
+# One instance, its fields built once: a serializer copies its declared fields each time it is
+# made, which cost more than the representation itself. to_representation keeps no state.
+_OUTPUT = InvitationOutputSerializer()
+
+
 def invitation_to_dict(invitation: Invitation) -> dict:
-    return InvitationOutputSerializer(invitation).data
+    """The invitation as responses and webhook events show it."""
+    return _OUTPUT.to_representation(invitation)
+
+
+def invitations_to_dicts(invitations) -> list[dict]:
+    return [_OUTPUT.to_representation(invitation) for invitation in invitations]
 
 
 class HistoryEntrySerializer(serializers.Serializer):

@@ -10,7 +10,7 @@ from invitations import lifecycle
 from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.models import DossierEvent, Invitation
 from invitations.selectors import normalize_token
-from invitations.serializers import InvitationOutputSerializer
+from invitations.serializers import invitation_to_dict
 from invitations.services.transitions import note_record, transition_apply
 from invitations_project.errors import ValidationFailed
 from webhooks.events import NewEvent, webhook_events_emit
@@ -174,7 +174,7 @@ def invitations_expired_announce(*, now: datetime | None = None, limit: int = 10
                     livemode=invitation.livemode,
                     type="invitation.expired",
                     subject=invitation.token,
-                    data={"invitation": InvitationOutputSerializer(invitation).data},
+                    data={"invitation": invitation_to_dict(invitation)},
                 )
                 for invitation in due
             ],
