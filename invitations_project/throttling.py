@@ -4,19 +4,26 @@ A bucket is a fixed window counted with atomic cache operations, so every web pr
 The views apply their buckets after authentication and permissions and before they look anything
 up (API.md's order). If the cache cannot be reached the throttle lets the request through and logs
 it: the limits that protect an invitation (attempt cap, cooldown) are kept in PostgreSQL.
+
+With Redis as the cache, an endpoint's buckets are counted in one round trip: a Lua script
+increments django-ratelimit's own keys in order and stops after the first bucket over its rate, as
+counting them one by one would. Any other cache counts them through django-ratelimit's get_usage.
 """
 
 import hashlib
 import ipaddress
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
-from django_ratelimit.core import get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 from redis.exceptions import RedisError
 
 from invitations_project.errors import RateLimited
@@ -115,26 +122,12 @@ class RateLimit:
 
     def policy(self) -> str:
         """This bucket as RateLimit-Policy names it: ``30;w=60;name="ip"``."""
-        count, period = self.rate().split("/")
-        window = int(period[:-1] or 1) * UNIT_SECONDS[period[-1]]
+        count, window = _rate_parts(self.rate())
         return f'{count};w={window};name="{self.scope}"'
 
     def count(self, request) -> dict | None:
         """Count this request in the bucket; its usage (django-ratelimit's), or None when it was not counted."""
-        value = self.key(request)
-        if value is None:
-            return None
-        try:
-            usage = get_usage(
-                request, group=self.group, key=lambda _group, _request: value, rate=self.rate(), increment=True
-            )
-        except (RedisError, OSError) as exc:
-            logger.warning("Throttle %s not applied: the cache is unreachable (%s)", self.group, exc)
-            return None
-        if usage is None and settings.RATELIMIT_ENABLE:
-            # The counter could not be read or written (fail open).
-            logger.warning("Throttle %s not applied: the counter could not be read", self.group)
-        return usage
+        return count_in_order(request, (self,))[0]
 
     def refuse_if_over(self, usage: dict | None) -> None:
         if usage is not None and usage["should_limit"]:
@@ -147,6 +140,93 @@ class RateLimit:
         usage = self.count(request)
         self.refuse_if_over(usage)
         return usage
+
+
+# KEYS: the buckets' cache keys in order; ARGV: each bucket's limit and lifetime in seconds.
+# Returns the counts of the buckets counted: none after the first one over its limit.
+_COUNT_IN_ORDER_LUA = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then
+    redis.call('EXPIRE', key, ARGV[2 * i])
+  end
+  counts[i] = count
+  if count > tonumber(ARGV[2 * i - 1]) then
+    break
+  end
+end
+return counts
+"""
+_count_script = None
+
+
+def count_in_order(request, limits: Sequence[RateLimit]) -> list[dict | None]:
+    """Count this request in ``limits`` in order, stopping after the first bucket over its rate (its
+    refusal is the answer); each bucket's usage, None for a bucket not counted (no key for this
+    request, a bucket after a full one, or the cache unreachable: fail open, logged)."""
+    usages: list[dict | None] = [None] * len(limits)
+    if not settings.RATELIMIT_ENABLE:
+        return usages
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    if not isinstance(cache, RedisCache):
+        return _count_one_by_one(request, limits)
+    buckets = []  # (index, cache key, limit, period, window)
+    for index, limit in enumerate(limits):
+        value = limit.key(request)
+        if value is None:
+            continue
+        rate = limit.rate()
+        count, period = _rate_parts(rate)
+        window = _get_window(value, period)
+        key = cache.make_and_validate_key(_make_cache_key(limit.group, window, rate, value, None))
+        buckets.append((index, key, count, period, window))
+    if not buckets:
+        return usages
+    global _count_script
+    try:
+        client = cache._cache.get_client(write=True)
+        if _count_script is None:
+            _count_script = client.register_script(_COUNT_IN_ORDER_LUA)
+        args = [arg for _i, _k, count, period, _w in buckets for arg in (count, period + EXPIRATION_FUDGE)]
+        counts = _count_script(keys=[key for _i, key, *_rest in buckets], args=args, client=client)
+    except (RedisError, OSError) as exc:
+        logger.warning(
+            "Throttles %s not applied: the cache is unreachable (%s)", ", ".join(limit.group for limit in limits), exc
+        )
+        return usages
+    now = int(time.time())
+    for (index, _key, count, _period, window), counted in zip(buckets, counts, strict=False):
+        usages[index] = {"count": counted, "limit": count, "should_limit": counted > count, "time_left": window - now}
+    return usages
+
+
+def _count_one_by_one(request, limits: Sequence[RateLimit]) -> list[dict | None]:
+    usages: list[dict | None] = [None] * len(limits)
+    for index, limit in enumerate(limits):
+        value = limit.key(request)
+        if value is None:
+            continue
+        try:
+            usage = get_usage(
+                request, group=limit.group, key=lambda _group, _request: value, rate=limit.rate(), increment=True
+            )
+        except (RedisError, OSError) as exc:
+            logger.warning("Throttle %s not applied: the cache is unreachable (%s)", limit.group, exc)
+            continue
+        if usage is None:
+            # The counter could not be read or written (fail open).
+            logger.warning("Throttle %s not applied: the counter could not be read", limit.group)
+            continue
+        usages[index] = usage
+        if usage["should_limit"]:
+            break
+    return usages
+
+
+def _rate_parts(rate: str) -> tuple[int, int]:
+    count, period = rate.split("/")
+    return int(count), int(period[:-1] or 1) * UNIT_SECONDS[period[-1]]
 
 
 def _seconds_left(usage: dict) -> int:
@@ -189,11 +269,12 @@ class RateLimitedApiMixin:
 
     def check_throttles(self, request):
         super().check_throttles(request)
-        self.rate_limit_counted = []
-        for limit in self.rate_limits.get(request.method, ()):
-            usage = limit.count(request)
-            if usage is not None:
-                self.rate_limit_counted.append((limit, usage))
+        limits = self.rate_limits.get(request.method, ())
+        usages = count_in_order(request, limits)
+        self.rate_limit_counted = [
+            (limit, usage) for limit, usage in zip(limits, usages, strict=True) if usage is not None
+        ]
+        for limit, usage in zip(limits, usages, strict=True):
             limit.refuse_if_over(usage)
 
     def finalize_response(self, request, response, *args, **kwargs):

@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+import redis
 import time_machine
+from rest_framework.test import APIClient
 
-from tests.conftest import T0
+from tests.conftest import T0, RedisServer
 from tests.factories import InvitationFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +82,39 @@ def test_the_auth_token_endpoint_counts_its_buckets_too(client, settings):
     assert [r.status_code == 429 for r in answers] == [False, False, True]
     assert [headers(r)[1] for r in answers] == ["1", "0", "0"]
     assert answers[0]["RateLimit-Policy"].startswith('2;w=60;name="ip"')
+
+
+def test_a_request_refused_by_the_ip_bucket_is_not_counted_in_the_organization_bucket(live_key, settings):
+    settings.RESEND_RATE_PER_IP = "3/m"
+    settings.RESEND_RATE_PER_ORG = "4/m"
+    first, second = (
+        APIClient(REMOTE_ADDR=ip, HTTP_AUTHORIZATION=f"Bearer {live_key}") for ip in ("10.0.0.1", "10.0.0.2")
+    )
+    with time_machine.travel(T0, tick=False):
+        from_first = [first.post(UNKNOWN).status_code for _ in range(5)]
+        from_second = [second.post(UNKNOWN) for _ in range(2)]
+    assert from_first == [404, 404, 404, 429, 429]
+    # The organization's bucket holds the first address's three counted requests, not its two refused ones.
+    assert from_second[0].status_code == 404 and headers(from_second[0])[:2] == ("4", "0")
+    assert from_second[1].status_code == 429 and from_second[1].json()["error"]["scope"] == "organization"
+
+
+def test_a_resends_two_buckets_cost_one_redis_command(api, settings, tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        settings.CACHES = {
+            "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": server.url}
+        }
+        stats = redis.Redis.from_url(server.url)
+        api.post(UNKNOWN)  # loads the script
+        stats.config_resetstat()
+        with time_machine.travel(T0, tick=False):
+            answers = [api.post(UNKNOWN) for _ in range(3)]
+        calls = {name.removeprefix("cmdstat_"): value["calls"] for name, value in stats.info("commandstats").items()}
+    finally:
+        server.stop()
+    assert [headers(r)[:2] for r in answers] == [("20", "19"), ("20", "18"), ("20", "17")]
+    calls.pop("config|resetstat", None)
+    # One EVALSHA per request; inside it an INCR per bucket, and an EXPIRE when a bucket's window opens.
+    assert calls == {"evalsha": 3, "incr": 6, "expire": 2}
