@@ -66,7 +66,10 @@ def enqueue_now(func: Job, *args, queue_name: str = "delivery", **job_options) -
         return True
     try:
         queue = _queue(queue_name)
-        queue.enqueue(func, *args, **job_meta(job_options))
+        # In one pipeline: rq alone makes two round trips (the queue's registration, then the job).
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue(func, *args, pipeline=pipe, **job_meta(job_options))
+            pipe.execute()
     except RedisError as exc:
         logger.warning("Could not enqueue %s%r on %s: %s; the sweeper will retry", _name(func), args, queue_name, exc)
         return False
