@@ -1,9 +1,10 @@
-"""Deliveries at a real provider's latency: `resend_invitations` over N eligible email invitations,
-then the rq workers README names (`python manage.py rqworker delivery webhooks default
+"""Deliveries at a real provider's latency: `resend_invitations` over N eligible email (or SMS)
+invitations, then the rq workers README names (`python manage.py rqworker delivery webhooks default
 --with-scheduler`, the settings' worker class) send every one through anymail's Postmark backend to
-a Postmark-compatible API on 127.0.0.1 that answers each call after --latency seconds.
+a Postmark-compatible API on 127.0.0.1 (with --channel sms: through the twilio client to a
+Twilio-compatible Messages API) that answers each call after --latency seconds.
 
-    .venv/bin/python bench/provider_latency.py --count 10000 --workers 2 [--kill]
+    .venv/bin/python bench/provider_latency.py --count 10000 --workers 2 [--channel sms] [--kill]
 
 Prints the wall time from the command's start until every invitation is `sent`, the rate, what the
 provider received (distinct attempt keys, calls repeating a key), the billing events, and the
@@ -11,90 +12,32 @@ workers' peak memory (VmHWM of each worker and its scheduler, summed). With --ki
 SIGKILLed once a third is sent and another started in its place, as a supervisor would; the
 sweeper (rqcron, with short leases for the run) hands the attempts it held to the others. The fake
 provider honours the idempotency key the service sends (X-Delivery-Attempt): a repeated key gets
-the first answer again and delivers nothing new, as a provider that honours it does.
+the first answer again and delivers nothing new, as a provider that honours it does. Twilio takes
+no key: there a repeated attempt (named in the status callback URL) is an SMS sent twice.
 """
 
 import argparse
-import json
 import os
 import signal
 import sys
-import threading
 import time
-import uuid
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness, seeding
+from bench.fake_providers import FakePostmark, FakeTwilio
 from bench.webhook_fanout import peak_memory_kib
 
-
-class FakePostmark:
-    """Postmark's /email and /email/batch, answering after ``latency`` seconds."""
-
-    def __init__(self, latency: float):
-        self.latency = latency
-        self.calls: Counter[str] = Counter()
-        self.answers: dict[str, str] = {}
-        self.lock = threading.Lock()
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                time.sleep(provider.latency)
-                messages = body if isinstance(body, list) else [body]
-                answers = [provider.accept(message) for message in messages]
-                payload = json.dumps(answers if self.path.rstrip("/").endswith("batch") else answers[0]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-
-            def handle_error(self, request, client_address):
-                # A worker SIGKILLed mid-call leaves its connection half-read: nothing to report.
-                if not isinstance(sys.exc_info()[1], ConnectionError):
-                    super().handle_error(request, client_address)
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-    def accept(self, message: dict) -> dict:
-        key = next((h["Value"] for h in message.get("Headers", []) if h.get("Name") == "X-Delivery-Attempt"), "")
-        with self.lock:
-            self.calls[key] += 1
-            message_id = self.answers.setdefault(key, str(uuid.uuid4()))
-        return {
-            "To": message.get("To", ""),
-            "SubmittedAt": "2026-12-01T12:00:00.0000000Z",
-            "MessageID": message_id,
-            "ErrorCode": 0,
-            "Message": "OK",
-        }
+TWILIO_SID = "AC" + "0" * 31 + "1"
 
 
-def seed(count: int) -> None:
+def seed(count: int, channel: str) -> None:
     from accounts.principals import Actor
     from accounts.services import organization_create
 
     organization = organization_create(slug="latency", name="Latency", actor=Actor.system("bench"))
-    seeding.sent_invitations(organization, count, channel="email")
+    seeding.sent_invitations(organization, count, channel=channel)
 
 
 def sent_count() -> int:
@@ -119,21 +62,34 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the provider takes per call")
+    parser.add_argument("--channel", choices=("email", "sms"), default="email")
     parser.add_argument("--kill", action="store_true", help="SIGKILL one worker once a third is sent")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--database-url", default=harness.DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=harness.DEFAULT_REDIS_URL)
     args = parser.parse_args()
 
-    provider = FakePostmark(args.latency)
+    if args.channel == "email":
+        provider = FakePostmark(args.latency)
+        channel_settings = {
+            "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": "bench-server-token",
+            "ANYMAIL_POSTMARK_API_URL": provider.url + "/",
+        }
+    else:
+        provider = FakeTwilio(args.latency, account_sid=TWILIO_SID, auth_token="bench-auth-token")
+        channel_settings = {
+            "SMS_BACKEND": "delivery.providers.twilio.TwilioSmsBackend",
+            "TWILIO_ACCOUNT_SID": TWILIO_SID,
+            "TWILIO_AUTH_TOKEN": "bench-auth-token",
+            "TWILIO_API_BASE_URL": provider.url,
+        }
     logs = Path(os.environ.get("TMPDIR", "/tmp")) / f"provider-latency-{os.getpid()}"
     logs.mkdir(parents=True, exist_ok=True)
     env = harness.bench_environment(
         args.database_url,
         args.redis_url,
-        EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
-        ANYMAIL_POSTMARK_SERVER_TOKEN="bench-server-token",
-        ANYMAIL_POSTMARK_API_URL=provider.url,
+        **channel_settings,
         PROMETHEUS_MULTIPROC_DIR=str(logs / "metrics"),
         # Short leases, so a killed worker's attempts are taken over within the run.
         DELIVERY_SENDING_TIMEOUT_SECONDS="20",
@@ -151,13 +107,13 @@ def main() -> None:
 
         for queue in ("delivery", "webhooks", "default"):
             django_rq.get_connection(queue).flushdb()
-        seed(args.count)
+        seed(args.count, args.channel)
         worker_args = [harness.PYTHON, "manage.py", "rqworker", "delivery", "webhooks", "default", "--with-scheduler"]
         workers = [children.start(worker_args, env=env, log=logs / f"worker-{n}.log") for n in range(args.workers)]
         children.start([harness.PYTHON, "manage.py", "rqcron", "delivery.cron"], env=env, log=logs / "cron.log")
         started = time.monotonic()
         command = children.start(
-            [harness.PYTHON, "manage.py", "resend_invitations", "--org", "latency", "--channel", "email"],
+            [harness.PYTHON, "manage.py", "resend_invitations", "--org", "latency", "--channel", args.channel],
             env=env,
             log=logs / "command.log",
         )
@@ -191,11 +147,14 @@ def main() -> None:
 
         connections.close_all()
         harness.drop_database(args.database_url)
-        provider.server.shutdown()
+        provider.stop()
 
-    repeated = sum(count - 1 for count in provider.calls.values() if count > 1)
+    repeated = provider.repeated()
     threads = env.get("RQ_WORKER_THREADS") or "16 (default)"
-    print(f"workers: {args.workers}, threads each: {threads}, provider latency: {args.latency * 1000:.0f} ms")
+    print(
+        f"channel: {args.channel}, workers: {args.workers}, threads each: {threads}, "
+        f"provider latency: {args.latency * 1000:.0f} ms"
+    )
     print(f"sent: {done} of {args.count} in {elapsed:.1f} s ({done / elapsed:.1f}/s)")
     print(f"lost: {args.count - done}")
     print(f"provider: {len(provider.calls)} distinct attempts, {repeated} calls repeating a key")

@@ -16,6 +16,21 @@ from invitations.models import Invitation
 from invitations_project.errors import InvalidRequest, ServiceUnavailable
 from invitations_project.webhooks import InvalidSignature, enveloped, form_value
 
+TWILIO_API = "https://api.twilio.com"
+
+
+class _TwilioHttpClient(TwilioHttpClient):
+    """The twilio client's own HTTP client, sending the Messages API's calls to TWILIO_API_BASE_URL."""
+
+    def __init__(self, *, base_url: str, **options):
+        super().__init__(**options)
+        self.base_url = base_url
+
+    def request(self, method: str, url: str, *args, **kwargs):
+        if url.startswith(TWILIO_API + "/"):
+            url = self.base_url + url.removeprefix(TWILIO_API)
+        return super().request(method, url, *args, **kwargs)
+
 
 class TwilioSmsBackend(BaseSmsBackend):
     """Sends through Twilio's Messages API with the official client.
@@ -33,7 +48,7 @@ class TwilioSmsBackend(BaseSmsBackend):
         self.client = Client(
             settings.TWILIO_ACCOUNT_SID,
             settings.TWILIO_AUTH_TOKEN,
-            http_client=TwilioHttpClient(timeout=settings.SMS_TIMEOUT_SECONDS),
+            http_client=_TwilioHttpClient(base_url=settings.TWILIO_API_BASE_URL, timeout=settings.SMS_TIMEOUT_SECONDS),
         )
 
     def send(self, message: SmsMessage) -> str:

@@ -8,6 +8,7 @@ import requests
 import time_machine
 from twilio.request_validator import RequestValidator
 
+from bench.fake_providers import FakeTwilio
 from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.sms import PermanentSmsError, SmsMessage, TransientSmsError, TwilioSmsBackend
@@ -230,3 +231,27 @@ def test_the_status_callback_needs_no_csrf_token(api, twilio, run_worker, django
         attempt = DeliveryAttempt.objects.get(invitation=invitation)
         response = callback(Client(enforce_csrf_checks=True), status("SM0001", "delivered"), attempt_id=attempt.pk)
     assert response.status_code == 204
+
+
+def test_with_twilio_api_base_url_the_backend_calls_a_twilio_compatible_api_there(settings):
+    """Over real HTTP to a Messages API on 127.0.0.1 that checks Twilio's Basic auth and form."""
+    provider = FakeTwilio(0, account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TWILIO_SID, TWILIO_TOKEN
+    settings.TWILIO_API_BASE_URL = provider.url
+    callback = "https://x.example/cb?attempt=7"
+    message = SmsMessage(to=PHONE, body="Your link", sender="AutoDoc", idempotency_key="7", status_callback=callback)
+    try:
+        sid = TwilioSmsBackend().send(message)
+        settings.TWILIO_AUTH_TOKEN = "wrong"
+        with pytest.raises(TransientSmsError, match="Twilio 401 error 20003"):
+            TwilioSmsBackend().send(message)
+    finally:
+        provider.stop()
+    [form] = provider.messages
+    assert form == {
+        "To": PHONE,
+        "Body": "Your link",
+        "From": "AutoDoc",
+        "StatusCallback": "https://x.example/cb?attempt=7",
+    }
+    assert sid.startswith("SM") and provider.calls == {callback: 1}  # the refused call sent nothing

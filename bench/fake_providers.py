@@ -1,0 +1,155 @@
+"""Providers' HTTP APIs on 127.0.0.1, speaking their protocols, answering each call after a set latency:
+Postmark's (anymail's Postmark backend, pointed at it with ANYMAIL_POSTMARK_API_URL) and Twilio's
+Messages API (the twilio client, pointed at it with TWILIO_API_BASE_URL).
+
+Each records the calls per idempotency key: Postmark's X-Delivery-Attempt header, which the fake
+honours as a provider that honours it does (a repeated key gets the first answer and delivers
+nothing new); for Twilio, whose Messages API takes no key, the attempt named in the status callback
+URL, so a repeated attempt is a message the recipient got twice.
+"""
+
+import base64
+import json
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # A worker SIGKILLed mid-call leaves its connection half-read: nothing to report.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class FakeProvider:
+    """The server and its bookkeeping; a subclass answers ``handle(handler, body) -> (status, payload)``."""
+
+    def __init__(self, latency: float):
+        self.latency = latency
+        self.calls: Counter[str] = Counter()
+        self.answers: dict[str, str] = {}
+        self.lock = threading.Lock()
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                time.sleep(provider.latency)
+                status, payload, content_type = provider.handle(self, body)
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def record(self, key: str) -> str:
+        """Count a call for ``key``; the id of the message the first call for it made."""
+        with self.lock:
+            self.calls[key] += 1
+            return self.answers.setdefault(key, uuid.uuid4().hex)
+
+    def repeated(self) -> int:
+        return sum(count - 1 for count in self.calls.values() if count > 1)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+class FakePostmark(FakeProvider):
+    """Postmark's /email and /email/batch."""
+
+    def handle(self, handler, body: bytes):
+        data = json.loads(body or b"{}")
+        messages = data if isinstance(data, list) else [data]
+        answers = [self.accept(message) for message in messages]
+        return 200, answers if handler.path.rstrip("/").endswith("batch") else answers[0], "application/json"
+
+    def accept(self, message: dict) -> dict:
+        key = next((h["Value"] for h in message.get("Headers", []) if h.get("Name") == "X-Delivery-Attempt"), "")
+        return {
+            "To": message.get("To", ""),
+            "SubmittedAt": "2026-12-01T12:00:00.0000000Z",
+            "MessageID": str(uuid.UUID(self.record(key))),
+            "ErrorCode": 0,
+            "Message": "OK",
+        }
+
+
+class FakeTwilio(FakeProvider):
+    """Twilio's POST /2010-04-01/Accounts/{AccountSid}/Messages.json: HTTP Basic auth with the
+    account's SID and auth token, a form body, 201 with the message resource (or Twilio's error
+    body: 401 for wrong credentials, 400 code 21604 without a To, 21602 without a Body)."""
+
+    def __init__(self, latency: float, *, account_sid: str, auth_token: str):
+        self.account_sid, self.auth_token = account_sid, auth_token
+        self.messages: list[dict] = []
+        super().__init__(latency)
+
+    def handle(self, handler, body: bytes):
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        if handler.headers.get("Authorization") != expected:
+            return 401, self.error(20003, "Authenticate", 401), "application/json"
+        if handler.path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
+            return 404, self.error(20404, "The requested resource was not found", 404), "application/json"
+        form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
+        if not form.get("To"):
+            return 400, self.error(21604, "A 'To' phone number is required.", 400), "application/json"
+        if not form.get("Body"):
+            return 400, self.error(21602, "Message body is required.", 400), "application/json"
+        sid = "SM" + self.record(form.get("StatusCallback", ""))
+        with self.lock:
+            self.messages.append(form)
+        return 201, self.message(sid, form), "application/json"
+
+    def message(self, sid: str, form: dict) -> dict:
+        return {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "to": form["To"],
+            "from": form.get("From"),
+            "body": form["Body"],
+            "status": "queued",
+            "num_segments": "1",
+            "num_media": "0",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "price": None,
+            "price_unit": "USD",
+            "error_code": None,
+            "error_message": None,
+            "date_created": "Tue, 01 Dec 2026 12:00:00 +0000",
+            "date_updated": "Tue, 01 Dec 2026 12:00:00 +0000",
+            "date_sent": None,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+            "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},
+        }
+
+    @staticmethod
+    def error(code: int, message: str, status: int) -> dict:
+        return {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        }
