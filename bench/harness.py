@@ -127,6 +127,22 @@ class Children:
                 process.wait()
 
 
+def cpu_seconds_by_program() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the running processes of this machine, summed by
+    program name (``postgres``, ``gunicorn``, ``redis-server``, ...); read from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:
