@@ -35,11 +35,17 @@ class FakeProvider:
         self.latency = latency
         self.calls: Counter[str] = Counter()
         self.answers: dict[str, str] = {}
+        self.connections = 0
         self.lock = threading.Lock()
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with provider.lock:
+                    provider.connections += 1
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -421,6 +421,8 @@ LOGGING = {
             "LOG_LEVEL", "INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
         ),
     },
+    # The twilio client writes eleven INFO lines about every call it makes; the send's own lines say enough.
+    "loggers": {"twilio.http_client": {"level": "WARNING"}},
 }
 
 # --- Delivery reliability: outbox sweeper, provider webhooks, dossier events -------------------

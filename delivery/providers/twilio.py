@@ -1,6 +1,8 @@
 """SMS through Twilio: its Messages API backend (which errors are worth a retry), what its status
 callbacks and error codes mean for a send, and the signed callback endpoint."""
 
+import threading
+
 import requests
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -32,6 +34,26 @@ class _TwilioHttpClient(TwilioHttpClient):
         return super().request(method, url, *args, **kwargs)
 
 
+_clients = threading.local()
+
+
+def _client() -> Client:
+    """This thread's twilio client for the current settings: its HTTP session, and the connection
+    it keeps open to the API, are reused from one send to the next."""
+    key = (
+        settings.TWILIO_ACCOUNT_SID,
+        settings.TWILIO_AUTH_TOKEN,
+        settings.TWILIO_API_BASE_URL,
+        settings.SMS_TIMEOUT_SECONDS,
+    )
+    cached = getattr(_clients, "cached", None)
+    if cached is None or cached[0] != key:
+        http_client = _TwilioHttpClient(base_url=settings.TWILIO_API_BASE_URL, timeout=settings.SMS_TIMEOUT_SECONDS)
+        cached = (key, Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client))
+        _clients.cached = cached
+    return cached[1]
+
+
 class TwilioSmsBackend(BaseSmsBackend):
     """Sends through Twilio's Messages API with the official client.
 
@@ -45,11 +67,7 @@ class TwilioSmsBackend(BaseSmsBackend):
     def __init__(self):
         if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
             raise TransientSmsError("Twilio is not configured: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN.")
-        self.client = Client(
-            settings.TWILIO_ACCOUNT_SID,
-            settings.TWILIO_AUTH_TOKEN,
-            http_client=_TwilioHttpClient(base_url=settings.TWILIO_API_BASE_URL, timeout=settings.SMS_TIMEOUT_SECONDS),
-        )
+        self.client = _client()
 
     def send(self, message: SmsMessage) -> str:
         options = {"to": message.to, "body": message.body}

@@ -242,16 +242,21 @@ def test_with_twilio_api_base_url_the_backend_calls_a_twilio_compatible_api_ther
     message = SmsMessage(to=PHONE, body="Your link", sender="AutoDoc", idempotency_key="7", status_callback=callback)
     try:
         sid = TwilioSmsBackend().send(message)
+        TwilioSmsBackend().send(message)
+        connections = provider.connections
         settings.TWILIO_AUTH_TOKEN = "wrong"
         with pytest.raises(TransientSmsError, match="Twilio 401 error 20003"):
             TwilioSmsBackend().send(message)
     finally:
         provider.stop()
-    [form] = provider.messages
+    # The second send went over the first one's connection; the new credentials made a new client.
+    assert connections == 1 and provider.connections == 2
+    form = provider.messages[0]
+    assert len(provider.messages) == 2
     assert form == {
         "To": PHONE,
         "Body": "Your link",
         "From": "AutoDoc",
         "StatusCallback": "https://x.example/cb?attempt=7",
     }
-    assert sid.startswith("SM") and provider.calls == {callback: 1}  # the refused call sent nothing
+    assert sid.startswith("SM") and provider.calls == {callback: 2}  # the refused call sent nothing
