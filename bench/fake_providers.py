@@ -15,6 +15,8 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -46,6 +48,9 @@ class FakeProvider:
                 super().setup()
                 with provider.lock:
                     provider.connections += 1
+
+            def do_GET(self):
+                self.do_POST()
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -85,6 +90,8 @@ class FakePostmark(FakeProvider):
     """Postmark's /email and /email/batch."""
 
     def handle(self, handler, body: bytes):
+        if handler.command != "POST":
+            return 405, {"ErrorCode": 405, "Message": "Method not allowed"}, "application/json"
         data = json.loads(body or b"{}")
         messages = data if isinstance(data, list) else [data]
         answers = [self.accept(message) for message in messages]
@@ -102,30 +109,54 @@ class FakePostmark(FakeProvider):
 
 
 class FakeTwilio(FakeProvider):
-    """Twilio's POST /2010-04-01/Accounts/{AccountSid}/Messages.json: HTTP Basic auth with the
-    account's SID and auth token, a form body, 201 with the message resource (or Twilio's error
-    body: 401 for wrong credentials, 400 code 21604 without a To, 21602 without a Body)."""
+    """Twilio's /2010-04-01/Accounts/{AccountSid}/Messages.json: HTTP Basic auth with the account's
+    SID and auth token. POST a form: 201 with the message resource (or Twilio's error body: 401 for
+    wrong credentials, 400 code 21604 without a To, 21602 without a Body). GET: the account's
+    messages, newest first, one page of PageSize, filtered by To."""
 
     def __init__(self, latency: float, *, account_sid: str, auth_token: str):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.messages: list[dict] = []
+        self.resources: list[dict] = []
         super().__init__(latency)
 
     def handle(self, handler, body: bytes):
         expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         if handler.headers.get("Authorization") != expected:
             return 401, self.error(20003, "Authenticate", 401), "application/json"
-        if handler.path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
+        path, _, query = handler.path.partition("?")
+        if path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
             return 404, self.error(20404, "The requested resource was not found", 404), "application/json"
+        if handler.command == "GET":
+            return 200, self.page({name: values[0] for name, values in parse_qs(query).items()}), "application/json"
         form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
         if not form.get("To"):
             return 400, self.error(21604, "A 'To' phone number is required.", 400), "application/json"
         if not form.get("Body"):
             return 400, self.error(21602, "Message body is required.", 400), "application/json"
         sid = "SM" + self.record(form.get("StatusCallback", ""))
+        resource = self.message(sid, form)
         with self.lock:
             self.messages.append(form)
-        return 201, self.message(sid, form), "application/json"
+            self.resources.append(resource)
+        return 201, resource, "application/json"
+
+    def page(self, query: dict) -> dict:
+        size = int(query.get("PageSize", 50))
+        with self.lock:
+            found = [m for m in reversed(self.resources) if "To" not in query or m["to"] == query["To"]][:size]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json?PageSize={size}&Page=0"
+        return {
+            "messages": found,
+            "page": 0,
+            "page_size": size,
+            "start": 0,
+            "end": max(0, len(found) - 1),
+            "uri": uri,
+            "first_page_uri": uri,
+            "previous_page_uri": None,
+            "next_page_uri": None,
+        }
 
     def message(self, sid: str, form: dict) -> dict:
         return {
@@ -144,8 +175,8 @@ class FakeTwilio(FakeProvider):
             "price_unit": "USD",
             "error_code": None,
             "error_message": None,
-            "date_created": "Tue, 01 Dec 2026 12:00:00 +0000",
-            "date_updated": "Tue, 01 Dec 2026 12:00:00 +0000",
+            "date_created": format_datetime(datetime.now(UTC)),
+            "date_updated": format_datetime(datetime.now(UTC)),
             "date_sent": None,
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
             "subresource_uris": {"media": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}/Media.json"},

@@ -101,6 +101,8 @@ def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         sender=settings.SMS_FROM,
         idempotency_key=idempotency_key(attempt),
         status_callback=sms_status_callback_url(attempt),
+        # A try lost with its worker may have reached Twilio, which takes no idempotency key.
+        earlier_try_since=getattr(attempt, "lost_try_claimed_at", None),
     )
     try:
         return get_sms_backend().send(sms)

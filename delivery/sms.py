@@ -5,6 +5,7 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -32,6 +33,10 @@ class SmsMessage:
     idempotency_key: str
     # Where the provider reports delivery; it names the attempt, so events find it.
     status_callback: str = ""
+    # Set when an earlier try of this send may have reached the provider (its worker was lost
+    # mid-call): when that try began. A provider that takes no idempotency key looks for the
+    # message it may have created before sending another.
+    earlier_try_since: datetime | None = None
 
 
 # GSM 03.38: what one 7-bit character can be, and the extension table's characters (two each).

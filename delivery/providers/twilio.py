@@ -2,6 +2,7 @@
 callbacks and error codes mean for a send, and the signed callback endpoint."""
 
 import threading
+from datetime import timedelta
 
 import requests
 from django.conf import settings
@@ -54,6 +55,13 @@ def _client() -> Client:
     return cached[1]
 
 
+# How many of the number's latest messages a retried send looks through for its own, and how far
+# Twilio's clock (and its whole-second dates) may be from ours. Any earlier try of the same body
+# that is known to have failed came at least a retry interval (a minute) before the lost one.
+EARLIER_MESSAGES_LOOKED_AT = 20
+CLOCK_SKEW = timedelta(seconds=5)
+
+
 class TwilioSmsBackend(BaseSmsBackend):
     """Sends through Twilio's Messages API with the official client.
 
@@ -70,15 +78,12 @@ class TwilioSmsBackend(BaseSmsBackend):
         self.client = _client()
 
     def send(self, message: SmsMessage) -> str:
-        options = {"to": message.to, "body": message.body}
-        if settings.TWILIO_MESSAGING_SERVICE_SID:
-            options["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
-        else:
-            options["from_"] = message.sender
-        if message.status_callback:
-            options["status_callback"] = message.status_callback
         try:
-            sent = self.client.messages.create(**options)
+            if message.earlier_try_since is not None:
+                already = self._earlier_message(message)
+                if already is not None:
+                    return already
+            return self._create(message)
         except TwilioRestException as exc:
             text = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
             if exc.status in self.PERMANENT_STATUSES:
@@ -88,7 +93,27 @@ class TwilioSmsBackend(BaseSmsBackend):
             raise TransientSmsError(f"Twilio unreachable: {exc}") from exc
         except TwilioException as exc:
             raise TransientSmsError(f"Twilio error: {exc}") from exc
-        return sent.sid
+
+    def _create(self, message: SmsMessage) -> str:
+        options = {"to": message.to, "body": message.body}
+        if settings.TWILIO_MESSAGING_SERVICE_SID:
+            options["messaging_service_sid"] = settings.TWILIO_MESSAGING_SERVICE_SID
+        else:
+            options["from_"] = message.sender
+        if message.status_callback:
+            options["status_callback"] = message.status_callback
+        return self.client.messages.create(**options).sid
+
+    def _earlier_message(self, message: SmsMessage) -> str | None:
+        """The SID of the message a lost try created, if Twilio has one: to this number, with this
+        body, created since that try began. Twilio's Messages API takes no idempotency key; without
+        this, a try whose answer was lost with its worker would send the SMS a second time."""
+        since = message.earlier_try_since - CLOCK_SKEW
+        for earlier in self.client.messages.list(to=message.to, limit=EARLIER_MESSAGES_LOOKED_AT):
+            created = earlier.date_created
+            if earlier.body == message.body and created is not None and created >= since:
+                return earlier.sid
+        return None
 
 
 # Twilio MessageStatus -> kind. `read` is a read receipt (WhatsApp, RCS).

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.principals import Actor
@@ -35,23 +35,34 @@ def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:
 
     A `sending` attempt whose claim is older than DELIVERY_SENDING_TIMEOUT_SECONDS lost its worker
     (killed, or its machine died) and may be taken again; the provider sees the same idempotency
-    key. PostgreSQL re-checks the WHERE clause after waiting for a concurrent UPDATE, so of two jobs
-    claiming at once exactly one gets the row.
+    key, and the attempt's ``lost_try_claimed_at`` says when the lost try began (its provider call,
+    if it made one, came after). PostgreSQL re-checks the WHERE clause after waiting for a
+    concurrent UPDATE, so of two jobs claiming at once exactly one gets the row.
     """
     now = timezone.now()
-    lost_before = now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
-    claimable = Q(status__in=(A.QUEUED, A.RETRYING)) | Q(status=A.SENDING, claimed_at__lt=lost_before)
-    claimed = DeliveryAttempt.objects.filter(claimable, pk=attempt_id).update(
-        status=A.SENDING, claimed_at=now, updated_at=now, tries=F("tries") + 1
-    )
+    claim = {"status": A.SENDING, "claimed_at": now, "updated_at": now, "tries": F("tries") + 1}
+    lost_try_claimed_at = None
+    claimed = DeliveryAttempt.objects.filter(pk=attempt_id, status__in=(A.QUEUED, A.RETRYING)).update(**claim)
     if not claimed:
-        return None
+        lost_before = now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
+        with transaction.atomic():
+            lost_try_claimed_at = (
+                DeliveryAttempt.objects.select_for_update(skip_locked=True)
+                .filter(pk=attempt_id, status=A.SENDING, claimed_at__lt=lost_before)
+                .values_list("claimed_at", flat=True)
+                .first()
+            )
+            if lost_try_claimed_at is None:
+                return None
+            DeliveryAttempt.objects.filter(pk=attempt_id).update(**claim)
     # Everything sending and billing need, in one SELECT: the invitation (its state decides whether
     # the send is still wanted), its organization (billed) and its workflow's organization (named in
     # the message).
-    return DeliveryAttempt.objects.select_related("invitation__organization", "invitation__workflow__organization").get(
-        pk=attempt_id
-    )
+    attempt = DeliveryAttempt.objects.select_related(
+        "invitation__organization", "invitation__workflow__organization"
+    ).get(pk=attempt_id)
+    attempt.lost_try_claimed_at = lost_try_claimed_at
+    return attempt
 
 
 def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:

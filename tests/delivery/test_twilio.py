@@ -1,16 +1,21 @@
 """The Twilio SMS backend (through the real twilio client; only Twilio's HTTP API is stood in for)
 and Twilio's status callback, authenticated by X-Twilio-Signature."""
 
+from dataclasses import replace
+from datetime import timedelta
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import time_machine
+from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from bench.fake_providers import FakeTwilio
 from billing.models import BillingEvent
+from delivery import channels
 from delivery.models import DeliveryAttempt, ProviderEvent
+from delivery.services.sending import delivery_attempt_claim, delivery_attempt_send
 from delivery.sms import PermanentSmsError, SmsMessage, TransientSmsError, TwilioSmsBackend
 from invitations.models import Invitation, InvitationEvent
 from tests.conftest import T0
@@ -260,3 +265,64 @@ def test_with_twilio_api_base_url_the_backend_calls_a_twilio_compatible_api_ther
         "StatusCallback": "https://x.example/cb?attempt=7",
     }
     assert sid.startswith("SM") and provider.calls == {callback: 2}  # the refused call sent nothing
+
+
+def test_a_retried_send_takes_the_message_an_earlier_try_created_instead_of_sending_it_again(settings):
+    """Twilio takes no idempotency key: a try whose answer was lost (its worker killed) must not
+    become a second SMS when the attempt is tried again."""
+    provider = FakeTwilio(0, account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TWILIO_SID, TWILIO_TOKEN
+    settings.TWILIO_API_BASE_URL = provider.url
+    lost_try_began = timezone.now()
+    sends = iter(range(100))
+
+    def message(body: str, *, retried: bool, to: str = PHONE) -> SmsMessage:
+        # Each send names its own attempt, as the service's status callbacks do.
+        return SmsMessage(
+            to=to,
+            body=body,
+            sender="AutoDoc",
+            idempotency_key="7",
+            status_callback=f"https://x.example/cb?attempt={next(sends)}",
+            earlier_try_since=lost_try_began if retried else None,
+        )
+
+    try:
+        first = TwilioSmsBackend().send(message("Your link 1", retried=False))
+        TwilioSmsBackend().send(message("Your link 1", retried=False, to="+14155550100"))
+        again = TwilioSmsBackend().send(message("Your link 1", retried=True))
+        # Another body (another invitation's link) to the same number is not this send's message.
+        other = TwilioSmsBackend().send(message("Your link 2", retried=True))
+        # Nor is a message created before the lost try began.
+        old = message("Your link 1", retried=True)
+        later = TwilioSmsBackend().send(replace(old, earlier_try_since=lost_try_began + timedelta(minutes=5)))
+    finally:
+        provider.stop()
+    assert again == first
+    assert [form["Body"] for form in provider.messages] == ["Your link 1", "Your link 1", "Your link 2", "Your link 1"]
+    assert len({first, other, later}) == 3
+
+
+def test_an_sms_whose_worker_was_lost_after_twilio_took_it_is_not_sent_again(api, settings):
+    """The worker claimed the attempt and Twilio created the message, then the worker died before
+    recording it. Past the lease, the next job finds that message and records it: one SMS."""
+    provider = FakeTwilio(0, account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+    settings.SMS_BACKEND = "delivery.providers.twilio.TwilioSmsBackend"
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TWILIO_SID, TWILIO_TOKEN
+    settings.TWILIO_API_BASE_URL = provider.url
+    try:
+        with time_machine.travel(T0, tick=False):
+            response = api.post("/v1/autodoc/invitations", {"channel": "sms", "recipient": PHONE}, format="json")
+            attempt = DeliveryAttempt.objects.get(invitation__token=response.json()["token"])
+            # The lost worker's try: claimed, and the message created; nothing recorded after.
+            channels.send(delivery_attempt_claim(attempt_id=attempt.pk))
+        with time_machine.travel(T0 + timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 1), tick=False):
+            delivery_attempt_send(attempt_id=attempt.pk)
+    finally:
+        provider.stop()
+    attempt.refresh_from_db()
+    [resource] = provider.resources
+    assert len(provider.messages) == 1
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, resource["sid"])
+    assert attempt.invitation.status == S.SENT
+    assert BillingEvent.objects.count() == 1
