@@ -118,6 +118,7 @@ class FakeTwilio(FakeProvider):
         self.account_sid, self.auth_token = account_sid, auth_token
         self.messages: list[dict] = []
         self.resources: list[dict] = []
+        self.lookups = 0
         super().__init__(latency)
 
     def handle(self, handler, body: bytes):
@@ -128,6 +129,8 @@ class FakeTwilio(FakeProvider):
         if path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
             return 404, self.error(20404, "The requested resource was not found", 404), "application/json"
         if handler.command == "GET":
+            with self.lock:
+                self.lookups += 1
             return 200, self.page({name: values[0] for name, values in parse_qs(query).items()}), "application/json"
         form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
         if not form.get("To"):

@@ -158,6 +158,8 @@ def main() -> None:
     print(f"sent: {done} of {args.count} in {elapsed:.1f} s ({done / elapsed:.1f}/s)")
     print(f"lost: {args.count - done}")
     print(f"provider: {len(provider.calls)} distinct attempts, {repeated} calls repeating a key")
+    if args.channel == "sms":
+        print(f"provider: {provider.lookups} lookups of an earlier try's message before sending again")
     print(f"billing events: {billed}")
     print(f"workers' peak memory: {peak / 1024:.0f} MiB")
     print(f"machine: {harness.machine_description()}")
