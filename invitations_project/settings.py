@@ -444,7 +444,11 @@ TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", "")
 TWILIO_WEBHOOK_BASE_URL = env.str("TWILIO_WEBHOOK_BASE_URL", PUBLIC_BASE_URL).rstrip("/")
 # Where the Messages API is called: Twilio's own host, or a Twilio-compatible API (a regional
 # proxy, a test double); the account's credentials go with every call.
-TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", "https://api.twilio.com").rstrip("/")
+TWILIO_API_BASE_URL = env.str(
+    "TWILIO_API_BASE_URL",
+    "https://api.twilio.com",
+    validate=validate.URL(schemes={"http", "https"}, require_tld=False),
+).rstrip("/")
 # Dossier events: HMAC-SHA256 of the raw body with this shared secret, in X-Dossier-Signature;
 # an event whose createdAt is further than the window from now is refused as a replay.
 DOSSIER_WEBHOOK_SECRET = env.str("DOSSIER_WEBHOOK_SECRET", "")

@@ -98,6 +98,7 @@ def test_with_debug_off_the_process_refuses_to_start_without_a_secret_key(databa
         ("INVITATION_MAX_DELIVERY_ATTEMPTS", "0", "INVITATION_MAX_DELIVERY_ATTEMPTS"),
         ("DEBUG", "maybe", "Not a valid boolean"),
         ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto", "HEADER,value"),
+        ("TWILIO_API_BASE_URL", "api.twilio.com", "Not a valid URL"),
     ],
 )
 def test_a_bad_setting_stops_the_process_with_its_name_and_why(name, value, says):
