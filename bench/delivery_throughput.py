@@ -221,16 +221,7 @@ def main() -> None:
         delivery = {**job_window(delivery_ids), "wall_seconds_with_worker_start": round(delivery_wall, 1)}
         checks = verify(attempt_ids)
     finally:
-        try:
-            import django_rq
-
-            django_rq.get_connection("delivery").flushdb()
-        except Exception as exc:
-            print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
-        from django.db import connections
-
-        connections.close_all()
-        harness.drop_database(args.database_url)
+        harness.tear_down(args.database_url)
 
     ratio = round(delivery["jobs_per_second"] / noop["jobs_per_second"], 2) if noop["jobs_per_second"] else 0.0
     figures = {

@@ -74,6 +74,21 @@ def drop_database(database_url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def tear_down(database_url: str) -> None:
+    """After a run, whatever it left: empty the bench's Redis DB (every queue of the run is in it),
+    close this process's database connections and drop the bench database."""
+    try:
+        import django_rq
+
+        django_rq.get_connection("delivery").flushdb()
+    except Exception as exc:
+        print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
+    from django.db import connections
+
+    connections.close_all()
+    drop_database(database_url)
+
+
 def manage(*args: str, env: dict[str, str]) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=PROJECT_DIR, env=env, check=True)
 

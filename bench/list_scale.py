@@ -116,16 +116,7 @@ def main() -> None:
         swept = delivery_attempts_requeue_stale()
         figures["sweep, query and enqueue"] = (time.perf_counter() - sweep_started) * 1000
     finally:
-        try:
-            import django_rq
-
-            django_rq.get_connection("delivery").flushdb()
-        except Exception as exc:
-            print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
-        from django.db import connections
-
-        connections.close_all()
-        harness.drop_database(args.database_url)
+        harness.tear_down(args.database_url)
 
     print(f"page 1: {len(first['data'])} rows, pagination {first['pagination']}")
     print(f"page 500: {len(last['data'])} rows, first token {last['data'][0]['token'] if last['data'] else None}")

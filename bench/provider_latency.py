@@ -136,17 +136,7 @@ def main() -> None:
         done = sent_count()
     finally:
         children.stop_all()
-        try:
-            import django_rq
-
-            for queue in ("delivery", "webhooks", "default"):
-                django_rq.get_connection(queue).flushdb()
-        except Exception as exc:
-            print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
-        from django.db import connections
-
-        connections.close_all()
-        harness.drop_database(args.database_url)
+        harness.tear_down(args.database_url)
         provider.stop()
 
     repeated = provider.repeated()

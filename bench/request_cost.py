@@ -136,16 +136,7 @@ def main() -> None:
         figures.update(costs)
         moved = request_log_flush()
     finally:
-        try:
-            import django_rq
-
-            django_rq.get_connection("delivery").flushdb()
-        except Exception as exc:
-            print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
-        from django.db import connections
-
-        connections.close_all()
-        harness.drop_database(args.database_url)
+        harness.tear_down(args.database_url)
 
     for name, ms in figures.items():
         print(f"{name:>32}: {ms:.1f} ms")

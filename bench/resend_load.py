@@ -422,16 +422,7 @@ def main() -> None:
         figures["checks"] = verify(seeded, accepted)
     finally:
         children.stop_all()
-        try:
-            import django_rq
-
-            django_rq.get_connection("delivery").flushdb()
-        except Exception as exc:
-            print(f"could not flush the bench Redis DB: {exc}", file=sys.stderr)
-        from django.db import connections
-
-        connections.close_all()
-        harness.drop_database(args.database_url)
+        harness.tear_down(args.database_url)
     figures["machine"] = harness.machine_description()
     report(figures, args)
 

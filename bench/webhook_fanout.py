@@ -194,10 +194,7 @@ def main() -> None:
         slowdown = (slowed["seconds"] - baseline["seconds"]) / baseline["seconds"] * 100
         print(f"slowdown from the silent endpoint: {slowdown:.1f}%")
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        harness.drop_database(args.database_url)
+        harness.tear_down(args.database_url)
 
 
 if __name__ == "__main__":
