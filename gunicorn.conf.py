@@ -1,28 +1,79 @@
-"""gunicorn's settings, read from the working directory: `gunicorn invitations_project.wsgi`.
+"""gunicorn's settings, read from the working directory: `gunicorn invitations_project.asgi`.
 
 Environment: PORT (8000) or GUNICORN_BIND, WEB_CONCURRENCY (workers; 2 per CPU + 1),
 GUNICORN_TIMEOUT (30 s). `kill -HUP` on the master reloads the code gracefully: new workers start,
 the old ones finish their requests (up to graceful_timeout) and exit.
 """
 
+import json
 import multiprocessing
 import os
+import time
+
+from gunicorn.glogging import Logger
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-# Sync workers: every request holds one worker; the slow parts (providers, webhooks) run in rq.
-worker_class = "sync"
+# gunicorn's asyncio worker: it reads each request in its event loop, so clients that send slowly (or
+# hold half-sent headers open) cost a socket each, never a worker; a whole request is then answered by
+# Django on one thread per worker (invitations_project/asgi.py). Up to worker_connections per worker.
+worker_class = "asgi"
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+asgi_lifespan = "off"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5
 # Behind a proxy on another host, set FORWARDED_ALLOW_IPS to its address (gunicorn reads it).
 
-# One JSON object a line, like the application's logs, with the request's Request-Id. The query
-# string is left out: it may hold a searched recipient.
+# gunicorn's control socket (gunicornc) only where GUNICORN_CONTROL_SOCKET names one: its default path
+# in $HOME is shared by every gunicorn of the user on the host.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
 accesslog = "-"
 errorlog = "-"
-access_log_format = (
-    '{"time": "%(t)s", "level": "INFO", "logger": "gunicorn.access", "request_id": "%({request-id}o)s", '
-    '"method": "%(m)s", "path": "%(U)s", "status": %(s)s, "duration_ms": %(M)s, "bytes": "%(B)s", '
-    '"remote": "%(h)s", "user_agent": "%(a)s"}'
-)
+
+
+class JsonAccessLogger(Logger):
+    """The access log as one JSON object a line, like the application's logs, with the answer's
+    Request-Id. Serialized, never filled into a text template: whatever a request line holds (a
+    newline, an escape character, quotes) stays inside its string. The query string is left out:
+    it may hold a searched recipient."""
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        headers = resp.headers.items() if hasattr(resp.headers, "items") else resp.headers
+        request_id = next((str(value) for name, value in headers if str(name).lower() == "request-id"), None)
+        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "level": "INFO",
+            "logger": "gunicorn.access",
+            "request_id": request_id,
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "status": int(status) if str(status).isdigit() else None,
+            "duration_ms": request_time.seconds * 1000 + request_time.microseconds // 1000,
+            "bytes": getattr(resp, "sent", None),
+            "remote": environ.get("REMOTE_ADDR"),
+            "user_agent": environ.get("HTTP_USER_AGENT"),
+            "pid": os.getpid(),
+        }
+        try:
+            self.access_log.info("%s", json.dumps(line, ensure_ascii=True))
+        except Exception:
+            self.exception("Could not write the access log line")
+
+
+logger_class = JsonAccessLogger
+
+
+def child_exit(server, worker):
+    # A worker that is gone leaves its live gauges behind in the metrics directory; drop them.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -5,11 +5,27 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts.schema import TokenPairSchema
+from accounts.selectors import login_account_key
 from accounts.serializers import TokenInputSerializer, TokenRefreshInputSerializer
 from accounts.services import TokenPair, auth_token_issue, auth_token_refresh
 from invitations_project.apiview import ApiView
 from invitations_project.openapi import error_responses
-from invitations_project.throttling import AUTH_TOKEN_PER_ACCOUNT, AUTH_TOKEN_PER_IP
+from invitations_project.throttling import AUTH_TOKEN_PER_IP, RateLimit
+
+
+def account_key(request) -> str | None:
+    """The login's account bucket: the account the email finds however it is spelt (case, a long s),
+    or the typed spelling in a canonical form when it finds none; None without an email."""
+    data = request.data if isinstance(request.data, dict) else {}
+    email = data.get("email")
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return login_account_key(email=email)
+
+
+AUTH_TOKEN_PER_ACCOUNT = RateLimit(
+    group="auth-token:account", scope="account", rate_setting="AUTH_TOKEN_RATE_PER_ACCOUNT", key=account_key
+)
 
 
 def token_pair_to_dict(pair: TokenPair) -> dict:

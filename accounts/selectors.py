@@ -1,4 +1,10 @@
-from accounts.models import ApiKey, Membership, Organization, SandboxRecipient
+import hashlib
+import unicodedata
+
+from django.contrib.auth import get_user_model
+from django.db.models import Exists
+
+from accounts.models import ApiKey, Membership, Organization, RefreshToken, SandboxRecipient
 
 
 def api_key_get_active(*, raw_key: str) -> ApiKey | None:
@@ -31,10 +37,25 @@ def membership_get_for_login(*, email: str, organization_slug: str) -> Membershi
     return matches[0] if len(matches) == 1 else None
 
 
-def membership_get_for_token(*, user_id: int, organization_slug: str) -> Membership | None:
+def login_account_key(*, email: str) -> str:
+    """Who a login names, for its throttle bucket: the user that the login's own match (email,
+    case-insensitively, as the database compares it) finds, or the typed email made canonical
+    (NFKC, case-folded: "ſ" is "s") when none or several are found."""
+    users = list(get_user_model().objects.filter(email__iexact=email.strip()).values_list("pk", flat=True)[:2])
+    if len(users) == 1:
+        return f"account:user:{users[0]}"
+    canonical = unicodedata.normalize("NFKC", email.strip()).casefold()
+    return "account:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def membership_get_for_token(*, user_id: int, organization_slug: str, family: str) -> Membership | None:
+    """The membership a token names, with ``family_revoked``: whether its login has been revoked
+    (one statement: authentication stays one query)."""
+    revoked = RefreshToken.objects.filter(family=family, revoked_at__isnull=False)
     return (
         Membership.objects.select_related("user", "organization")
         .filter(user_id=user_id, organization__slug=organization_slug)
+        .annotate(family_revoked=Exists(revoked))
         .first()
     )
 

@@ -164,7 +164,9 @@ def _token_pair(membership: Membership, *, family: str | None = None) -> TokenPa
         expires_at=refresh.expires_at,
     )
     return TokenPair(
-        access=tokens.token_encode(token_type=tokens.ACCESS, **issue), refresh=refresh, membership=membership
+        access=tokens.token_encode(token_type=tokens.ACCESS, family=family, **issue),
+        refresh=refresh,
+        membership=membership,
     )
 
 
@@ -187,13 +189,18 @@ def membership_for_claims(*, claims: dict) -> Membership:
 
     The role is read from the database, not the token, so a demotion applies at once.
     """
-    membership = membership_get_for_token(user_id=int(claims["sub"]), organization_slug=claims["org"])
+    membership = membership_get_for_token(
+        user_id=int(claims["sub"]), organization_slug=claims["org"], family=claims["fam"]
+    )
     if membership is None:
         raise tokens.InvalidToken("The user is not a member of this organization.")
     if not membership.user.is_active:
         raise tokens.InvalidToken("The user is inactive.")
     if not tokens.fingerprint_matches(user=membership.user, claims=claims):
         raise tokens.InvalidToken("The password changed after this token was issued; log in again.")
+    if membership.family_revoked:
+        # A revoked login ends at once: its access tokens too, not only its refresh tokens.
+        raise tokens.InvalidToken("This login has been revoked; log in again.")
     return membership
 
 

@@ -24,7 +24,7 @@ WRONG_TYPE_MESSAGES = {
     ACCESS: "Invalid token: a refresh token cannot authenticate a request.",
     REFRESH: "Invalid token: expected a refresh token.",
 }
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "org", "role", "typ", "iat", "exp", "jti", "pwd"]
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "org", "role", "typ", "iat", "exp", "jti", "pwd", "fam"]
 
 
 class InvalidToken(Exception):
@@ -53,7 +53,8 @@ def password_fingerprint(user) -> str:
 def token_encode(
     *, user, organization_slug: str, role: str, token_type: str, now: datetime, family: str = ""
 ) -> IssuedToken:
-    """A signed token; a refresh token also names its ``family`` (the login it descends from)."""
+    """A signed token naming its ``family``, the login it descends from: revoking the family ends its
+    refresh and access tokens alike."""
     ttl = settings.JWT_ACCESS_TTL_SECONDS if token_type == ACCESS else settings.JWT_REFRESH_TTL_SECONDS
     expires_at = now + timedelta(seconds=ttl)
     jti = secrets.token_urlsafe(12)
@@ -68,9 +69,8 @@ def token_encode(
         "exp": int(expires_at.timestamp()),
         "jti": jti,
         "pwd": password_fingerprint(user),
+        "fam": family or secrets.token_urlsafe(16),  # a login of its own when none is named
     }
-    if token_type == REFRESH:
-        claims["fam"] = family
     token = jwt.encode(claims, _signing_key(), algorithm=ALGORITHM)
     return IssuedToken(token=token, jti=jti, expires_at=expires_at, ttl_seconds=ttl)
 
@@ -96,7 +96,7 @@ def token_decode(*, raw: str, token_type: str) -> dict:
         raise InvalidToken(WRONG_TYPE_MESSAGES[token_type])
     if not isinstance(claims["sub"], str) or not claims["sub"].isdigit() or not isinstance(claims["org"], str):
         raise InvalidToken("Invalid token.")
-    if not isinstance(claims["jti"], str) or (token_type == REFRESH and not isinstance(claims.get("fam"), str)):
+    if not isinstance(claims["jti"], str) or not isinstance(claims["fam"], str) or not claims["fam"]:
         raise InvalidToken("Invalid token.")
     return claims
 

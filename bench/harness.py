@@ -8,6 +8,7 @@ children on 127.0.0.1, and removes all of it when it ends, whether it succeeded 
 import contextlib
 import os
 import platform
+import shlex
 import signal
 import socket
 import subprocess
@@ -35,7 +36,7 @@ def bench_environment(database_url: str, redis_url: str, **extra: str) -> dict[s
         "DJANGO_SETTINGS_MODULE": "invitations_project.settings",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-only-secret-key",
+        "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmn",
         "DEBUG": "0",
         # Plain HTTP on loopback, as scripts/test runs it.
         "SECURE_SSL_REDIRECT": "0",
@@ -98,6 +99,15 @@ def setup_django() -> None:
     import django
 
     django.setup()
+
+
+def procfile_command(name: str) -> list[str]:
+    """The Procfile's command for process ``name``, run with this checkout's virtualenv."""
+    lines = (Path(PROJECT_DIR) / "Procfile").read_text().splitlines()
+    commands = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in lines if line)}
+    program, *args = shlex.split(commands[name])
+    prefix = {"python": [PYTHON], "gunicorn": [PYTHON, "-m", "gunicorn"]}[program]
+    return [*prefix, *args]
 
 
 def free_port() -> int:

@@ -317,7 +317,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--requests", type=int, default=100, help="requests per client in each phase (default 100)")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured GETs per client first (default 10)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (default 4)")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument(
+        "--worker-class",
+        choices=("asgi", "sync"),
+        default="asgi",
+        help="gunicorn's asyncio worker serving invitations_project.asgi, as gunicorn.conf.py runs it, or the "
+        "sync worker serving invitations_project.wsgi (default asgi)",
+    )
     parser.add_argument("--wrk-seconds", type=int, default=10, help="each wrk phase's length; 0 skips wrk (default 10)")
     parser.add_argument(
         "--wrk-max-rate", type=int, default=1500, help="resends/s to seed invitations for under wrk (default 1500)"
@@ -346,7 +353,7 @@ def main() -> None:
     children = harness.Children()
     logs = Path(tempfile.mkdtemp(prefix="bench-resend-"))
     harness.recreate_database(args.database_url)
-    figures: dict = {"clients": args.clients, "gunicorn_workers": args.workers}
+    figures: dict = {"clients": args.clients, "gunicorn_workers": args.workers, "worker_class": args.worker_class}
     accepted = 0
     try:
         harness.manage("migrate", "--noinput", "-v0", env=env)
@@ -361,13 +368,13 @@ def main() -> None:
         children.start(
             [
                 str(Path(harness.PYTHON).parent / "gunicorn"),
-                "invitations_project.wsgi",
+                "invitations_project.wsgi" if args.worker_class == "sync" else "invitations_project.asgi",
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
                 str(args.workers),
                 "--worker-class",
-                "sync",
+                args.worker_class,
                 "--backlog",
                 "2048",
                 "--log-level",

@@ -1,5 +1,6 @@
 """Render an attempt's message from templates and hand it to the channel's provider."""
 
+import re
 import smtplib
 from dataclasses import dataclass
 from email.utils import make_msgid
@@ -17,9 +18,54 @@ from invitations_project.languages import language_for
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, *, permanent: bool):
+    """A send that failed; the message is a sentence people read (errorMessage, the admin, webhooks).
+    ``permanent``: trying again cannot help. ``unsure``: the provider may have taken it anyway."""
+
+    def __init__(self, message: str, *, permanent: bool, unsure: bool = False):
         super().__init__(message)
         self.permanent = permanent
+        self.unsure = unsure
+
+
+# "5.1.1 User unknown": an enhanced status code (RFC 3463) before the server's words.
+_ENHANCED_STATUS = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\s+(.*)$", re.DOTALL)
+
+
+def smtp_reply(code: int, message: bytes | str) -> str:
+    """An SMTP reply as words: "(550 5.1.1): User unknown"."""
+    text = message.decode("utf-8", errors="replace") if isinstance(message, bytes) else str(message)
+    text = " ".join(text.split())
+    match = _ENHANCED_STATUS.match(text)
+    if match:
+        return f"({code} {match.group(1)}): {match.group(2)}"
+    return f"({code}): {text}" if text else f"({code})"
+
+
+def _smtp_error(exc: smtplib.SMTPException) -> DeliveryError:
+    """An SMTP refusal told truly: a 4xx (greylisting, a full queue) is tried again, a 5xx is final."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        replies = list(exc.recipients.values())
+        code, message = replies[0] if replies else (0, b"")
+        return DeliveryError(
+            f"Recipient refused {smtp_reply(code, message)}",
+            permanent=bool(replies) and all(500 <= reply[0] < 600 for reply in replies),
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        what = {
+            smtplib.SMTPSenderRefused: "Sender refused",
+            smtplib.SMTPDataError: "Message refused",
+            smtplib.SMTPAuthenticationError: "Login to the mail server refused",
+        }.get(type(exc), "Mail server error")
+        # Our own login refused is fixed by an operator: never final for this message.
+        permanent = 500 <= exc.smtp_code < 600 and not isinstance(exc, smtplib.SMTPAuthenticationError)
+        return DeliveryError(f"{what} {smtp_reply(exc.smtp_code, exc.smtp_error)}", permanent=permanent)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return DeliveryError("The mail server closed the connection.", permanent=False, unsure=True)
+    return DeliveryError(f"Mail server error: {exc}", permanent=False)
+
+
+# The template engine for plain text: no HTML escaping (settings.TEMPLATES).
+TEXT = "text"
 
 
 @dataclass(frozen=True)
@@ -42,10 +88,10 @@ def render(attempt: DeliveryAttempt) -> RenderedMessage:
     }
     with translation.override(language):
         if attempt.channel == "sms":
-            text = render_to_string("delivery/sms/invitation.txt", context).strip()
+            text = render_to_string("delivery/sms/invitation.txt", context, using=TEXT).strip()
             return RenderedMessage(subject="", text=text, html="", language=language)
-        subject = " ".join(render_to_string("delivery/email/invitation_subject.txt", context).split())
-        text = render_to_string("delivery/email/invitation_body.txt", context)
+        subject = " ".join(render_to_string("delivery/email/invitation_subject.txt", context, using=TEXT).split())
+        text = render_to_string("delivery/email/invitation_body.txt", context, using=TEXT)
         html = render_to_string("delivery/email/invitation_body.html", context)
     return RenderedMessage(subject=subject, text=text, html=html, language=language)
 
@@ -71,23 +117,46 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     try:
         message.send(fail_silently=False)
     except AnymailRecipientsRefused as exc:
-        raise DeliveryError(f"Recipient refused: {exc}", permanent=True) from exc
+        raise DeliveryError(f"Recipient refused by the email provider: {_first_line(exc)}", permanent=True) from exc
     except AnymailAPIError as exc:
-        status = getattr(exc, "status_code", None)
-        # A 4xx refuses this message; but a timeout, a rate limit or our own credentials being
-        # refused (401/403, fixed by an operator) may pass on a later try.
-        permanent = status is not None and 400 <= status < 500 and status not in (401, 403, 408, 429)
-        raise DeliveryError(f"Email provider error: {exc}", permanent=permanent) from exc
-    except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(f"Recipient refused: {exc}", permanent=True) from exc
-    except smtplib.SMTPResponseException as exc:
-        raise DeliveryError(f"SMTP error {exc.smtp_code}: {exc}", permanent=500 <= exc.smtp_code < 600) from exc
-    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
-        raise DeliveryError(f"Email provider unreachable: {exc}", permanent=False) from exc
+        raise _provider_error(exc) from exc
+    except smtplib.SMTPException as exc:
+        raise _smtp_error(exc) from exc
+    except TimeoutError as exc:
+        raise DeliveryError("The mail server did not answer in time.", permanent=False, unsure=True) from exc
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise DeliveryError(f"The mail server could not be reached: {reason}.", permanent=False) from exc
     anymail_status = getattr(message, "anymail_status", None)
     if anymail_status is not None and anymail_status.message_id:
         return str(anymail_status.message_id)
     return message_id
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
+def _provider_error(exc: AnymailAPIError) -> DeliveryError:
+    """An email provider's API error in words: its own message when its answer has one."""
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        # No answer at all: the last line of anymail's text is the cause ("Connection refused").
+        cause = (str(exc).strip().splitlines() or ["no answer"])[-1].rpartition(": ")[2]
+        return DeliveryError(f"The email provider could not be reached: {cause}.", permanent=False, unsure=True)
+    said = ""
+    try:
+        answer = exc.response.json() if exc.response is not None else {}
+        said = str(answer.get("Message") or answer.get("message") or "") if isinstance(answer, dict) else ""
+    except ValueError:
+        pass
+    # A 4xx refuses this message; but a timeout, a rate limit or our own credentials being refused
+    # (401/403, fixed by an operator) may pass on a later try.
+    permanent = 400 <= status < 500 and status not in (401, 403, 408, 429)
+    return DeliveryError(
+        f"The email provider refused the message (HTTP {status}): {' '.join(said.split()) or _first_line(exc)}",
+        permanent=permanent,
+    )
 
 
 def sms_status_callback_url(attempt: DeliveryAttempt) -> str:
@@ -101,15 +170,20 @@ def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         sender=settings.SMS_FROM,
         idempotency_key=idempotency_key(attempt),
         status_callback=sms_status_callback_url(attempt),
-        # A try lost with its worker may have reached Twilio, which takes no idempotency key.
-        earlier_try_since=getattr(attempt, "lost_try_claimed_at", None),
+        # A try lost with its worker, or one whose answer never came, may have reached Twilio, which
+        # takes no idempotency key: the earliest such try.
+        earlier_try_since=min(
+            (when for when in (getattr(attempt, "lost_try_claimed_at", None), attempt.unsure_since) if when),
+            default=None,
+        ),
     )
     try:
         return get_sms_backend().send(sms)
     except SmsError as exc:
-        raise DeliveryError(f"SMS provider error: {exc}", permanent=exc.permanent) from exc
+        raise DeliveryError(str(exc), permanent=exc.permanent, unsure=exc.unsure) from exc
     except OSError as exc:
-        raise DeliveryError(f"SMS provider unreachable: {exc}", permanent=False) from exc
+        reason = exc.strerror or exc.__class__.__name__
+        raise DeliveryError(f"The SMS provider could not be reached: {reason}.", permanent=False) from exc
 
 
 def simulate(attempt: DeliveryAttempt) -> str:

@@ -39,6 +39,10 @@ class DeliveryAttempt(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     retry_at = models.DateTimeField(null=True, blank=True, help_text="When a `retrying` attempt is due.")
     failed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed for good.")
+    # When the earliest try whose outcome is unknown began (its answer timed out, its connection
+    # dropped): the provider may have the message, so a provider without idempotency keys is asked
+    # before the next try sends another.
+    unsure_since = models.DateTimeField(null=True, blank=True)
     # Who asked for this send (an Actor's kind and label: never a secret).
     requested_by_kind = models.CharField(max_length=16, blank=True)
     requested_by_label = models.CharField(max_length=200, blank=True)

@@ -12,13 +12,22 @@ from django.utils.module_loading import import_string
 
 
 class SmsError(Exception):
-    """Base for provider refusals; `permanent` says whether trying again could help."""
+    """Base for provider refusals; `permanent` says whether trying again could help, `unsure` that
+    the provider may have taken the message all the same (the answer was lost, not the request)."""
 
     permanent = False
+    unsure = False
 
 
 class TransientSmsError(SmsError):
     permanent = False
+
+
+class UnsureSmsError(TransientSmsError):
+    """The request may have reached the provider (a timeout waiting for its answer, a connection
+    dropped after sending): the next try looks for the message before sending another."""
+
+    unsure = True
 
 
 class PermanentSmsError(SmsError):
@@ -34,8 +43,8 @@ class SmsMessage:
     # Where the provider reports delivery; it names the attempt, so events find it.
     status_callback: str = ""
     # Set when an earlier try of this send may have reached the provider (its worker was lost
-    # mid-call): when that try began. A provider that takes no idempotency key looks for the
-    # message it may have created before sending another.
+    # mid-call, or its request timed out waiting for the answer): when that try began. A provider
+    # that takes no idempotency key looks for the message it may have created before sending another.
     earlier_try_since: datetime | None = None
 
 

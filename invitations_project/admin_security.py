@@ -1,6 +1,7 @@
 """What guards the support console besides Django's own login: django-axes' lockout page, and
 django-otp's two-factor login when ADMIN_OTP_REQUIRED is on."""
 
+import ipaddress
 import math
 
 from django.conf import settings
@@ -28,6 +29,11 @@ def require_two_factor_for_admin() -> None:
 
 
 def login_client_ip(request: HttpRequest) -> str | None:
-    """django-axes' view of the caller's IP: the throttles' (trusted proxies honoured), or None."""
+    """django-axes' view of the caller's IP: the throttles' (trusted proxies honoured), or None when
+    that is no address (axes stores an address)."""
     ip = client_ip(request)
-    return ip if ip != "unknown" else None
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    return ip

@@ -14,11 +14,19 @@ from functools import cache
 
 from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.module_loading import import_string
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -31,6 +39,10 @@ HTTP_LATENCY = Histogram(
     "Time to answer an HTTP request, by view.",
     ["view", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+# Summed over the live processes only: a worker that died is dropped (gunicorn.conf.py's child_exit).
+HTTP_IN_FLIGHT = Gauge(
+    "invitations_http_requests_in_flight", "Requests being answered now.", multiprocess_mode="livesum"
 )
 DELIVERIES = Counter(
     "invitations_deliveries_total",
@@ -78,7 +90,7 @@ def _registry() -> CollectorRegistry:
 def _authorized(request: HttpRequest) -> bool:
     token = settings.METRICS_TOKEN
     if not token:
-        return True
+        return settings.DEBUG  # checked by the view first: with DEBUG off, no token means no /metrics
     given = request.headers.get("Authorization", "")
     return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
@@ -86,6 +98,9 @@ def _authorized(request: HttpRequest) -> bool:
 @never_cache
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not settings.METRICS_TOKEN and not settings.DEBUG:
+        # Never the figures to anyone who asks: production without a token has no /metrics at all.
+        raise Http404("No metrics here.")
     if not _authorized(request):
         response = HttpResponse("Missing or invalid metrics token.\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
@@ -108,7 +123,11 @@ class MetricsMiddleware:
 
     def __call__(self, request):
         started = time.perf_counter()
-        response = self.get_response(request)
+        HTTP_IN_FLIGHT.inc()
+        try:
+            response = self.get_response(request)
+        finally:
+            HTTP_IN_FLIGHT.dec()
         view = _view_name(request)
         method = request.method if request.method in KNOWN_METHODS else "other"
         HTTP_REQUESTS.labels(view=view, method=method, status=str(response.status_code)).inc()

@@ -9,7 +9,6 @@ process with the variable's name and what is wrong with it, never a 500 later.
 
 import os
 import re
-import tempfile
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -19,6 +18,7 @@ from environs import Env, validate
 from marshmallow import ValidationError
 
 from invitations_project.openapi_settings import OPENAPI_SETTINGS
+from invitations_project.secrets_check import private_directory, secret_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -59,6 +59,14 @@ if not SECRET_KEY:
         # Whatever the database: a production process never runs on a key anyone can read here.
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (scripts/serve sets DEBUG=1).")
     SECRET_KEY = "insecure-embedded-default-key-change-me-0123456789abcdef"
+if not DEBUG:
+    # A production process never starts on a placeholder or a short secret (see secret_problem).
+    for _name in ("SECRET_KEY", "DOSSIER_WEBHOOK_SECRET", "ANYMAIL_WEBHOOK_SECRET", "METRICS_TOKEN", "JWT_SIGNING_KEY"):
+        _value = SECRET_KEY if _name == "SECRET_KEY" else os.environ.get(_name, "")
+        if _name == "SECRET_KEY" or _value:
+            _problem = secret_problem(_value)
+            if _problem:
+                raise ImproperlyConfigured(f"{_name} {_problem} (DEBUG is off).")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
@@ -103,7 +111,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    "invitations_project.middleware.JobDashboardPermissionMiddleware",
+    "invitations_project.middleware.AdminGuardMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -123,6 +131,15 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
             ],
         },
+    },
+    {
+        # Plain text (subjects, SMS, text bodies): no HTML escaping, so "AT&T <Support>" stays as
+        # written. Templates rendered here never become HTML (delivery.channels picks the engine).
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"autoescape": False},
     },
 ]
 
@@ -166,8 +183,26 @@ RQ_QUEUES = {
     "webhooks": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
 }
-# Jobs one ThreadedWorker runs at once (each waits mostly on a provider or an endpoint).
+# Jobs one ThreadedWorker runs at once when it serves queues that have no pool of their own below.
 RQ_WORKER_THREADS = env.int("RQ_WORKER_THREADS", 16, validate=validate.Range(min=1, max=256))
+# One pool of worker processes per queue (`manage.py runworkers QUEUE`), so delivery never waits
+# behind webhooks or the periodic jobs: each pool's processes, and the jobs each runs at once on
+# threads. A webhooks job is a dispatcher with WEBHOOK_DISPATCH_THREADS tries of its own in flight.
+_THREADS = validate.Range(min=1, max=256)
+WORKER_POOLS = {
+    "delivery": {
+        "processes": env.int("DELIVERY_WORKER_PROCESSES", 2, validate=_THREADS),
+        "threads": env.int("DELIVERY_WORKER_THREADS", RQ_WORKER_THREADS, validate=_THREADS),
+    },
+    "webhooks": {
+        "processes": env.int("WEBHOOKS_WORKER_PROCESSES", 1, validate=_THREADS),
+        "threads": env.int("WEBHOOKS_WORKER_THREADS", 1, validate=_THREADS),
+    },
+    "default": {
+        "processes": env.int("DEFAULT_WORKER_PROCESSES", 1, validate=_THREADS),
+        "threads": env.int("DEFAULT_WORKER_THREADS", 4, validate=_THREADS),
+    },
+}
 RQ = {
     "COMMIT_MODE": "on_db_commit",
     # `rqworker` runs jobs in its own process and keeps its database connection between them (see
@@ -262,6 +297,8 @@ AUTH_TOKEN_RATE_PER_IP = env.str("AUTH_TOKEN_RATE_PER_IP", "10/m", validate=RATE
 AUTH_TOKEN_RATE_PER_ACCOUNT = env.str("AUTH_TOKEN_RATE_PER_ACCOUNT", "20/15m", validate=RATE)
 # Provider and dossier webhooks, per sending IP (providers send in bursts from few addresses).
 PROVIDER_WEBHOOK_RATE_PER_IP = env.str("PROVIDER_WEBHOOK_RATE_PER_IP", "600/m", validate=RATE)
+# A webhook endpoint's test, recovery and an event's redelivery, per organization and mode (one bucket).
+WEBHOOK_ACTION_RATE_PER_ORG = env.str("WEBHOOK_ACTION_RATE_PER_ORG", "20/m", validate=RATE)
 # The client IP is REMOTE_ADDR unless REMOTE_ADDR is one of these proxies (IPs or CIDRs); only then
 # is TRUSTED_PROXY_HEADER read, right to left, skipping the trusted hops.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", [])
@@ -284,13 +321,15 @@ if SENTRY_DSN:
 # when PROMETHEUS_MULTIPROC_DIR names a directory they all share (gunicorn.conf.py, the Procfile).
 METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 # With Redis (several processes) the samples go to files in this directory, one set per process; every
-# process of one deployment must use the same one. The embedded default keeps them in memory.
-PROMETHEUS_MULTIPROC_DIR = env.str(
-    "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "invitations-metrics") if REDIS_URL else ""
-)
+# process of one deployment must use the same one. It is private to the deployment: by default in the
+# checkout (var/metrics), made 0700 and refused when another user owns it or may write to it (anyone
+# who can write there can forge the figures). The embedded default keeps them in memory.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", str(BASE_DIR / "var" / "metrics") if REDIS_URL else "")
 if PROMETHEUS_MULTIPROC_DIR:
+    _problem = private_directory(Path(PROMETHEUS_MULTIPROC_DIR))
+    if _problem:
+        raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR {_problem}")
     # Read by prometheus_client when it is first imported, after these settings.
-    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = PROMETHEUS_MULTIPROC_DIR
 METRICS_SCRAPE_COLLECTORS = ["delivery.metrics.OutboxCollector"]
 
@@ -463,8 +502,14 @@ WEBHOOK_RETRY_INTERVALS = env.list(
 WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", 5, validate=POSITIVE)
 WEBHOOK_ENDPOINT_CONCURRENCY = env.int("WEBHOOK_ENDPOINT_CONCURRENCY", 2, validate=POSITIVE)
 # https:// and public addresses only, unless this is on (development, tests; the embedded default).
-WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", not DATABASE_URL and not REDIS_URL)
+# Off whenever DEBUG is off, whatever the database, unless set.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", DEBUG and not DATABASE_URL and not REDIS_URL)
 # Tries in flight per dispatcher (threads), and how long one dispatcher job runs before handing over.
 WEBHOOK_DISPATCH_THREADS = env.int("WEBHOOK_DISPATCH_THREADS", 16, validate=POSITIVE)
 WEBHOOK_DISPATCH_MAX_SECONDS = env.int("WEBHOOK_DISPATCH_MAX_SECONDS", 240, validate=POSITIVE)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", 30, validate=POSITIVE)
+# Fair shares: endpoints per organization and mode (as Stripe allows), and tries in flight at once for
+# one organization across every dispatcher (0: a quarter of WEBHOOK_DISPATCH_THREADS), so one tenant's
+# slow endpoints never take the whole pool.
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", 16, validate=POSITIVE)
+WEBHOOK_ORG_CONCURRENCY = env.int("WEBHOOK_ORG_CONCURRENCY", 0, validate=NOT_NEGATIVE)

@@ -10,7 +10,6 @@ increments django-ratelimit's own keys in order and stops after the first bucket
 counting them one by one would. Any other cache counts them through django-ratelimit's get_usage.
 """
 
-import hashlib
 import ipaddress
 import logging
 import re
@@ -34,6 +33,8 @@ RATE_RE = re.compile(r"[1-9][0-9]*/[0-9]*[smhd]")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # A client with an IPv6 address usually holds the whole /64; count it as one client.
 IPV6_PREFIX = 64
+# What client_ip answers for a forwarded hop that is not an address.
+UNPARSABLE_PREFIX = "unparsable:"
 
 
 @lru_cache(maxsize=8)
@@ -59,7 +60,8 @@ def _is_trusted(address, networks) -> bool:
 
 
 def client_ip(request) -> str:
-    """The caller's address: REMOTE_ADDR, unless that is a trusted proxy.
+    """The caller's address: REMOTE_ADDR, unless that is a trusted proxy (then possibly a hop that is
+    no address, as ``unparsable:<hop>``).
 
     Behind trusted proxies the forwarding header is read right to left and the first hop that is
     not a trusted proxy is the client: what a client writes into the header itself sits to the
@@ -76,8 +78,10 @@ def client_ip(request) -> str:
         for hop in reversed(hops):
             hop_ip = _parse_ip(hop)
             if hop_ip is None:
-                # A trusted proxy would not write this; stop at the last address we can vouch for.
-                break
+                # No address, where a trusted proxy names its client: the client is this hop as
+                # written. Never the proxy's own address, which would put everyone behind it in one
+                # bucket; and nothing left of it, which the client itself may have written.
+                return UNPARSABLE_PREFIX + "".join(c for c in hop.strip() if c.isprintable() and c.isascii())[:48]
             client = hop_ip
             if not _is_trusted(hop_ip, networks):
                 break
@@ -90,15 +94,6 @@ def organization_key(request) -> str:
     # Per organization and mode: a leaked sandbox key cannot use up the live capacity.
     principal = request.user
     return f"org:{principal.organization.pk}:{'live' if principal.livemode else 'sandbox'}"
-
-
-def account_key(request) -> str | None:
-    """The login's account (its email, hashed), whatever IP it comes from; None without one."""
-    data = request.data if isinstance(request.data, dict) else {}
-    email = data.get("email")
-    if not isinstance(email, str) or not email.strip():
-        return None
-    return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
 def ip_key(request) -> str:
@@ -241,9 +236,6 @@ CREATE_PER_ORGANIZATION = RateLimit(
     group="create:organization", scope="organization", rate_setting="CREATE_RATE_PER_ORG", key=organization_key
 )
 AUTH_TOKEN_PER_IP = RateLimit(group="auth-token:ip", scope="ip", rate_setting="AUTH_TOKEN_RATE_PER_IP", key=ip_key)
-AUTH_TOKEN_PER_ACCOUNT = RateLimit(
-    group="auth-token:account", scope="account", rate_setting="AUTH_TOKEN_RATE_PER_ACCOUNT", key=account_key
-)
 
 
 def rate_limit_headers(counted: list[tuple[RateLimit, dict]], limits: tuple[RateLimit, ...]) -> dict[str, str]:
@@ -287,4 +279,11 @@ class RateLimitedApiMixin:
 
 PROVIDER_WEBHOOK_PER_IP = RateLimit(
     group="provider-webhook:ip", scope="ip", rate_setting="PROVIDER_WEBHOOK_RATE_PER_IP", key=ip_key
+)
+
+WEBHOOK_ACTION_PER_ORGANIZATION = RateLimit(
+    group="webhook-action:organization",
+    scope="organization",
+    rate_setting="WEBHOOK_ACTION_RATE_PER_ORG",
+    key=organization_key,
 )

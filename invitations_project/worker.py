@@ -90,6 +90,12 @@ class ThreadDeathPenalty(TimerDeathPenalty):
                         raw.cancel_safe(timeout=5)
 
 
+def worker_threads(queue_names: list[str]) -> int:
+    """Jobs at once for a worker of these queues: its pool's setting (WORKER_POOLS), the largest when
+    it serves several, RQ_WORKER_THREADS for a queue without a pool."""
+    return max(settings.WORKER_POOLS.get(name, {}).get("threads", settings.RQ_WORKER_THREADS) for name in queue_names)
+
+
 class ThreadedWorker(InProcessWorker):
     """``InProcessWorker`` with up to RQ_WORKER_THREADS jobs running at once, each on a thread of its own
     (and with a database connection of its own, as Django gives each thread).
@@ -107,7 +113,7 @@ class ThreadedWorker(InProcessWorker):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.threads = settings.RQ_WORKER_THREADS
+        self.threads = worker_threads(self.queue_names())
         self._free = threading.BoundedSemaphore(self.threads)
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="rq-job")
 
@@ -128,7 +134,18 @@ class ThreadedWorker(InProcessWorker):
             self._free.release()
 
     def teardown(self):
-        # The jobs in hand finish (a stop, or the end of a burst) before the worker says it is gone.
+        # The jobs in hand finish (a stop, or the end of a burst) before the worker says it is gone;
+        # then every thread closes its own database connections (Django's are per thread, and only
+        # their thread may close them): one task per thread, held at a barrier until each has one.
+        barrier = threading.Barrier(self.threads)
+
+        def close_connections() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=10)
+            connections.close_all()
+
+        for _ in range(self.threads):
+            self._pool.submit(close_connections)
         self._pool.shutdown(wait=True)
         self.set_state(WorkerStatus.IDLE)
         super().teardown()

@@ -10,6 +10,7 @@ from accounts.permissions import RoleAllowsMethod
 from invitations_project.apiview import ApiView
 from invitations_project.openapi import error_responses
 from invitations_project.pagination import page_of, page_schema
+from invitations_project.throttling import WEBHOOK_ACTION_PER_ORGANIZATION
 from webhooks import selectors, services
 from webhooks.serializers import (
     EndpointCreateInputSerializer,
@@ -112,10 +113,13 @@ class EndpointRotateSecretApi(WebhooksBaseApi):
 
 
 class EndpointTestApi(WebhooksBaseApi):
+    # Each sends at once what the caller names: one bucket per organization and mode for all three.
+    rate_limits = {"POST": (WEBHOOK_ACTION_PER_ORGANIZATION,)}
+
     @extend_schema(
         operation_id="webhook_endpoints_test",
         request=None,
-        responses={202: EventOutputSerializer, **error_responses(403, 404)},
+        responses={202: EventOutputSerializer, **error_responses(403, 404, 429)},
     )
     def post(self, request, endpoint_id: str):
         event = services.webhook_endpoint_test(endpoint=self.endpoint(request, endpoint_id))
@@ -139,10 +143,13 @@ class EndpointDeliveriesApi(WebhooksBaseApi):
 
 
 class EndpointRecoverApi(WebhooksBaseApi):
+    # Each sends at once what the caller names: one bucket per organization and mode for all three.
+    rate_limits = {"POST": (WEBHOOK_ACTION_PER_ORGANIZATION,)}
+
     @extend_schema(
         operation_id="webhook_endpoints_recover",
         request=RecoverInputSerializer,
-        responses={202: QueuedSerializer, **error_responses(400, 403, 404, 415, 422)},
+        responses={202: QueuedSerializer, **error_responses(400, 403, 404, 415, 422, 429)},
     )
     def post(self, request, endpoint_id: str):
         endpoint = self.endpoint(request, endpoint_id)
@@ -182,10 +189,13 @@ class EventDetailApi(EventBaseApi):
 
 
 class EventRedeliverApi(EventBaseApi):
+    # Each sends at once what the caller names: one bucket per organization and mode for all three.
+    rate_limits = {"POST": (WEBHOOK_ACTION_PER_ORGANIZATION,)}
+
     @extend_schema(
         operation_id="events_redeliver",
         request=RedeliverInputSerializer,
-        responses={202: QueuedSerializer, **error_responses(400, 403, 404, 415, 422)},
+        responses={202: QueuedSerializer, **error_responses(400, 403, 404, 415, 422, 429)},
     )
     def post(self, request, event_id: str):
         event = self.event(request, event_id)

@@ -12,6 +12,7 @@ and a delivery that succeeded is never claimed again unless redelivered by hand.
 import json
 import logging
 import time
+import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
@@ -53,8 +54,18 @@ def schedule_dispatch() -> None:
 
 
 def claim_stale_after() -> timedelta:
-    # Longer than any try can take (connect and read timeouts), so only a dead dispatcher's claim.
-    return timedelta(seconds=2 * settings.WEBHOOK_TIMEOUT_SECONDS + 60)
+    # A try ends by its deadline (WEBHOOK_TIMEOUT_SECONDS from lookup to last byte); the claim and the
+    # slots it holds outlive it by a margin for recording the answer, so only a dead dispatcher's
+    # claim ever goes stale, and a live try is never taken twice.
+    return timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS)
+
+
+CLAIM_MARGIN_SECONDS = 30
+
+
+def organization_concurrency() -> int:
+    """Tries in flight at once for one organization, across every dispatcher."""
+    return settings.WEBHOOK_ORG_CONCURRENCY or max(1, settings.WEBHOOK_DISPATCH_THREADS // 4)
 
 
 def _due(now: datetime) -> Q:
@@ -65,73 +76,135 @@ def _due(now: datetime) -> Q:
     )
 
 
+# KEYS: the endpoint's and the organization's sets of tries in flight (member: the try, score: when
+# its lease ends). ARGV: the member, the lease in ms, the endpoint's limit, the organization's.
+# Leases past their end (a dispatcher that died) are dropped first, so the count is exact: the tries
+# alive now. Returns 0 (taken), 1 (the endpoint is full) or 2 (the organization is full).
+_TAKE_SLOT_LUA = """
+local now = redis.call('TIME')
+local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 2 end
+local lease = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now_ms + lease, ARGV[1])
+redis.call('ZADD', KEYS[2], now_ms + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], lease)
+redis.call('PEXPIRE', KEYS[2], lease)
+return 0
+"""
+TAKEN, ENDPOINT_FULL, ORGANIZATION_FULL = 0, 1, 2
+
+
+def _slot_keys(endpoint_id: int, organization_id: int) -> list[str]:
+    return [f"webhooks:inflight:endpoint:{endpoint_id}", f"webhooks:inflight:org:{organization_id}"]
+
+
 class _Slots:
-    """In-flight tries per endpoint: a Redis counter shared by every dispatcher (a local one without
-    Redis), and the endpoints found full a moment ago, left out of the next claims for a second."""
+    """Tries in flight per endpoint (WEBHOOK_ENDPOINT_CONCURRENCY) and per organization
+    (WEBHOOK_ORG_CONCURRENCY), as leases in Redis shared by every dispatcher (counted here alone
+    while Redis is unreachable, or without it); and the endpoints and organizations found full a
+    moment ago, left out of the next claims for a second."""
 
     def __init__(self):
         self.redis = _redis()
-        self.local: dict[int, int] = {}
-        self.full: dict[int, float] = {}
+        self.local_endpoints: dict[int, int] = {}
+        self.local_organizations: dict[int, int] = {}
+        self.full_endpoints: dict[int, float] = {}
+        self.full_organizations: dict[int, float] = {}
+        self.held: dict[int, str] = {}  # delivery id -> its lease's member, when held in Redis
+        self._script = self.redis.register_script(_TAKE_SLOT_LUA) if self.redis is not None else None
 
-    def full_now(self) -> set[int]:
+    @staticmethod
+    def _recent(found: dict[int, float]) -> set[int]:
         now = time.monotonic()
-        return {endpoint for endpoint, since in self.full.items() if now - since < 1.0}
+        return {key for key, since in found.items() if now - since < 1.0}
 
-    def take(self, endpoint_id: int) -> bool:
-        if self._take(endpoint_id):
-            return True
-        self.full[endpoint_id] = time.monotonic()
-        return False
+    def endpoints_full(self) -> set[int]:
+        return self._recent(self.full_endpoints)
 
-    def _take(self, endpoint_id: int) -> bool:
-        limit = settings.WEBHOOK_ENDPOINT_CONCURRENCY
-        if self.redis is not None:
-            key = f"webhooks:inflight:{endpoint_id}"
+    def organizations_full(self) -> set[int]:
+        return self._recent(self.full_organizations)
+
+    def take(self, delivery: WebhookDelivery) -> bool:
+        endpoint_id, organization_id = delivery.endpoint_id, delivery.endpoint.organization_id
+        outcome = self._take(delivery.pk, endpoint_id, organization_id)
+        if outcome == ENDPOINT_FULL:
+            self.full_endpoints[endpoint_id] = time.monotonic()
+        elif outcome == ORGANIZATION_FULL:
+            self.full_organizations[organization_id] = time.monotonic()
+        return outcome == TAKEN
+
+    def _take(self, delivery_id: int, endpoint_id: int, organization_id: int) -> int:
+        endpoint_limit, organization_limit = settings.WEBHOOK_ENDPOINT_CONCURRENCY, organization_concurrency()
+        if self._script is not None:
+            member = f"{delivery_id}:{uuid.uuid4().hex}"
+            lease_ms = int(claim_stale_after().total_seconds() * 1000)
             try:
-                with self.redis.pipeline() as pipe:
-                    count, _ = pipe.incr(key).expire(key, int(claim_stale_after().total_seconds())).execute()
-                if count <= limit:
-                    return True
-                self.redis.decr(key)
-                return False
+                outcome = int(
+                    self._script(
+                        keys=_slot_keys(endpoint_id, organization_id),
+                        args=[member, lease_ms, endpoint_limit, organization_limit],
+                    )
+                )
             except RedisError:
                 pass  # count here alone until Redis is back
-        if self.local.get(endpoint_id, 0) >= limit:
-            return False
-        self.local[endpoint_id] = self.local.get(endpoint_id, 0) + 1
-        return True
+            else:
+                if outcome == TAKEN:
+                    self.held[delivery_id] = member
+                return outcome
+        if self.local_endpoints.get(endpoint_id, 0) >= endpoint_limit:
+            return ENDPOINT_FULL
+        if self.local_organizations.get(organization_id, 0) >= organization_limit:
+            return ORGANIZATION_FULL
+        self.local_endpoints[endpoint_id] = self.local_endpoints.get(endpoint_id, 0) + 1
+        self.local_organizations[organization_id] = self.local_organizations.get(organization_id, 0) + 1
+        return TAKEN
 
-    def give_back(self, endpoint_id: int) -> None:
-        self.full.pop(endpoint_id, None)
-        if self.local.get(endpoint_id):
-            self.local[endpoint_id] -= 1
+    def give_back(self, delivery: WebhookDelivery) -> None:
+        endpoint_id, organization_id = delivery.endpoint_id, delivery.endpoint.organization_id
+        self.full_endpoints.pop(endpoint_id, None)
+        self.full_organizations.pop(organization_id, None)
+        member = self.held.pop(delivery.pk, None)
+        if member is None:
+            self.local_endpoints[endpoint_id] = max(0, self.local_endpoints.get(endpoint_id, 0) - 1)
+            self.local_organizations[organization_id] = max(0, self.local_organizations.get(organization_id, 0) - 1)
             return
         try:
-            self.redis.decr(f"webhooks:inflight:{endpoint_id}")
+            with self.redis.pipeline() as pipe:
+                for key in _slot_keys(endpoint_id, organization_id):
+                    pipe.zrem(key, member)
+                pipe.execute()
         except RedisError:
-            pass
+            pass  # the lease ends by itself
 
 
 def _claim(*, limit: int, slots: _Slots) -> list[WebhookDelivery]:
     now = timezone.now()
     claimed: list[WebhookDelivery] = []
     with transaction.atomic():
-        for _ in range(3):  # endpoints found full are left out of the next look
+        for _ in range(3):  # endpoints and organizations found full are left out of the next look
             # skip_locked: two dispatchers never claim the same row, nor wait on each other.
             candidates = (
                 WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(_due(now))
                 .exclude(pk__in=[d.pk for d in claimed])
-                .exclude(endpoint_id__in=slots.full_now())
+                .exclude(endpoint_id__in=slots.endpoints_full())
+                .exclude(endpoint__organization_id__in=slots.organizations_full())
                 .select_related("event", "endpoint")
                 .order_by("next_attempt_at", "id")[: limit * 4]
             )
             rows = list(candidates)
             for delivery in rows:
-                if len(claimed) < limit and delivery.endpoint_id not in slots.full_now():
-                    if slots.take(delivery.endpoint_id):
-                        claimed.append(delivery)
+                if len(claimed) >= limit:
+                    break
+                if (
+                    delivery.endpoint_id not in slots.endpoints_full()
+                    and delivery.endpoint.organization_id not in slots.organizations_full()
+                    and slots.take(delivery)
+                ):
+                    claimed.append(delivery)
             if len(claimed) >= limit or len(rows) < limit * 4:
                 break
         WebhookDelivery.objects.filter(pk__in=[d.pk for d in claimed]).update(claimed_at=now)
@@ -270,7 +343,7 @@ def webhook_deliveries_dispatch(*, max_seconds: float | None = None) -> int:
             done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
                 delivery = in_flight.pop(future)
-                slots.give_back(delivery.endpoint_id)
+                slots.give_back(delivery)
                 _record(delivery, future.result())
                 made += 1
     return made

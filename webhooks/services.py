@@ -53,6 +53,15 @@ def webhook_endpoint_create(
     )
     secret = _new_secret()
     with transaction.atomic():
+        # Lock the organization: two creates at once must not both pass the count below.
+        Organization.objects.select_for_update().filter(pk=organization.pk).first()
+        limit = settings.WEBHOOK_MAX_ENDPOINTS
+        if Endpoint.objects.filter(organization=organization, livemode=livemode).count() >= limit:
+            mode = "live" if livemode else "sandbox"
+            raise ValidationFailed(
+                f"An organization can have at most {limit} webhook endpoints in {mode} mode; delete one first.",
+                fields={"url": [f"This organization already has {limit} {mode} endpoints, the most it can have."]},
+            )
         endpoint.save()
         EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
     return endpoint, secret

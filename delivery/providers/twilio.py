@@ -5,6 +5,7 @@ import threading
 from datetime import timedelta
 
 import requests
+import urllib3
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -14,7 +15,7 @@ from twilio.rest import Client
 
 from delivery.models import ProviderEvent
 from delivery.services.events import delivery_provider_event_record
-from delivery.sms import BaseSmsBackend, PermanentSmsError, SmsMessage, TransientSmsError
+from delivery.sms import BaseSmsBackend, PermanentSmsError, SmsError, SmsMessage, TransientSmsError, UnsureSmsError
 from invitations.models import Invitation
 from invitations_project.errors import InvalidRequest, ServiceUnavailable
 from invitations_project.webhooks import InvalidSignature, enveloped, form_value
@@ -36,6 +37,20 @@ class _TwilioHttpClient(TwilioHttpClient):
 
 
 _clients = threading.local()
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether the request failed before a connection was open (so Twilio never saw it)."""
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
+    return isinstance(getattr(inner, "reason", None), urllib3.exceptions.NewConnectionError)
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause of a requests error, as words (not the chain of reprs requests gives)."""
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    text = getattr(exc, "strerror", None) or str(exc.args[0] if exc.args else exc.__class__.__name__)
+    return text.rsplit(": ", 1)[-1].strip(" '\"()") or exc.__class__.__name__
 
 
 def _client() -> Client:
@@ -84,15 +99,23 @@ class TwilioSmsBackend(BaseSmsBackend):
                 if already is not None:
                     return already
             return self._create(message)
-        except TwilioRestException as exc:
-            text = f"Twilio {exc.status} error {exc.code}: {exc.msg}"
-            if exc.status in self.PERMANENT_STATUSES:
-                raise PermanentSmsError(text) from exc
-            raise TransientSmsError(text) from exc
-        except requests.RequestException as exc:
-            raise TransientSmsError(f"Twilio unreachable: {exc}") from exc
-        except TwilioException as exc:
-            raise TransientSmsError(f"Twilio error: {exc}") from exc
+        except (TwilioException, requests.RequestException) as exc:
+            raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> SmsError:
+        """What a failed call means: a refusal to keep, one to try again, or an answer lost on the way."""
+        if isinstance(exc, TwilioRestException):
+            text = f"Twilio refused the message (HTTP {exc.status}, error {exc.code}): {exc.msg}"
+            # Twilio answered: it made no message (a refusal to keep, or one to try again).
+            return PermanentSmsError(text) if exc.status in self.PERMANENT_STATUSES else TransientSmsError(text)
+        if isinstance(exc, requests.ConnectTimeout) or _never_connected(exc):
+            return TransientSmsError(f"Twilio could not be reached: {_reason(exc)}.")
+        if isinstance(exc, requests.Timeout):
+            return UnsureSmsError(f"Twilio did not answer within {settings.SMS_TIMEOUT_SECONDS} s.")
+        if isinstance(exc, requests.RequestException):
+            # Refused before anything was sent, or dropped after: either way, look before sending again.
+            return UnsureSmsError(f"The connection to Twilio failed: {_reason(exc)}.")
+        return TransientSmsError(f"Twilio error: {exc}")
 
     def _create(self, message: SmsMessage) -> str:
         options = {"to": message.to, "body": message.body}

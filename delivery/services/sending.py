@@ -75,7 +75,7 @@ def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
         # Only reachable when workers died mid-send again and again: stop rather than loop.
         return _attempt_failed(
             attempt=attempt,
-            error=channels.DeliveryError(f"Gave up after {attempt.tries - 1} tries", permanent=True),
+            error=channels.DeliveryError(f"Gave up after {attempt.tries - 1} tries.", permanent=True),
             final=True,
         )
     if not invitation_delivery_wanted(invitation=attempt.invitation, attempt_number=attempt.number):
@@ -96,7 +96,7 @@ def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
     except Exception as exc:
         # An error nobody classified (a bug, an SDK surprise): retry it, bounded by the tries.
         logger.exception("Unexpected error sending delivery attempt %s", attempt_id)
-        error = channels.DeliveryError(f"Unexpected delivery error: {exc.__class__.__name__}: {exc}", permanent=False)
+        error = channels.DeliveryError(f"The send failed unexpectedly ({exc.__class__.__name__}).", permanent=False)
     else:
         return _attempt_accepted(attempt=attempt, message_id=message_id)
     final = error.permanent or attempt.tries >= max_tries()
@@ -113,8 +113,10 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     attempt.error_message = message
     attempt.retry_at = None if final else now + timedelta(seconds=retry_wait(attempt.tries))
     attempt.failed_at = now if final else None
+    if error.unsure and attempt.unsure_since is None:
+        attempt.unsure_since = attempt.claimed_at
     with transaction.atomic():
-        attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "updated_at"])
+        attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "unsure_since", "updated_at"])
         count_on_commit(DELIVERIES, channel=attempt.channel, outcome=attempt.status)
         invitation_delivery_failed(
             invitation_id=attempt.invitation_id,

@@ -105,3 +105,47 @@ def test_logins_for_one_account_from_many_ips_are_limited_too(make_member, organ
         assert token_pair_for(other, organization)["accessToken"]
     with time_machine.travel(T0 + timedelta(minutes=16), tick=False):
         assert login(MEMBER_PASSWORD, "203.0.113.78").status_code == 200
+
+
+def test_a_revoked_family_refuses_its_access_tokens_at_once(make_member, organization):
+    pair = token_pair_for(make_member("agent"), organization)
+    successor = refresh(pair["refreshToken"]).json()
+    for access in (pair["accessToken"], successor["accessToken"]):
+        assert client_for(access).get("/v1/autodoc/invitations").status_code == 200
+    assert refresh(pair["refreshToken"]).status_code == 401  # reused: the family is revoked
+    for access in (pair["accessToken"], successor["accessToken"]):
+        refused = client_for(access).get("/v1/autodoc/invitations")
+        assert refused.status_code == 401
+        assert "revoked" in refused.json()["error"]["message"]
+
+
+def test_an_access_token_without_a_family_is_refused(make_member, organization):
+    import jwt
+
+    from accounts import tokens
+
+    pair = token_pair_for(make_member("agent"), organization)
+    claims = jwt.decode(pair["accessToken"], options={"verify_signature": False})
+    del claims["fam"]
+    forged = jwt.encode(claims, tokens._signing_key(), algorithm=tokens.ALGORITHM)
+    assert client_for(forged).get("/v1/autodoc/invitations").status_code == 401
+
+
+@pytest.mark.parametrize("spelling", ["viewer@acme.teſt", "VIEWER@acme.test", "viewer@ACME.TEſT"])
+def test_another_spelling_of_the_email_shares_the_accounts_login_bucket(make_member, organization, settings, spelling):
+    settings.AUTH_TOKEN_RATE_PER_ACCOUNT = "3/15m"
+    cache.clear()
+    user = make_member("viewer", email="viewer@acme.test")
+
+    def login(email: str, ip: str):
+        return APIClient().post(
+            "/v1/auth/token",
+            {"email": email, "password": "guess", "organization": organization.slug},
+            format="json",
+            REMOTE_ADDR=ip,
+        )
+
+    with time_machine.travel(T0, tick=False):
+        assert [login(user.email, f"203.0.113.{n}").status_code for n in range(1, 4)] == [401] * 3
+        refused = login(spelling, "198.51.100.9")
+        assert refused.status_code == 429 and refused.json()["error"]["scope"] == "account"

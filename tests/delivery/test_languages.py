@@ -136,3 +136,15 @@ def test_an_unknown_link_answers_in_the_browsers_language(client, accept, langua
     assert (response.status_code, response["Content-Language"]) == (404, language)
     page = response.content.decode()
     assert f'<html lang="{language}">' in page and heading in page
+
+
+def test_plain_text_is_written_as_is_and_only_the_html_is_escaped():
+    name = 'AT&T <Support> "O\'Neil"'
+    workflow = WorkflowFactory(organization=OrganizationFactory(name=name))
+    email = rendered("en", workflow=workflow, organization=workflow.organization)
+    assert email.subject == f"{name} asks you to verify your identity"
+    assert f"{name} has invited you to verify your identity." in email.text
+    assert "&amp;" not in email.text and "&lt;" not in email.text
+    assert "AT&amp;T &lt;Support&gt;" in email.html and "<Support>" not in email.html
+    text = rendered("en", channel="sms", workflow=workflow, organization=workflow.organization).text
+    assert text.startswith(f"{name}: verify your identity at ")

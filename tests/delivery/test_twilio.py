@@ -1,6 +1,7 @@
 """The Twilio SMS backend (through the real twilio client; only Twilio's HTTP API is stood in for)
 and Twilio's status callback, authenticated by X-Twilio-Signature."""
 
+import time
 from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -250,7 +251,7 @@ def test_with_twilio_api_base_url_the_backend_calls_a_twilio_compatible_api_ther
         TwilioSmsBackend().send(message)
         connections = provider.connections
         settings.TWILIO_AUTH_TOKEN = "wrong"
-        with pytest.raises(TransientSmsError, match="Twilio 401 error 20003"):
+        with pytest.raises(TransientSmsError, match=r"Twilio refused the message \(HTTP 401, error 20003\)"):
             TwilioSmsBackend().send(message)
     finally:
         provider.stop()
@@ -326,3 +327,47 @@ def test_an_sms_whose_worker_was_lost_after_twilio_took_it_is_not_sent_again(api
     assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, resource["sid"])
     assert attempt.invitation.status == S.SENT
     assert BillingEvent.objects.count() == 1
+
+
+def test_an_sms_whose_request_timed_out_after_twilio_took_it_is_looked_up_not_sent_again(api, settings):
+    """The request reached Twilio, which made the message but answered after SMS_TIMEOUT_SECONDS:
+    the try failed without knowing. The retry asks Twilio first and records that message: one SMS."""
+    provider = FakeTwilio(2.0, account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+    settings.SMS_BACKEND = "delivery.providers.twilio.TwilioSmsBackend"
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TWILIO_SID, TWILIO_TOKEN
+    settings.TWILIO_API_BASE_URL = provider.url
+    settings.SMS_TIMEOUT_SECONDS = 1
+    try:
+        response = api.post("/v1/autodoc/invitations", {"channel": "sms", "recipient": PHONE}, format="json")
+        attempt = DeliveryAttempt.objects.get(invitation__token=response.json()["token"])
+        with pytest.raises(channels.DeliveryError) as failed:
+            delivery_attempt_send(attempt_id=attempt.pk)
+        assert failed.value.unsure and not failed.value.permanent
+        attempt.refresh_from_db()
+        assert attempt.status == A.RETRYING and attempt.unsure_since == attempt.claimed_at
+        assert attempt.error_message == "Twilio did not answer within 1 s."
+        deadline = timezone.now() + timedelta(seconds=10)
+        while not provider.messages and timezone.now() < deadline:  # Twilio finishes making it
+            time.sleep(0.1)
+        provider.latency = 0
+        delivery_attempt_send(attempt_id=attempt.pk)
+    finally:
+        provider.stop()
+    attempt.refresh_from_db()
+    [resource] = provider.resources
+    assert len(provider.messages) == 1 and provider.lookups == 1
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, resource["sid"])
+    assert BillingEvent.objects.count() == 1
+
+
+def test_a_connection_that_never_opened_is_retried_without_a_lookup(api, settings):
+    settings.SMS_BACKEND = "delivery.providers.twilio.TwilioSmsBackend"
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TWILIO_SID, TWILIO_TOKEN
+    settings.TWILIO_API_BASE_URL = "http://127.0.0.1:9"  # nothing listens: refused at once
+    response = api.post("/v1/autodoc/invitations", {"channel": "sms", "recipient": PHONE}, format="json")
+    attempt = DeliveryAttempt.objects.get(invitation__token=response.json()["token"])
+    with pytest.raises(channels.DeliveryError):
+        delivery_attempt_send(attempt_id=attempt.pk)
+    attempt.refresh_from_db()
+    assert attempt.status == A.RETRYING and attempt.unsure_since is None  # Twilio never saw it
+    assert attempt.error_message == "Twilio could not be reached: Connection refused."

@@ -153,8 +153,11 @@ def service_environment(**extra: str) -> dict[str, str]:
     }
 
 
+procfile_command = harness.procfile_command
+
+
 def start_gunicorn(children: Children, *, env: dict[str, str], log: Path, workers: int = 1) -> int:
-    """gunicorn with ``workers`` sync workers (gunicorn.conf.py for the rest); return its port.
+    """The Procfile's web process with ``workers`` workers (gunicorn.conf.py for the rest); its port.
 
     The listening socket is bound here and handed over, so requests sent before gunicorn is ready
     wait in its backlog: nothing polls for readiness.
@@ -162,8 +165,8 @@ def start_gunicorn(children: Children, *, env: dict[str, str], log: Path, worker
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
     fd = listener.fileno()
     try:
-        args = ["-m", "gunicorn", "invitations_project.wsgi", "--bind", f"fd://{fd}", "--workers", str(workers)]
-        children.start([harness.PYTHON, *args, "--log-level", "warning"], env=env, log=log, pass_fds=(fd,))
+        args = ["--bind", f"fd://{fd}", "--workers", str(workers), "--log-level", "warning"]
+        children.start([*procfile_command("web"), *args], env=env, log=log, pass_fds=(fd,))
         return listener.getsockname()[1]
     finally:
         listener.close()

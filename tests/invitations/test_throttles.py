@@ -112,8 +112,11 @@ def _request(remote_addr, forwarded=None):
         (["10.0.0.1"], "10.0.0.1", "6.6.6.6, 1.2.3.4", "1.2.3.4"),  # the forged left part is never reached
         (["10.0.0.0/8"], "10.0.0.1", "1.2.3.4, 10.0.0.2", "1.2.3.4"),  # two proxies deep
         (["10.0.0.1"], "10.0.0.1", "", "10.0.0.1"),
-        (["10.0.0.1"], "10.0.0.1", "garbage", "10.0.0.1"),
-        (["10.0.0.1"], "10.0.0.1", "1.2.3.4, garbage", "10.0.0.1"),
+        # A hop that is no address is the client as written, never the proxy's own address.
+        (["10.0.0.1"], "10.0.0.1", "garbage", "unparsable:garbage"),
+        (["10.0.0.1"], "10.0.0.1", "1.2.3.4, garbage", "unparsable:garbage"),
+        (["10.0.0.0/8"], "10.0.0.1", "1.2.3.4, unknown, 10.0.0.2", "unparsable:unknown"),
+        (["10.0.0.1"], "10.0.0.1", "6.6.6.6, 1.2.3.4\x1b[31m", "unparsable:1.2.3.4[31m"),
         ([], "2001:db8:1:2:3:4:5:6", None, "2001:db8:1:2::"),  # one IPv6 client holds its /64
     ],
 )

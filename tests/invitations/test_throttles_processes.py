@@ -6,7 +6,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -21,6 +20,7 @@ from accounts.services import api_key_create
 from invitations.models import Invitation
 from tests.conftest import TEST_ACTOR
 from tests.factories import InvitationFactory, OrganizationFactory
+from tests.faults.support import procfile_command
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 WORKERS = 3
@@ -49,20 +49,8 @@ def web_processes(transactional_db, tmp_path):
         "RESEND_RATE_PER_IP": "30/7d",
         "LOG_LEVEL": "ERROR",
     }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
-        [
-            str(gunicorn),
-            "invitations_project.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "-w",
-            str(WORKERS),
-            "--access-logfile",
-            str(access_log),
-            "--access-logformat",
-            "%(p)s %(s)s",
-        ],
+        [*procfile_command("web"), "-b", f"127.0.0.1:{port}", "-w", str(WORKERS), "--access-logfile", str(access_log)],
         cwd=BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -102,7 +90,8 @@ class SimpleServer:
             return error.code, json.load(error)
 
     def worker_pids(self) -> set[str]:
-        return {line.split()[0] for line in self.access_log.read_text().splitlines() if line.strip()}
+        lines = self.access_log.read_text().splitlines()
+        return {json.loads(line)["pid"] for line in lines if line.startswith("{")}
 
 
 def _concurrently(calls):

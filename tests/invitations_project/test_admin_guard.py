@@ -117,7 +117,8 @@ def test_the_job_dashboard_sends_a_visitor_who_is_not_logged_in_to_the_login_pag
 
 
 @pytest.fixture
-def two_factor():
+def two_factor(settings):
+    settings.ADMIN_OTP_REQUIRED = True
     require_two_factor_for_admin()
     yield
     admin.site.__class__ = AdminSite
@@ -164,3 +165,39 @@ def test_the_totp_command_gives_a_staff_user_a_device_whose_codes_open_the_admin
     client = Client()
     form = {"username": agent.username, "password": PASSWORD, "otp_device": device.persistent_id, "otp_token": code}
     assert logged_in(client.post(LOGIN, form, REMOTE_ADDR="198.51.100.7"))
+
+
+ADMIN_PATHS = ["/admin/", "/admin/invitations/invitation/", "/admin/rq/", "/admin/django_rq/dashboard/", *RQ_PATHS]
+
+
+def test_with_two_factor_on_a_session_made_before_it_was_switched_on_opens_no_admin_url(client, admin_user, settings):
+    # Logged in with a password alone while two-factor was off: the session is not OTP-verified.
+    client.force_login(admin_user)
+    assert client.get("/admin/rq/").status_code == 200
+    settings.ADMIN_OTP_REQUIRED = True
+    require_two_factor_for_admin()
+    try:
+        for path in ADMIN_PATHS:
+            response = client.get(path)
+            assert response.status_code == 302, path
+            assert response["Location"].startswith("/admin/login/"), path
+        assert client.post("/admin/rq/").status_code == 302
+        assert client.get("/admin/login/").status_code == 200  # where the code is given
+    finally:
+        admin.site.__class__ = AdminSite
+
+
+def test_with_two_factor_on_a_verified_session_opens_the_job_dashboard(client, admin_user, two_factor):
+    device = TOTPDevice.objects.create(user=admin_user, name="phone", confirmed=True)
+    admin_user.set_password(PASSWORD)
+    admin_user.save()
+    code = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).token()
+    form = {
+        "username": admin_user.username,
+        "password": PASSWORD,
+        "otp_device": device.persistent_id,
+        "otp_token": code,
+    }
+    assert logged_in(client.post(LOGIN, form, REMOTE_ADDR="198.51.100.7"))
+    assert client.get("/admin/rq/").status_code == 200
+    assert client.get("/admin/django_rq/dashboard/").status_code == 200

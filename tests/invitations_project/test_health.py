@@ -62,3 +62,18 @@ def test_outbox_status_fails_while_an_attempt_waits_with_redis_down_and_passes_o
     figures = json.loads(out.getvalue())
     assert figures["attempts_stuck"] == 0 and figures["attempts"] == {"accepted": 1}
     assert set(figures["rq"]["queues"]) == {"delivery", "webhooks", "default"}
+
+
+@pytest.mark.django_db
+def test_with_debug_off_and_no_metrics_token_metrics_is_not_found(client, settings):
+    settings.DEBUG, settings.METRICS_TOKEN = False, ""
+    response = client.get("/metrics")
+    assert response.status_code == 404
+    assert b"invitations_" not in response.content
+
+
+@pytest.mark.django_db
+def test_with_a_metrics_token_only_its_bearer_gets_the_figures(client, settings):
+    settings.DEBUG, settings.METRICS_TOKEN = False, "m" * 40
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer " + "m" * 40).status_code == 200

@@ -235,6 +235,9 @@ def test_the_throttled_operations_and_only_they_document_rate_limit_headers(open
         ("/v1/autodoc/invitations/{token}/resend", "post"),
         ("/v1/auth/token", "post"),
         ("/v1/auth/token/refresh", "post"),
+        ("/v1/webhooks/endpoints/{endpoint_id}/test", "post"),
+        ("/v1/webhooks/endpoints/{endpoint_id}/recover", "post"),
+        ("/v1/events/{event_id}/redeliver", "post"),
     }
 
 

@@ -17,7 +17,7 @@ from tests.faults.support import Children, service_environment, start_gunicorn
 pytestmark = pytest.mark.django_db(transaction=True)
 
 N = 12
-METRICS_TOKEN = "scrape-token-0123456789"
+METRICS_TOKEN = "scrape-token-0123456789abcdefghijklmnop"
 
 
 @pytest.fixture

@@ -39,9 +39,11 @@ def readme_production_environment() -> dict[str, str]:
     values = {}
     for name, value in re.findall(r"^export (\w+)=(\S+)", block, flags=re.MULTILINE):
         values[name] = value.strip("'\"")
-    # The block makes the key with a command; the test makes one the same way.
+    # The block makes the secrets with a command; the test makes them the same way.
     assert values["SECRET_KEY"].startswith("$(")
-    values["SECRET_KEY"] = secrets.token_urlsafe(50)
+    for name, value in values.items():
+        if "$(" in value:  # what the command prints, after any fixed prefix ("tracking:")
+            values[name] = value.split("$(", 1)[0] + secrets.token_urlsafe(50)
     return values
 
 
@@ -107,3 +109,100 @@ def test_a_bad_setting_stops_the_process_with_its_name_and_why(name, value, says
     last_line = result.stderr.strip().splitlines()[-1]
     assert f'Environment variable "{name}" invalid' in last_line
     assert says in last_line
+
+
+def example_environment() -> dict[str, str]:
+    """deploy/env.example's NAME=value lines, as the systemd units read them."""
+    lines = (ROOT / "deploy" / "env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+SECRETS_CHECKED = ["SECRET_KEY", "DOSSIER_WEBHOOK_SECRET", "ANYMAIL_WEBHOOK_SECRET", "METRICS_TOKEN", "JWT_SIGNING_KEY"]
+
+
+def good_secrets() -> dict[str, str]:
+    return {name: secrets.token_urlsafe(40) for name in SECRETS_CHECKED}
+
+
+def test_with_good_secrets_a_production_process_starts():
+    result = run(["manage.py", "check"], good_secrets())
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", SECRETS_CHECKED)
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("change-me", "is a placeholder"),
+        ("Change-Me-to-a-long-random-value-of-forty-characters", "is a placeholder"),
+        ("short-but-random-9f3a", "shorter than 32 characters"),
+    ],
+)
+def test_with_debug_off_start_up_refuses_a_placeholder_or_short_secret_naming_it(name, value, says):
+    result = run(["manage.py", "check"], {**good_secrets(), name: value})
+    assert result.returncode != 0
+    assert name in result.stderr and says in result.stderr
+    assert value not in result.stderr  # the refusal never prints the secret
+
+
+@pytest.mark.parametrize("name", [n for n in SECRETS_CHECKED if n in example_environment()])
+def test_every_placeholder_of_the_example_environment_file_is_refused(name):
+    value = example_environment()[name]
+    result = run(["manage.py", "check"], {**good_secrets(), name: value})
+    assert result.returncode != 0
+    assert f"{name} is a placeholder" in result.stderr
+
+
+def test_the_example_environment_file_as_it_stands_does_not_start_a_production_process():
+    env = {**example_environment(), "PROMETHEUS_MULTIPROC_DIR": ""}
+    result = run(["manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "is a placeholder" in result.stderr
+
+
+def test_with_debug_on_placeholders_are_allowed_for_development():
+    result = run(["manage.py", "check"], {"DEBUG": "1", "METRICS_TOKEN": "change-me"})
+    assert result.returncode == 0, result.stderr
+
+
+PRINT_PRIVATE_URLS = (
+    "import django; django.setup(); from django.conf import settings as s; print(s.WEBHOOK_ALLOW_PRIVATE_URLS)"
+)
+
+
+@pytest.mark.parametrize(
+    "env, allowed",
+    [
+        ({"DEBUG": "1"}, "True"),  # the embedded default
+        ({}, "False"),  # DEBUG off, whatever the database: SQLite here
+        ({"DATABASE_URL": "postgres://postgres@127.0.0.1:5432/invitations"}, "False"),
+        ({"DEBUG": "1", "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/invitations"}, "False"),
+        ({"WEBHOOK_ALLOW_PRIVATE_URLS": "1"}, "True"),
+    ],
+)
+def test_private_webhook_urls_are_allowed_only_in_the_embedded_default_unless_set(env, allowed):
+    result = run(["-c", PRINT_PRIVATE_URLS], {**good_secrets(), **env})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == allowed
+
+
+def test_the_metrics_directory_is_made_private_and_one_others_may_write_is_refused(tmp_path):
+    made = tmp_path / "metrics"
+    result = run(["manage.py", "check"], {**good_secrets(), "PROMETHEUS_MULTIPROC_DIR": str(made)})
+    assert result.returncode == 0, result.stderr
+    assert made.is_dir() and (made.stat().st_mode & 0o777) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)  # what /tmp is
+    result = run(["manage.py", "check"], {**good_secrets(), "PROMETHEUS_MULTIPROC_DIR": str(shared)})
+    assert result.returncode != 0
+    assert "PROMETHEUS_MULTIPROC_DIR" in result.stderr and "may be written by other users" in result.stderr
+
+
+def test_the_default_metrics_directory_is_the_deployments_own_not_a_fixed_tmp_path():
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.PROMETHEUS_MULTIPROC_DIR)"
+    result = run(["-c", code], {**good_secrets(), "REDIS_URL": "redis://127.0.0.1:6379/15"})
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path == ROOT / "var" / "metrics"
+    assert (path.stat().st_mode & 0o777) == 0o700

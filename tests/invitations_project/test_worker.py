@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from django.db import connection
 from django_rq.workers import get_worker_class
-from rq import SimpleWorker, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.job import JobStatus
 
 from invitations_project.worker import InProcessWorker, ThreadedWorker
@@ -82,7 +82,8 @@ def run_jobs(queue, *calls, worker_class=None) -> list:
 
 @pytest.fixture(params=[InProcessWorker, ThreadedWorker], ids=["in-process", "threaded"])
 def queue(request, redis_conn, close_db_connections, settings):
-    settings.RQ_WORKER_THREADS = 1  # one job at a time: the tests below are about one job after another
+    # One job at a time: the tests below are about one job after another.
+    settings.WORKER_POOLS = {**settings.WORKER_POOLS, "delivery": {"processes": 1, "threads": 1}}
     queue = django_rq.get_queue("delivery", commit_mode="auto")
     queue.worker_class_under_test = request.param
     return queue
@@ -207,7 +208,7 @@ def sleep_then_report_connection(seconds: float) -> int:
 def test_the_threaded_worker_runs_up_to_its_threads_jobs_at_once_each_on_its_own_connection(
     redis_conn, settings, close_db_connections
 ):
-    settings.RQ_WORKER_THREADS = 4
+    settings.WORKER_POOLS = {**settings.WORKER_POOLS, "delivery": {"processes": 1, "threads": 4}}
     queue = django_rq.get_queue("delivery", commit_mode="auto")
     started = time.monotonic()
     jobs = run_jobs(queue, *[(sleep_then_report_connection, (0.5,), {})] * 8, worker_class=ThreadedWorker)
@@ -216,3 +217,19 @@ def test_the_threaded_worker_runs_up_to_its_threads_jobs_at_once_each_on_its_own
     # Eight half-second jobs four at a time: two rounds, not eight.
     assert 1.0 <= elapsed < 3.0, elapsed
     assert len({job.return_value() for job in jobs}) == 4  # one connection per thread, kept from job to job
+
+
+def test_a_worker_runs_as_many_jobs_at_once_as_its_queues_pool_says(settings, redis_conn):
+    settings.WORKER_POOLS = {
+        "delivery": {"processes": 2, "threads": 12},
+        "webhooks": {"processes": 1, "threads": 1},
+        "default": {"processes": 1, "threads": 3},
+    }
+    settings.RQ_WORKER_THREADS = 7
+
+    def threads(*names: str) -> int:
+        return ThreadedWorker([Queue(name, connection=redis_conn) for name in names], connection=redis_conn).threads
+
+    assert (threads("delivery"), threads("webhooks"), threads("default")) == (12, 1, 3)
+    assert threads("webhooks", "default") == 3  # the largest of the queues it serves
+    assert threads("elsewhere") == 7  # a queue without a pool of its own

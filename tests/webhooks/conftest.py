@@ -10,6 +10,7 @@ import django_rq
 import pytest
 from rq import SimpleWorker
 
+from bench.receivers import SlowReceiver
 from webhooks.services import webhook_endpoint_create
 
 
@@ -95,3 +96,16 @@ def run_webhook_worker(redis_conn):
 @pytest.fixture
 def endpoint(organization, receiver):
     return webhook_endpoint_create(organization=organization, livemode=True, url=receiver.url())
+
+
+@pytest.fixture
+def slow_receiver():
+    receivers = []
+
+    def make(**options) -> SlowReceiver:
+        receivers.append(SlowReceiver(**options))
+        return receivers[-1]
+
+    yield make
+    for receiver in receivers:
+        receiver.close()

@@ -1,0 +1,42 @@
+"""Run the worker pool of one queue: `python manage.py runworkers delivery` (or webhooks, default).
+
+Each queue has its own pool, so delivery never waits behind webhooks or the periodic jobs. The pool
+is rq's WorkerPool: WORKER_POOLS[queue]["processes"] worker processes (DELIVERY_WORKER_PROCESSES,
+...), each running WORKER_POOLS[queue]["threads"] jobs at once (DELIVERY_WORKER_THREADS, ...) with
+the scheduler for its queue; a worker that dies is started again. SIGTERM stops them gracefully.
+"""
+
+import django_rq
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django_rq.utils import reset_db_connections
+from django_rq.workers import get_worker_class
+from rq.worker_pool import WorkerPool
+
+
+class Command(BaseCommand):
+    help = "Run the worker processes of one queue, as many as its settings say."
+
+    def add_arguments(self, parser):
+        parser.add_argument("queue", help=f"one of: {', '.join(sorted(settings.WORKER_POOLS))}")
+        parser.add_argument("--processes", type=int, help="override the queue's number of processes")
+        parser.add_argument("--burst", action="store_true", help="stop once the queue is empty")
+
+    def handle(self, *args, queue: str, processes: int | None, burst: bool, verbosity: int, **options):
+        if queue not in settings.WORKER_POOLS:
+            raise CommandError(f"No worker pool for the queue {queue!r}: {', '.join(sorted(settings.WORKER_POOLS))}.")
+        if processes is not None and processes < 1:
+            raise CommandError("--processes must be 1 or more.")
+        pool_settings = settings.WORKER_POOLS[queue]
+        count = processes or pool_settings["processes"]
+        rq_queue = django_rq.get_queue(queue)
+        pool = WorkerPool(
+            queues=[rq_queue],
+            connection=rq_queue.connection,
+            num_workers=count,
+            worker_class=get_worker_class(),
+        )
+        self.stderr.write(f"{queue}: {count} worker process(es), {pool_settings['threads']} job(s) at once each")
+        # Forked workers must not share the parent's database connections.
+        reset_db_connections()
+        pool.start(burst=burst, logging_level="DEBUG" if verbosity >= 2 else "WARNING" if verbosity == 0 else "INFO")
