@@ -111,7 +111,7 @@ def main() -> None:
 
         from accounts.principals import Actor
         from accounts.services import organization_create
-        from invitations.models import Workflow
+        from invitations.services import workflow_get_default
         from webhooks.services import webhook_endpoint_create, webhook_endpoint_test
 
         django_rq.get_connection("delivery").flushdb()
@@ -119,7 +119,7 @@ def main() -> None:
             children.start(harness.procfile_command(name), env=env, log=logs / f"{name}.log")
         actor = Actor.for_command("bench")
         victim = organization_create(slug="bench-victim", actor=actor)
-        workflow = Workflow.objects.get(organization=victim, is_default=True)
+        workflow = workflow_get_default(organization=victim)
         receiver = RecordingReceiver()
         webhook_endpoint_create(organization=victim, livemode=True, url=receiver.url())
         time.sleep(3)  # the pools are up

@@ -1,6 +1,7 @@
 """Deliveries at a real provider's latency: `resend_invitations` over N eligible email (or SMS)
-invitations, then the rq workers README names (`python manage.py rqworker delivery webhooks default
---with-scheduler`, the settings' worker class) send every one through anymail's Postmark backend to
+invitations, then the delivery workers README names (--workers delivery pools of one process each,
+`python manage.py runworkers delivery --processes 1`, beside one webhooks and one default pool as the
+Procfile starts them) send every one through anymail's Postmark backend to
 a Postmark-compatible API on 127.0.0.1 (with --channel sms: through the twilio client to a
 Twilio-compatible Messages API) that answers each call after --latency seconds.
 
@@ -108,9 +109,10 @@ def main() -> None:
         for queue in ("delivery", "webhooks", "default"):
             django_rq.get_connection(queue).flushdb()
         seed(args.count, args.channel)
-        worker_args = [harness.PYTHON, "manage.py", "rqworker", "delivery", "webhooks", "default", "--with-scheduler"]
+        worker_args = [*harness.procfile_command("delivery"), "--processes", "1"]
         workers = [children.start(worker_args, env=env, log=logs / f"worker-{n}.log") for n in range(args.workers)]
-        children.start([harness.PYTHON, "manage.py", "rqcron", "delivery.cron"], env=env, log=logs / "cron.log")
+        for name in ("webhooks", "default", "sweeper"):
+            children.start(harness.procfile_command(name), env=env, log=logs / f"{name}.log")
         started = time.monotonic()
         command = children.start(
             [harness.PYTHON, "manage.py", "resend_invitations", "--org", "latency", "--channel", args.channel],

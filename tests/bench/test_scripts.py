@@ -112,3 +112,12 @@ def test_the_provider_latency_benchmark_sends_every_invitation_once_through_the_
     assert "lost: 0" in out and "provider: 40 distinct attempts, 0 calls repeating a key" in out, out
     assert "billing events: 40" in out, out
     assert re.search(r"^workers' peak memory: \d+ MiB$", out, re.MULTILINE), out
+
+
+def test_the_fairness_benchmark_sends_every_invitation_while_another_tenant_holds_its_endpoints():
+    out = run_bench("fairness.py", "--invitations", "4", "--rate", "4", "--tests-per-endpoint", "1")
+    assert out.count("lost: 0") == 2, out
+    assert re.search(r"with_attacker:\n +create -> sent: +p50 \d+ ms, p99 \d+ ms, max \d+ ms \(4\)", out), out
+    assert re.search(r"create -> webhook received: +p50 \d+ ms, p99 \d+ ms, max \d+ ms \(4\)", out), out
+    in_flight = int(re.search(r"the attacker's tries in flight at most: (\d+)", out).group(1))
+    assert 1 <= in_flight <= 4
