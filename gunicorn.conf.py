@@ -72,8 +72,12 @@ logger_class = JsonAccessLogger
 
 
 def child_exit(server, worker):
-    # A worker that is gone leaves its live gauges behind in the metrics directory; drop them.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # A worker that is gone leaves its live gauges behind in the metrics directory; drop them. The
+    # master never reads Django's settings: it asks the same function they do where the directory is.
+    from invitations_project.secrets_check import metrics_directory
+
+    directory = metrics_directory(os.environ)
+    if directory:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+        multiprocess.mark_process_dead(worker.pid, directory)

@@ -7,8 +7,9 @@ from functools import cache
 from pathlib import Path
 
 SECRET_MIN_LENGTH = 32
+BASE_DIR = Path(__file__).resolve().parent.parent
 # The example environment file: none of its values may be a real secret.
-ENV_EXAMPLE = Path(__file__).resolve().parent.parent / "deploy" / "env.example"
+ENV_EXAMPLE = BASE_DIR / "deploy" / "env.example"
 PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "placeholder", "insecure")
 
 
@@ -52,3 +53,11 @@ def private_directory(path: Path) -> str:
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         return f"{path} may be written by other users (mode {stat.S_IMODE(info.st_mode):o}): chmod 700 it"
     return ""
+
+
+def metrics_directory(environ) -> str:
+    """Where every process of the deployment writes its metrics samples: PROMETHEUS_MULTIPROC_DIR, by
+    default var/metrics in the checkout when REDIS_URL is set (several processes), else none (the
+    embedded default keeps them in memory). The settings and gunicorn's master both ask here."""
+    default = str(BASE_DIR / "var" / "metrics") if environ.get("REDIS_URL") else ""
+    return environ.get("PROMETHEUS_MULTIPROC_DIR", default)

@@ -18,7 +18,7 @@ from environs import Env, validate
 from marshmallow import ValidationError
 
 from invitations_project.openapi_settings import OPENAPI_SETTINGS
-from invitations_project.secrets_check import private_directory, secret_problem
+from invitations_project.secrets_check import metrics_directory, private_directory, secret_problem
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -324,7 +324,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 # process of one deployment must use the same one. It is private to the deployment: by default in the
 # checkout (var/metrics), made 0700 and refused when another user owns it or may write to it (anyone
 # who can write there can forge the figures). The embedded default keeps them in memory.
-PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", str(BASE_DIR / "var" / "metrics") if REDIS_URL else "")
+PROMETHEUS_MULTIPROC_DIR = metrics_directory(os.environ)
 if PROMETHEUS_MULTIPROC_DIR:
     _problem = private_directory(Path(PROMETHEUS_MULTIPROC_DIR))
     if _problem:

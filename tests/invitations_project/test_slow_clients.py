@@ -7,9 +7,12 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
+from bench import harness
+from invitations_project.secrets_check import metrics_directory
 from tests.faults.support import Children, service_environment, start_gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,11 +107,19 @@ def test_the_access_log_is_one_json_object_a_line_whatever_the_request_line_hold
     assert all("\x1b" not in line for line in lines)  # escaped inside its string, never raw
 
 
-def test_a_dead_web_workers_live_metrics_are_removed_and_its_counts_kept(tmp_path):
-    metrics = tmp_path / "metrics"
+@pytest.mark.parametrize("where", ["set", "default"])
+def test_a_dead_web_workers_live_metrics_are_removed_and_its_counts_kept(tmp_path, where):
     children = Children()
     log = tmp_path / "web.log"
-    env = service_environment(PROMETHEUS_MULTIPROC_DIR=str(metrics), LOG_LEVEL="WARNING", SECURE_SSL_REDIRECT="0")
+    env = service_environment(LOG_LEVEL="WARNING", SECURE_SSL_REDIRECT="0")
+    if where == "set":
+        metrics = tmp_path / "metrics"
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    else:
+        # Unset: the deployment's own default, which gunicorn's master finds as the settings do.
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        metrics = Path(metrics_directory(env))
+        assert metrics == Path(harness.PROJECT_DIR) / "var" / "metrics"
     try:
         port = start_gunicorn(children, env=env, log=log, workers=1)
         wait_until_answering(port)
