@@ -74,7 +74,7 @@ logger_class = JsonAccessLogger
 def child_exit(server, worker):
     # A worker that is gone leaves its live gauges behind in the metrics directory; drop them. The
     # master never reads Django's settings: it asks the same function they do where the directory is.
-    from invitations_project.secrets_check import metrics_directory
+    from ops.checks import metrics_directory
 
     directory = metrics_directory(os.environ)
     if directory:

@@ -12,8 +12,8 @@ from django.urls import reverse
 from accounts.models import AccountEvent, ApiKey, Membership, Organization, SandboxRecipient
 from accounts.principals import Actor
 from accounts.services import account_event_record, api_key_create, api_key_revoke
-from invitations_project.admin_base import ReadOnlyAdminMixin
-from invitations_project.validators import normalize_address
+from api.validators import normalize_address
+from console.tables import ReadOnlyAdminMixin
 from requestlog.admin import recent_requests_table
 
 

@@ -8,9 +8,9 @@ from accounts.schema import TokenPairSchema
 from accounts.selectors import login_account_key
 from accounts.serializers import TokenInputSerializer, TokenRefreshInputSerializer
 from accounts.services import TokenPair, auth_token_issue, auth_token_refresh
-from invitations_project.apiview import ApiView
-from invitations_project.openapi import error_responses
-from invitations_project.throttling import AUTH_TOKEN_PER_IP, RateLimit
+from api.openapi import error_responses
+from api.throttling import AUTH_TOKEN_PER_IP, RateLimit
+from api.views import ApiView
 
 
 def account_key(request) -> str | None:

@@ -6,6 +6,13 @@ from rest_framework import authentication, exceptions
 from accounts import tokens
 from accounts.principals import Actor, Principal
 from accounts.services import api_key_authenticate, membership_for_claims
+from ops.context import log_context_add
+
+
+def _named_in_logs(principal: Principal) -> Principal:
+    """The request's log lines name the caller from here on (never its secret)."""
+    log_context_add(organization=principal.organization.slug, credential=principal.actor.label)
+    return principal
 
 
 def _raw_key_from_header(header: str) -> str | None:
@@ -45,7 +52,7 @@ class PrivateKeyAuthentication(authentication.BaseAuthentication):
             actor=Actor.for_api_key(api_key),
             api_key=api_key,
         )
-        return principal, api_key
+        return _named_in_logs(principal), api_key
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
@@ -77,7 +84,7 @@ class JwtAuthentication(authentication.BaseAuthentication):
             role=membership.role,
             user=membership.user,
         )
-        return principal, claims
+        return _named_in_logs(principal), claims
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'

@@ -1,6 +1,6 @@
 """Refusals of the accounts services, each with its contract type and status."""
 
-from invitations_project.errors import AuthenticationFailed
+from api.errors import AuthenticationFailed
 
 
 class InvalidCredentials(AuthenticationFailed):

@@ -3,7 +3,7 @@ an actor is shown."""
 
 from rest_framework import serializers
 
-from invitations_project.fields import StrictCharField, StrictObjectSerializer
+from api.fields import StrictCharField, StrictObjectSerializer
 
 
 class TokenInputSerializer(StrictObjectSerializer):

@@ -16,7 +16,7 @@ from accounts.exceptions import InvalidCredentials, InvalidRefreshToken
 from accounts.models import AccountEvent, ApiKey, Membership, Organization, RefreshToken
 from accounts.principals import Actor
 from accounts.selectors import api_key_get_active, membership_get_for_login, membership_get_for_token
-from invitations_project.errors import ValidationFailed
+from api.errors import ValidationFailed
 
 # Record a key's use at most once a minute.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

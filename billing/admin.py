@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import Count, Sum
 
 from billing.models import BillingEvent, Price
-from invitations_project.admin_base import ReadOnlyAdminMixin
+from console.tables import ReadOnlyAdminMixin
 
 
 @admin.register(Price)

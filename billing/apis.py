@@ -7,11 +7,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.openapi import error_responses
+from api.views import ApiView
 from billing.schema import UsageSchema
 from billing.selectors import UsageLine, billing_usage, usage_totals
 from billing.serializers import UsageQuerySerializer
-from invitations_project.apiview import ApiView
-from invitations_project.openapi import error_responses
 
 AMOUNT_QUANTUM = Decimal("0.0001")
 

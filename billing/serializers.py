@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from invitations_project.fields import BoundField, SingleValuedQuerySerializer
+from api.fields import BoundField, SingleValuedQuerySerializer
 
 
 def _month_start(moment: datetime) -> datetime:

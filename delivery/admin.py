@@ -3,9 +3,9 @@ appear inline on each invitation's page."""
 
 from django.contrib import admin
 
+from console.tables import ReadOnlyAdminMixin
 from delivery.models import DeliveryAttempt
 from invitations.admin import InvitationAdmin, ReadOnlyInline
-from invitations_project.admin_base import ReadOnlyAdminMixin
 
 
 class DeliveryAttemptInline(ReadOnlyInline):

@@ -14,7 +14,7 @@ from django.utils import translation
 
 from delivery.models import DeliveryAttempt
 from delivery.sms import SmsError, SmsMessage, get_sms_backend
-from invitations_project.languages import language_for
+from invitations.languages import language_for
 
 
 class DeliveryError(Exception):

@@ -1,7 +1,7 @@
 """rq jobs: thin and idempotent. The payload is an id; the row says what is left to do."""
 
 from delivery.services import delivery_attempt_send, delivery_attempts_requeue_stale
-from invitations_project.request_context import log_context
+from ops.context import log_context
 
 
 def deliver_attempt(attempt_id: int) -> str:

@@ -9,7 +9,7 @@ from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
 from delivery.selectors import delivery_attempt_oldest_queued_at
-from invitations_project.queueing import redis_for
+from jobs.queueing import redis_for
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.principals import Actor
+from api.errors import ApiError
+from console.tables import ReadOnlyAdminMixin, admin_time, html_table
 from delivery.timeline import attempt_timeline_rows
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation, InvitationEvent, Workflow
 from invitations.services import InvitationResendResult, invitation_cancel, invitation_resend_bulk
-from invitations_project.admin_base import ReadOnlyAdminMixin, admin_time, html_table
-from invitations_project.errors import ApiError
 from requestlog.admin import recent_requests_table
 from webhooks.models import Event
 

@@ -6,6 +6,15 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.permissions import RoleAllowsMethod
+from api.fields import refuse_repeated
+from api.openapi import error_responses
+from api.pagination import page_of
+from api.throttling import (
+    CREATE_PER_ORGANIZATION,
+    RESEND_PER_IP,
+    RESEND_PER_ORGANIZATION,
+)
+from api.views import ApiView
 from delivery.selectors import delivery_attempts_for
 from delivery.serializers import AttemptOutputSerializer
 from invitations.filters import InvitationFilter, filter_parameters
@@ -24,15 +33,6 @@ from invitations.serializers import (
     invitations_to_dicts,
 )
 from invitations.services import invitation_cancel, invitation_create, invitation_resend
-from invitations_project.apiview import ApiView
-from invitations_project.fields import refuse_repeated
-from invitations_project.openapi import error_responses
-from invitations_project.pagination import page_of
-from invitations_project.throttling import (
-    CREATE_PER_ORGANIZATION,
-    RESEND_PER_IP,
-    RESEND_PER_ORGANIZATION,
-)
 
 
 class InvitationBaseApi(ApiView):

@@ -4,8 +4,8 @@ fields, and, for the resend rules, the outcome a bulk resend reports for it."""
 from django.conf import settings
 from django.db import models
 
-from invitations_project import error_codes as codes
-from invitations_project.errors import ApiError, NotFound, TooManyRequests
+from api import error_codes as codes
+from api.errors import ApiError, NotFound, TooManyRequests
 
 
 class ResendOutcome(models.TextChoices):

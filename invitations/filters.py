@@ -5,8 +5,8 @@ from django import forms
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 
+from api.fields import parse_bound
 from invitations.models import Invitation
-from invitations_project.fields import parse_bound
 
 
 class BoundFormField(forms.CharField):

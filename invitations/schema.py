@@ -6,9 +6,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
+from api.validators import LOCALE_RE
 from invitations.models import Invitation
 from invitations.serializers import LOCALE_HELP
-from invitations_project.validators import LOCALE_RE
 
 TOKEN_PARAMETER = OpenApiParameter(
     "token",
@@ -52,7 +52,7 @@ class InvitationCreateInputScheme(OpenApiSerializerExtension):
 class DateBoundScheme(OpenApiSerializerFieldExtension):
     """date_from / date_to take a date or an ISO 8601 datetime."""
 
-    target_class = "invitations_project.fields.BoundField"
+    target_class = "api.fields.BoundField"
 
     def map_serializer_field(self, auto_schema, direction):
         return {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}

@@ -8,10 +8,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
+from api.errors import ValidationFailed
 from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.filters import InvitationFilter
 from invitations.models import TOKEN_PREFIX, Invitation, InvitationEvent
-from invitations_project.errors import ValidationFailed
 
 # What a token's random part can look like; anything else cannot exist, so it is a 404.
 _TOKEN_BODY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")

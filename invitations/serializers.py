@@ -4,10 +4,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import ActorSerializer
+from api.fields import StrictCharField, StrictObjectSerializer
+from api.pagination import PAGINATION_FIELDS
+from invitations.languages import shipped_languages
 from invitations.models import Invitation
-from invitations_project.fields import StrictCharField, StrictObjectSerializer
-from invitations_project.languages import shipped_languages
-from invitations_project.pagination import PAGINATION_FIELDS
 
 LOCALE_HELP = (
     "A language tag (BCP 47) for the email, the SMS and the recipient's pages. Shipped: "

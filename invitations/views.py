@@ -13,9 +13,9 @@ from invitations.exceptions import (
     InvitationLinkWithdrawn,
     InvitationNotFound,
 )
+from invitations.languages import language_for
 from invitations.selectors import invitation_flow_url, invitation_get_for_link
 from invitations.services import invitation_link_open
-from invitations_project.languages import language_for
 
 RECIPIENT = Actor(kind="recipient", label="recipient:link")
 GONE_TEMPLATES = {

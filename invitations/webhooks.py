@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.principals import Actor
+from api.errors import InvalidRequest, ServiceUnavailable
+from api.inbound import InvalidSignature, enveloped, json_body
 from invitations.services import invitation_dossier_event_record
-from invitations_project.errors import InvalidRequest, ServiceUnavailable
-from invitations_project.webhooks import InvalidSignature, enveloped, json_body
 
 SIGNATURE_HEADER = "X-Dossier-Signature"
 DOSSIER_ACTOR = Actor.system("dossier")

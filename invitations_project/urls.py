@@ -1,17 +1,12 @@
-from django.conf import settings
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path
 from django.views import defaults
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
-from invitations_project import health
-from invitations_project.admin_security import require_two_factor_for_admin
-from invitations_project.errors import InvalidRequest, NotFound, json_error, server_error_body
-from invitations_project.metrics import metrics_view
-
-if settings.ADMIN_OTP_REQUIRED:
-    require_two_factor_for_admin()
+from api.errors import InvalidRequest, NotFound, json_error, server_error_body
+from ops import health
+from ops.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from invitations_project.admin_base import ReadOnlyAdminMixin, admin_time, html_table
+from console.tables import ReadOnlyAdminMixin, admin_time, html_table
 from requestlog.models import RequestLogEntry
 from requestlog.selectors import request_log_recent
 

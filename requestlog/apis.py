@@ -7,9 +7,9 @@ from redis.exceptions import RedisError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from invitations_project.apiview import ApiView
-from invitations_project.openapi import error_responses
-from invitations_project.pagination import page_of, page_schema
+from api.openapi import error_responses
+from api.pagination import page_of, page_schema
+from api.views import ApiView
 from requestlog.selectors import request_log_list
 from requestlog.serializers import RequestLogEntrySerializer, RequestLogQuerySerializer
 from requestlog.store import request_log_flush

@@ -7,8 +7,8 @@ import time
 from django.utils import timezone
 
 from accounts.principals import Principal
-from invitations_project.request_context import current_request_id, log_context, new_request_id
-from invitations_project.throttling import client_ip
+from api.throttling import client_ip
+from ops.context import current_request_id, log_context, new_request_id
 from requestlog.store import request_log_record
 
 API_PREFIX = "/v1/"

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from invitations_project.fields import BoundField, SingleValuedQuerySerializer
+from api.fields import BoundField, SingleValuedQuerySerializer
 
 
 class RequestLogQuerySerializer(SingleValuedQuerySerializer):

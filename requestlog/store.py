@@ -22,8 +22,9 @@ from django.utils.dateparse import parse_datetime
 from redis.exceptions import RedisError
 
 from accounts.models import Organization
-from invitations_project.queueing import redis_for
-from requestlog.models import IdempotentRequest, RequestLogEntry
+from api.models import IdempotentRequest
+from jobs.queueing import redis_for
+from requestlog.models import RequestLogEntry
 
 logger = logging.getLogger(__name__)
 

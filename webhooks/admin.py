@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from invitations_project.admin_base import ReadOnlyAdminMixin
+from console.tables import ReadOnlyAdminMixin
 from webhooks.models import Endpoint, Event, WebhookDelivery
 from webhooks.services import webhook_endpoint_rotate_secret, webhook_endpoint_update, webhook_event_redeliver
 

@@ -7,10 +7,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.permissions import RoleAllowsMethod
-from invitations_project.apiview import ApiView
-from invitations_project.openapi import error_responses
-from invitations_project.pagination import page_of, page_schema
-from invitations_project.throttling import WEBHOOK_ACTION_PER_ORGANIZATION
+from api.openapi import error_responses
+from api.pagination import page_of, page_schema
+from api.throttling import WEBHOOK_ACTION_PER_ORGANIZATION
+from api.views import ApiView
 from webhooks import selectors, services
 from webhooks.serializers import (
     EndpointCreateInputSerializer,

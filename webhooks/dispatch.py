@@ -23,8 +23,8 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from standardwebhooks import Webhook
 
-from invitations_project.metrics import WEBHOOK_DELIVERIES, count_on_commit
-from invitations_project.queueing import enqueue_in, enqueue_now, redis_for
+from jobs.queueing import enqueue_in, enqueue_now, redis_for
+from ops.metrics import WEBHOOK_DELIVERIES, count_on_commit
 from webhooks import guard
 from webhooks.models import Endpoint, EndpointSecret, WebhookDelivery, WebhookTry
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Organization
-from invitations_project.errors import NotFound
+from api.errors import NotFound
 from webhooks.models import Endpoint, Event, WebhookDelivery, WebhookTry
 
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from invitations_project.fields import (
+from api.fields import (
     BoundField,
     SingleValuedQuerySerializer,
     StrictBooleanField,

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Organization
-from invitations_project.errors import ValidationFailed
+from api.errors import ValidationFailed
 from webhooks import guard
 from webhooks.dispatch import D, claim_stale_after, schedule_dispatch
 from webhooks.events import EVENT_TYPES, TEST_EVENT, NewEvent, subscribed, webhook_events_emit

@@ -11,11 +11,11 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import constant_time_compare
 
+from api.errors import InvalidRequest, NotFound
+from api.inbound import InvalidSignature, enveloped, json_body
 from delivery.models import ProviderEvent
 from delivery.services.events import delivery_provider_event_record
 from invitations.models import Invitation
-from invitations_project.errors import InvalidRequest, NotFound
-from invitations_project.webhooks import InvalidSignature, enveloped, json_body
 
 # anymail's normalized event types -> (kind, permanent). Temporary trouble reaches us as
 # `deferred`, which the ESP retries itself; bounced and rejected mean this address will not work.

@@ -13,12 +13,12 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from api.errors import InvalidRequest, ServiceUnavailable
+from api.inbound import InvalidSignature, enveloped, form_value
 from delivery.models import ProviderEvent
 from delivery.services.events import delivery_provider_event_record
 from delivery.sms import BaseSmsBackend, PermanentSmsError, SmsError, SmsMessage, TransientSmsError, UnsureSmsError
 from invitations.models import Invitation
-from invitations_project.errors import InvalidRequest, ServiceUnavailable
-from invitations_project.webhooks import InvalidSignature, enveloped, form_value
 
 TWILIO_API = "https://api.twilio.com"
 

@@ -8,11 +8,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.principals import Actor
+from api.errors import InvalidRequest
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.queueing import DELIVER_JOB, max_tries, retry_policy, retry_wait
 from invitations.services.outcomes import DeliveryOutcome, invitation_delivery_reported
-from invitations_project.errors import InvalidRequest
-from invitations_project.queueing import enqueue_later_on_commit
+from jobs.queueing import enqueue_later_on_commit
 
 A = DeliveryAttempt.Status
 

@@ -14,7 +14,7 @@ from rq import Retry
 from accounts.principals import Actor
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from invitations_project.queueing import enqueue_many_on_commit, enqueue_on_commit
+from jobs.queueing import enqueue_many_on_commit, enqueue_on_commit
 
 # By dotted path: the jobs module imports the services, not the other way round.
 DELIVER_JOB = "delivery.jobs.deliver_attempt"

@@ -21,7 +21,7 @@ from invitations.services.outcomes import (
     invitation_delivery_failed,
     invitation_delivery_wanted,
 )
-from invitations_project.metrics import DELIVERIES, count_on_commit
+from ops.metrics import DELIVERIES, count_on_commit
 
 logger = logging.getLogger(__name__)
 

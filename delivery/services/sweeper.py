@@ -10,7 +10,7 @@ from django.utils import timezone
 from delivery.models import DeliveryAttempt
 from delivery.selectors import delivery_attempts_stale
 from delivery.services.queueing import DELIVER_JOB, retry_policy
-from invitations_project.queueing import enqueue_many_now
+from jobs.queueing import enqueue_many_now
 
 logger = logging.getLogger(__name__)
 

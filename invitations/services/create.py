@@ -1,5 +1,5 @@
 """Creating an invitation: its input made canonical, its workflow, and the first send queued after
-commit. (An Idempotency-Key replay is answered before this runs: requestlog.idempotency.)"""
+commit. (An Idempotency-Key replay is answered before this runs: api.idempotency.)"""
 
 from datetime import timedelta
 
@@ -10,11 +10,11 @@ from django.utils import timezone
 
 from accounts.models import Organization
 from accounts.principals import Actor
+from api.errors import ValidationFailed
+from api.validators import LOCALE_RE, normalize_email, normalize_phone
 from delivery.services.queueing import delivery_attempt_queue
 from invitations.models import Invitation, Workflow
 from invitations.services.transitions import transition_apply
-from invitations_project.errors import ValidationFailed
-from invitations_project.validators import LOCALE_RE, normalize_email, normalize_phone
 
 
 def normalize_recipient(*, channel: str, recipient: str) -> str:

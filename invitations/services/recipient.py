@@ -6,13 +6,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.principals import Actor
+from api.errors import ValidationFailed
 from invitations import lifecycle
 from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.models import DossierEvent, Invitation
 from invitations.selectors import normalize_token
 from invitations.serializers import invitation_to_dict
 from invitations.services.transitions import note_record, transition_apply
-from invitations_project.errors import ValidationFailed
 from webhooks.events import NewEvent, webhook_events_emit
 
 

@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.principals import Actor
+from api.errors import ApiError
 from delivery.services.queueing import delivery_attempt_queue, delivery_attempt_queue_many
 from invitations.exceptions import (
     CooldownActive,
@@ -27,8 +28,7 @@ from invitations.exceptions import (
 from invitations.models import Invitation
 from invitations.selectors import InvitationLookup
 from invitations.services.transitions import invitation_lock, transition_apply, transition_apply_many
-from invitations_project.errors import ApiError
-from invitations_project.metrics import RESENDS, count_on_commit
+from ops.metrics import RESENDS, count_on_commit
 
 logger = logging.getLogger(__name__)
 

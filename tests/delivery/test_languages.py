@@ -13,8 +13,8 @@ from django.utils import timezone, translation
 from delivery import sms
 from delivery.channels import render
 from delivery.models import DeliveryAttempt
+from invitations.languages import language_for
 from invitations.models import Invitation
-from invitations_project.languages import language_for
 from tests.factories import InvitationFactory, OrganizationFactory, WorkflowFactory
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from django.db import transaction
 from delivery.jobs import deliver_attempt
 from delivery.models import DeliveryAttempt
 from delivery.services import delivery_attempt_queue, delivery_attempt_queue_many
-from invitations_project.queueing import enqueue_many_now
+from jobs.queueing import enqueue_many_now
 from tests.conftest import TEST_ACTOR
 from tests.factories import InvitationFactory
 

@@ -98,9 +98,9 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
 
         own_redis.start()
         clock.shift(settings.DELIVERY_SWEEP_GRACE_SECONDS + 1)
-        # rq's cron scheduler, as `manage.py rqcron delivery.cron` runs it: the sweep is due at once.
+        # rq's cron scheduler, as `manage.py rqcron jobs.cron` runs it: the sweep is due at once.
         scheduler = DjangoCronScheduler()
-        scheduler.load_config_from_file("delivery.cron")
+        scheduler.load_config_from_file("jobs.cron")
         # Every periodic job is due at once: the sweeps, expiry events, the request log, the refresh-token clean-up.
         assert [job.name for job in scheduler.enqueue_jobs()] == [
             "delivery.sweep",

@@ -17,13 +17,13 @@ from django.core import mail
 from django.db import connection
 from django.utils import timezone
 
+from api.errors import ServiceUnavailable
+from api.models import IdempotentRequest
 from billing.models import BillingEvent
 from delivery import sms
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
 from invitations.services import workflow_get_default
-from invitations_project.errors import ServiceUnavailable
-from requestlog.models import IdempotentRequest
 from tests.factories import InvitationFactory
 from tests.faults.cutting_proxy import CuttingProxy
 from tests.faults.support import Children, database_url, report, service_environment, start_gunicorn, sweep, tally

@@ -49,7 +49,7 @@ def app_redis(settings, private_redis):
 @pytest.fixture
 def enqueue_refusals(caplog):
     """Counts the enqueues Redis refused (each is logged and left to the sweeper)."""
-    caplog.set_level(logging.WARNING, logger="invitations_project.queueing")
+    caplog.set_level(logging.WARNING, logger="jobs.queueing")
     return lambda: sum(record.getMessage().startswith("Could not enqueue deliver_attempt") for record in caplog.records)
 
 

@@ -31,8 +31,8 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 A = DeliveryAttempt.Status
 S = Invitation.Status
 PHONE = "+4915112345678"
-IN_PROCESS = "invitations_project.worker.InProcessWorker"
-THREADED = "invitations_project.worker.ThreadedWorker"
+IN_PROCESS = "jobs.workers.InProcessWorker"
+THREADED = "jobs.workers.ThreadedWorker"
 FORKING = "rq.Worker"
 
 

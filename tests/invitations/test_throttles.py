@@ -12,9 +12,9 @@ from django.db import connection
 from django.test import override_settings
 
 from accounts.services import api_key_create
+from api.throttling import client_ip
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from invitations_project.throttling import client_ip
 from tests.conftest import T0, TEST_ACTOR, client_for
 from tests.factories import InvitationFactory, OrganizationFactory
 
@@ -283,7 +283,7 @@ def test_when_the_cache_is_unreachable_the_throttles_fail_open_and_log_while_the
     invitations = sent_invitations(organization, 3)
     capped = sent_invitations(organization, 1, delivery_attempts=10)[0]
     with override_settings(CACHES=UNREACHABLE_CACHE, RESEND_RATE_PER_ORG="1/m", RESEND_RATE_PER_IP="1/m"):
-        with time_machine.travel(T0, tick=False), caplog.at_level(logging.WARNING, "invitations_project.throttling"):
+        with time_machine.travel(T0, tick=False), caplog.at_level(logging.WARNING, "api.throttling"):
             # Over both rates, yet let through: the counters cannot be reached.
             assert [resend(api, invitation.token).status_code for invitation in invitations] == [200, 200, 200]
             assert create(api).status_code == 201

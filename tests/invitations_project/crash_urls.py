@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from invitations_project.apiview import ApiView
+from api.views import ApiView
 from invitations_project.urls import urlpatterns as project_urlpatterns
 
 

@@ -5,11 +5,11 @@ import pytest
 import accounts.exceptions  # noqa: F401  (every module that defines refusals is loaded)
 import invitations.exceptions  # noqa: F401
 from accounts.principals import Actor
+from api.error_codes import CODES, codes_for_status
+from api.errors import ApiError
 from invitations.exceptions import InvalidTransition
 from invitations.models import Invitation
 from invitations.services import transition_apply
-from invitations_project.error_codes import CODES, codes_for_status
-from invitations_project.errors import ApiError
 from tests.factories import InvitationFactory
 
 

@@ -9,9 +9,9 @@ from django.db import transaction
 
 from accounts.principals import Actor
 from invitations.services import invitation_resend
-from invitations_project.logs import ContextFilter, JsonLineFormatter, TextFormatter, mask
-from invitations_project.metrics import RESENDS
-from invitations_project.request_context import log_context
+from ops.context import log_context
+from ops.logs import ContextFilter, JsonLineFormatter, TextFormatter, mask
+from ops.metrics import RESENDS
 from tests.factories import InvitationFactory
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import harness
-from invitations_project.secrets_check import metrics_directory
+from ops.checks import metrics_directory
 from tests.faults.support import Children, service_environment, start_gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)

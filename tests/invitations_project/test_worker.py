@@ -15,7 +15,7 @@ from django_rq.workers import get_worker_class
 from rq import Queue, SimpleWorker, Worker
 from rq.job import JobStatus
 
-from invitations_project.worker import InProcessWorker, ThreadedWorker
+from jobs.workers import InProcessWorker, ThreadedWorker
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -99,7 +99,7 @@ def close_db_connections():
 
 
 def test_rqworker_runs_the_threaded_worker_by_default(settings):
-    assert settings.RQ["WORKER_CLASS"] == "invitations_project.worker.ThreadedWorker"
+    assert settings.RQ["WORKER_CLASS"] == "jobs.workers.ThreadedWorker"
     assert get_worker_class() is ThreadedWorker
     assert isinstance(django_rq.get_worker("delivery"), ThreadedWorker)
 
@@ -109,8 +109,8 @@ def test_rqworker_runs_the_threaded_worker_by_default(settings):
     [
         ("rq.Worker", f"{Worker.__module__}.Worker"),
         ("rq.worker.SimpleWorker", f"{SimpleWorker.__module__}.SimpleWorker"),
-        ("invitations_project.worker.InProcessWorker", "invitations_project.worker.InProcessWorker"),
-        ("", "invitations_project.worker.ThreadedWorker"),
+        ("jobs.workers.InProcessWorker", "jobs.workers.InProcessWorker"),
+        ("", "jobs.workers.ThreadedWorker"),
     ],
 )
 def test_rq_worker_class_in_the_environment_chooses_another(value, expected):

@@ -7,11 +7,11 @@ import pytest
 import time_machine
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.models import IdempotentRequest
+from api.views import ApiView
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from invitations_project.apiview import ApiView
 from requestlog.jobs import sweep_request_log
-from requestlog.models import IdempotentRequest
 from tests.conftest import T0, at_once, client_for
 from tests.factories import InvitationFactory
 from webhooks.models import Endpoint

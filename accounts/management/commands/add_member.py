@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import Membership, Organization
 from accounts.principals import Actor
 from accounts.services import membership_upsert
-from invitations_project.errors import ApiError
+from api.errors import ApiError
 
 
 class Command(BaseCommand):

@@ -17,7 +17,7 @@ from rq import Queue, Worker
 
 from delivery.models import DeliveryAttempt
 from delivery.selectors import delivery_attempts_by_status, delivery_attempts_stuck
-from invitations_project.queueing import redis_for
+from jobs.queueing import redis_for
 from webhooks.selectors import webhook_deliveries_by_status, webhook_deliveries_stuck
 
 QUEUES = ("delivery", "webhooks", "default")

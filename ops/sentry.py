@@ -9,8 +9,8 @@ import sentry_sdk
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.rq import RqIntegration
 
-from invitations_project.logs import mask
-from invitations_project.request_context import request_id
+from ops.context import request_id
+from ops.logs import mask
 
 
 def _masked(value):

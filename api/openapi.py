@@ -8,7 +8,7 @@ repeating itself.
 
 from drf_spectacular.utils import OpenApiResponse
 
-from invitations_project.error_codes import EXTRA_FIELDS, codes_for_status
+from api.error_codes import EXTRA_FIELDS, codes_for_status
 
 ENVELOPE_REF = "#/components/schemas/ErrorEnvelope"
 

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
 
-from invitations_project.queueing import redis_for
+from jobs.queueing import redis_for
 
 _migrations_applied = False  # once true in a process it stays true: a deploy migrates, never un-migrates
 

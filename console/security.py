@@ -1,5 +1,5 @@
-"""What guards the support console besides Django's own login: django-axes' lockout page, and
-django-otp's two-factor login when ADMIN_OTP_REQUIRED is on."""
+"""What guards the support console's login besides Django's own: django-axes' lockout page and its
+view of the caller's address (two-factor is the site's own, console/sites.py)."""
 
 import ipaddress
 import math
@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from invitations_project.throttling import client_ip
+from api.throttling import client_ip
 
 
 def lockout_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
@@ -19,13 +19,6 @@ def lockout_response(request: HttpRequest, original_response=None, credentials=N
     response = render(request, "admin/lockout.html", context, status=429)
     response["Retry-After"] = str(minutes * 60)
     return response
-
-
-def require_two_factor_for_admin() -> None:
-    """Make the admin django-otp's OTPAdminSite: staff log in with a password and a TOTP code."""
-    from django_otp.admin import OTPAdminSite
-
-    admin.site.__class__ = OTPAdminSite
 
 
 def login_client_ip(request: HttpRequest) -> str | None:

@@ -23,7 +23,7 @@ OPENAPI_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "invitations_project.openapi.postprocess_error_responses",
+        "api.openapi.postprocess_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ChannelEnum": "invitations.models.Invitation.Channel",

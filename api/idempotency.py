@@ -24,10 +24,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
-from accounts.principals import Principal
-from invitations_project import error_codes as codes
-from invitations_project.errors import ApiError, ValidationFailed
-from requestlog.models import IdempotentRequest
+from api import error_codes as codes
+from api.errors import ApiError, ValidationFailed
+from api.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -91,22 +90,30 @@ def _claim_row(claim: IdempotentRequest, *, expired_before) -> bool:
     return True
 
 
-def idempotency_claim(*, principal: Principal, key: str, fingerprint: str) -> IdempotentRequest:
+def tenant_of(caller) -> tuple[int, bool] | None:
+    """The caller's organization id and mode, when it acts for a tenant (an API key or a dashboard
+    user; the authentication classes above this package make such callers)."""
+    organization, livemode = getattr(caller, "organization", None), getattr(caller, "livemode", None)
+    if organization is None or not isinstance(livemode, bool):
+        return None
+    return organization.pk, livemode
+
+
+def idempotency_claim(*, tenant: tuple[int, bool], key: str, fingerprint: str) -> IdempotentRequest:
     """Claim ``key`` for this request, in its transaction; raise Replay, IdempotencyKeyReused or
     IdempotencyKeyInUse when another request holds it."""
     now = timezone.now()
+    organization_id, livemode = tenant
     claim = IdempotentRequest(
-        organization=principal.organization,
-        livemode=principal.livemode,
+        organization_id=organization_id,
+        livemode=livemode,
         key=key,
         fingerprint=fingerprint,
         created_at=now,
     )
     if _claim_row(claim, expired_before=now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)):
         return claim
-    held = IdempotentRequest.objects.filter(
-        organization=principal.organization, livemode=principal.livemode, key=key
-    ).first()
+    held = IdempotentRequest.objects.filter(organization_id=organization_id, livemode=livemode, key=key).first()
     if held is None:
         # Another request holds the lock and has not committed its row yet.
         raise IdempotencyKeyInUse()
@@ -133,11 +140,12 @@ class IdempotentApiMixin:
     """
 
     idempotency_omits: tuple[str, ...] = ()
+    idempotent_methods = frozenset({"POST"})
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         key = request.headers.get(HEADER)
-        if request.method != "POST" or key is None or type(request.user) is not Principal:
+        if request.method not in self.idempotent_methods or key is None or tenant_of(request.user) is None:
             return
         if not KEY_RE.fullmatch(key):
             raise ValidationFailed(fields={HEADER: ["Use 1 to 255 printable ASCII characters."]})
@@ -146,7 +154,8 @@ class IdempotentApiMixin:
         body = request.data if has_body else {}
         fingerprint = request_fingerprint(method=request.method, path=request.get_full_path(), body=body)
         # DRF looks the handler up on the view after `initial`; this view object serves one request.
-        self.post = partial(self._run_claimed, self.post, key, fingerprint)
+        handler_name = request.method.lower()
+        setattr(self, handler_name, partial(self._run_claimed, getattr(self, handler_name), key, fingerprint))
 
     def _stored_body(self, data):
         if isinstance(data, dict) and self.idempotency_omits:
@@ -155,7 +164,7 @@ class IdempotentApiMixin:
 
     def _run_claimed(self, handler, key: str, fingerprint: str, request, *args, **kwargs):
         with transaction.atomic():
-            claim = idempotency_claim(principal=request.user, key=key, fingerprint=fingerprint)
+            claim = idempotency_claim(tenant=tenant_of(request.user), key=key, fingerprint=fingerprint)
             response = handler(request, *args, **kwargs)
             if 200 <= response.status_code < 300:
                 _store_answer(claim, status=response.status_code, body=self._stored_body(response.data))

@@ -25,7 +25,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
 from redis.exceptions import RedisError
 
-from invitations_project.errors import RateLimited
+from api.errors import RateLimited
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
 
-from invitations_project.request_context import job_meta
+from ops.context import job_meta
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import re
 
 from pythonjsonlogger.json import JsonFormatter
 
-from invitations_project.request_context import log_fields
+from ops.context import log_fields
 
 EMAIL_RE = re.compile(r"(?<![\w.+-])([A-Za-z0-9])[A-Za-z0-9._%+-]*@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})")
 PHONE_RE = re.compile(r"(?<![\w+])\+(\d{4})(\d{2,9})(\d{2})(?!\d)")

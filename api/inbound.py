@@ -9,7 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from invitations_project.errors import (
+from api.errors import (
     AuthenticationFailed,
     InvalidRequest,
     MethodNotAllowed,
@@ -18,8 +18,8 @@ from invitations_project.errors import (
     json_error,
     server_error_body,
 )
-from invitations_project.parsers import MalformedJson, loads_strict
-from invitations_project.throttling import PROVIDER_WEBHOOK_PER_IP
+from api.parsers import MalformedJson, loads_strict
+from api.throttling import PROVIDER_WEBHOOK_PER_IP
 
 logger = logging.getLogger(__name__)
 

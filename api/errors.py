@@ -16,8 +16,8 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
-from invitations_project import error_codes as codes
-from invitations_project.error_codes import ErrorCode
+from api import error_codes as codes
+from api.error_codes import ErrorCode
 
 logger = logging.getLogger(__name__)
 
