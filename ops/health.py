@@ -4,6 +4,7 @@ GET /healthz answers 200 while the process serves and touches nothing. GET /read
 PostgreSQL answers with every migration applied and Redis answers, else 503 naming what failed.
 """
 
+import django_rq
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
@@ -11,8 +12,6 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from redis.exceptions import RedisError
-
-from jobs.queueing import redis_for
 
 _migrations_applied = False  # once true in a process it stays true: a deploy migrates, never un-migrates
 
@@ -38,7 +37,7 @@ def _redis() -> str:
     if not settings.REDIS_URL:
         return "ok"  # the embedded default runs its jobs inline
     try:
-        redis_for("delivery").ping()
+        django_rq.get_connection("delivery").ping()
     except RedisError as exc:
         return f"unreachable: {exc.__class__.__name__}"
     return "ok"
