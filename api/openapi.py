@@ -34,7 +34,7 @@ ERROR_COMPONENTS = {
 }
 
 # The statuses operations document: each one's component name and what it means for the caller. The
-# error types each can carry come from the registry (invitations_project/error_codes.py).
+# error types each can carry come from the registry (api/error_codes.py).
 DOCUMENTED_STATUSES: dict[int, tuple[str, str]] = {
     400: (
         "InvalidRequestError",

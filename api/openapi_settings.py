@@ -1,5 +1,5 @@
 """drf-spectacular's settings: how the OpenAPI description at /v1/openapi.json and the reference page
-at /docs/ are made. Plain data, read by settings.py (nothing here comes from the environment)."""
+at /docs/ are made. Plain data, read by the settings (nothing here comes from the environment)."""
 
 OPENAPI_SETTINGS = {
     "TITLE": "AutoDoc invitations API",

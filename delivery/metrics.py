@@ -1,4 +1,4 @@
-"""What /metrics reads from the outbox when it is scraped (see invitations_project/metrics.py)."""
+"""What /metrics reads from the outbox when it is scraped (see ops/metrics.py)."""
 
 import logging
 import time

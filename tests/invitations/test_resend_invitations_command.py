@@ -152,8 +152,10 @@ def test_a_real_run_resends_exactly_the_eligible_invitations_with_the_apis_audit
     assert events.count() == 450
     assert set(events.values_list("invitation_id", flat=True)) == eligible
     assert set(events.values_list("from_status", "to_status", "reason", "actor_kind", "message", "created_at")) == {
-        ("sent", "pending", "resend", "system", "Send attempt 2 requested.", T0)
+        ("sent", "pending", "resend", "command", "Send attempt 2 requested.", T0)
     }
+    [label] = set(events.values_list("actor_label", flat=True))
+    assert label.startswith("command:resend_invitations (")
     attempts = DeliveryAttempt.objects.all()
     assert set(attempts.values_list("invitation_id", flat=True)) == eligible
     assert set(attempts.values_list("number", "status")) == {(2, DeliveryAttempt.Status.QUEUED)}
@@ -253,7 +255,7 @@ def test_the_user_option_records_that_staff_user_as_the_actor(organization):
     with time_machine.travel(T0, tick=False):
         run("--user", "ops-ana")
     assert set(InvitationEvent.objects.values_list("actor_kind", "actor_label", "actor_user_id")) == {
-        ("user", "user:ops-ana", agent.pk)
+        ("staff", "staff:ops-ana", agent.pk)
     }
 
 

@@ -8,7 +8,6 @@ non-zero when anything failed unexpectedly. Every outcome but ``error`` is an an
 """
 
 import argparse
-import getpass
 import json
 from datetime import UTC, datetime
 from datetime import time as dt_time
@@ -161,15 +160,12 @@ class Command(BaseCommand):
 
     def _actor(self, username: str | None) -> Actor:
         if username is None:
-            try:
-                os_user = getpass.getuser()
-            except (KeyError, OSError):
-                os_user = "unknown"
-            return Actor.system(f"resend_invitations ({os_user})")
+            # API.md's actor kind for an operator's command, named with the OS user who ran it.
+            return Actor.for_command("resend_invitations")
         user = get_user_model().objects.filter(username=username, is_active=True, is_staff=True).first()
         if user is None:
             raise CommandError(f"No active staff user {username!r}.")
-        return Actor.for_user(user)
+        return Actor.for_staff(user)  # support staff acting through the command
 
     def _selection(self, options) -> dict:
         selection: dict = {"tokens_not_found": []}
