@@ -7,11 +7,10 @@ import threading
 import time
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from accounts.services import api_key_create
-from tests.conftest import TEST_ACTOR, client_for
+from tests.conftest import TEST_ACTOR, at_once, client_for
 from tests.factories import OrganizationFactory
 from webhooks import guard
 from webhooks.dispatch import claim_stale_after, webhook_deliveries_dispatch
@@ -23,23 +22,7 @@ D = WebhookDelivery.Status
 
 def dispatch_on_threads(count: int, **options) -> list[int]:
     """``count`` dispatchers at once, each on a thread with its own database connection."""
-    made: list[int] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        try:
-            result = webhook_deliveries_dispatch(**options)
-            with lock:
-                made.append(result)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return made
+    return at_once(count, lambda: webhook_deliveries_dispatch(**options), timeout=120)
 
 
 @pytest.mark.django_db
@@ -149,24 +132,11 @@ def test_the_seventeenth_endpoint_of_a_mode_is_refused_and_the_other_mode_counts
 def test_endpoints_made_at_once_never_pass_the_cap(organization, receiver, settings):
     settings.WEBHOOK_MAX_ENDPOINTS = 3
     key = api_key_create(organization=organization, livemode=True, name="race", actor=TEST_ACTOR)[1]
-    statuses = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(6)
 
-    def create() -> None:
-        try:
-            barrier.wait()
-            status = client_for(key).post("/v1/webhooks/endpoints", {"url": receiver.url()}, format="json")
-            with lock:
-                statuses.append(status.status_code)
-        finally:
-            connection.close()
+    def create() -> int:
+        return client_for(key).post("/v1/webhooks/endpoints", {"url": receiver.url()}, format="json").status_code
 
-    threads = [threading.Thread(target=create) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    statuses = at_once(6, create, timeout=60)
     assert sorted(statuses) == [201, 201, 201, 422, 422, 422]
     assert Endpoint.objects.count() == 3
 
