@@ -183,34 +183,46 @@ class _Slots:
 def _claim(*, limit: int, slots: _Slots) -> list[WebhookDelivery]:
     now = timezone.now()
     claimed: list[WebhookDelivery] = []
-    with transaction.atomic():
-        for _ in range(3):  # endpoints and organizations found full are left out of the next look
-            # skip_locked: two dispatchers never claim the same row, nor wait on each other.
-            candidates = (
-                WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(_due(now))
-                .exclude(pk__in=[d.pk for d in claimed])
-                .exclude(endpoint_id__in=slots.endpoints_full())
-                .exclude(endpoint__organization_id__in=slots.organizations_full())
-                .select_related("event", "endpoint")
-                .order_by("next_attempt_at", "id")[: limit * 4]
-            )
-            rows = list(candidates)
-            for delivery in rows:
-                if len(claimed) >= limit:
-                    break
-                if (
-                    delivery.endpoint_id not in slots.endpoints_full()
-                    and delivery.endpoint.organization_id not in slots.organizations_full()
-                    and slots.take(delivery)
-                ):
-                    claimed.append(delivery)
-            if len(claimed) >= limit or len(rows) < limit * 4:
-                break
-        WebhookDelivery.objects.filter(pk__in=[d.pk for d in claimed]).update(claimed_at=now)
+    try:
+        with transaction.atomic():
+            _claim_rows(limit=limit, slots=slots, now=now, claimed=claimed)
+            WebhookDelivery.objects.filter(pk__in=[d.pk for d in claimed]).update(claimed_at=now)
+    except BaseException:
+        # Nothing was claimed after all: the slots taken for it go back at once rather than
+        # holding the endpoint's and the organization's share until their leases end.
         for delivery in claimed:
-            delivery.claimed_at = now
+            slots.give_back(delivery)
+        raise
+    for delivery in claimed:
+        delivery.claimed_at = now
     return claimed
+
+
+def _claim_rows(*, limit: int, slots: _Slots, now: datetime, claimed: list[WebhookDelivery]) -> None:
+    """Due rows, locked, whose endpoint and organization have a slot free (each taken here)."""
+    for _ in range(3):  # endpoints and organizations found full are left out of the next look
+        # skip_locked: two dispatchers never claim the same row, nor wait on each other.
+        candidates = (
+            WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(_due(now))
+            .exclude(pk__in=[d.pk for d in claimed])
+            .exclude(endpoint_id__in=slots.endpoints_full())
+            .exclude(endpoint__organization_id__in=slots.organizations_full())
+            .select_related("event", "endpoint")
+            .order_by("next_attempt_at", "id")[: limit * 4]
+        )
+        rows = list(candidates)
+        for delivery in rows:
+            if len(claimed) >= limit:
+                break
+            if (
+                delivery.endpoint_id not in slots.endpoints_full()
+                and delivery.endpoint.organization_id not in slots.organizations_full()
+                and slots.take(delivery)
+            ):
+                claimed.append(delivery)
+        if len(claimed) >= limit or len(rows) < limit * 4:
+            return
 
 
 def signed_request(delivery: WebhookDelivery, secrets: list[str]) -> tuple[bytes, dict[str, str]]:
