@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from accounts.models import AccountEvent, ApiKey, Membership, Organization, SandboxRecipient
 from accounts.principals import Actor
-from accounts.services import account_event_record, api_key_create, api_key_revoke
+from accounts.services import api_key_create, api_key_revoke, membership_remove, membership_upsert
 from api.validators import normalize_address
 from console.tables import ReadOnlyAdminMixin
 
@@ -51,10 +51,22 @@ class OrganizationAdmin(admin.ModelAdmin):
     change_form_template = "admin/accounts/organization/change_form.html"
 
     def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        if formset.model is Membership:
-            for membership in formset.new_objects + [obj for obj, _ in formset.changed_objects]:
-                _audit_membership(request, membership)
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        # Memberships only through their services, each audited.
+        memberships = formset.save(commit=False)
+        actor = Actor.for_staff(request.user)
+        for membership in formset.deleted_objects:
+            membership_remove(membership=membership, actor=actor, via="admin")
+        for membership, changed in formset.changed_objects:
+            if "user" in changed:
+                # Another user in this row: the first one leaves, the other one joins.
+                previous = Membership.objects.select_related("user", "organization").get(pk=membership.pk)
+                membership_remove(membership=previous, actor=actor, via="admin")
+                membership.pk = None
+        for membership in memberships:
+            _membership_save(request, membership)
 
 
 class ApiKeyCreateForm(forms.ModelForm):
@@ -107,9 +119,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
             actor=Actor.for_staff(request.user),
         )
         # The admin logs the addition against ``obj``; make it the row the service created.
-        for field in ApiKey._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(api_key, field.attname))
-        obj._state.adding = False
+        obj.pk = api_key.pk
+        obj.refresh_from_db()
         request._created_api_key_secret = raw_key
 
     def response_add(self, request, obj, post_url_continue=None):
@@ -138,14 +149,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
         self.message_user(request, f"{revoked} key(s) revoked.", messages.SUCCESS)
 
 
-def _audit_membership(request, membership: Membership) -> None:
-    account_event_record(
+def _membership_save(request, membership: Membership) -> None:
+    """The membership the admin's form made (not yet saved), set through ``membership_upsert``; the
+    form's instance becomes the row the service wrote."""
+    saved = membership_upsert(
         organization=membership.organization,
-        action=AccountEvent.Action.MEMBERSHIP_SET,
-        target=membership.user.email or membership.user.get_username(),
-        detail=f"role {membership.role} (admin)",
+        user=membership.user,
+        role=membership.role,
         actor=Actor.for_staff(request.user),
+        via="admin",
     )
+    membership.pk = saved.pk
+    membership.refresh_from_db()
 
 
 @admin.register(AccountEvent)
@@ -165,6 +180,16 @@ class MembershipAdmin(admin.ModelAdmin):
     autocomplete_fields = ("user", "organization")
     readonly_fields = ("created_at",)
 
+    def get_readonly_fields(self, request, obj=None):
+        # A membership is one user in one organization: to move it, remove it and add another.
+        return ("user", "organization", "created_at") if obj is not None else self.readonly_fields
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        _audit_membership(request, obj)
+        _membership_save(request, obj)
+
+    def delete_model(self, request, obj):
+        membership_remove(membership=obj, actor=Actor.for_staff(request.user), via="admin")
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "organization"):
+            membership_remove(membership=membership, actor=Actor.for_staff(request.user), via="admin")

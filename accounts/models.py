@@ -4,6 +4,17 @@ from django.conf import settings
 from django.db import models
 
 
+class ActorKind(models.TextChoices):
+    """Who an audit row, a send or an account event names (API.md's actor kinds)."""
+
+    API_KEY = "api_key"
+    USER = "user"  # a dashboard user, through a JWT
+    STAFF = "staff"  # a support agent in the admin, or an operator naming themselves with --user
+    COMMAND = "command"  # an operator's management command
+    SYSTEM = "system"  # the service itself: a worker, the sweeper, a provider's report
+    RECIPIENT = "recipient"  # the person invited, following their link
+
+
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
@@ -126,12 +137,13 @@ class AccountEvent(models.Model):
         API_KEY_CREATED = "api_key_created"
         API_KEY_REVOKED = "api_key_revoked"
         MEMBERSHIP_SET = "membership_set"
+        MEMBERSHIP_REMOVED = "membership_removed"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="account_events")
     action = models.CharField(max_length=32, choices=Action.choices)
     target = models.CharField(max_length=254, help_text="The key's visible prefix, or the member's email.")
     detail = models.CharField(max_length=200, blank=True)
-    actor_kind = models.CharField(max_length=16)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor_label = models.CharField(max_length=200)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -3,34 +3,41 @@
 import getpass
 from dataclasses import dataclass
 
-from accounts.models import ApiKey, Membership, Organization
+from django.contrib.auth.models import AbstractUser
+
+from accounts.models import ActorKind, ApiKey, Membership, Organization
 
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.AGENT})
 
 
 @dataclass(frozen=True)
 class Actor:
-    kind: str  # "api_key" | "user" | "staff" | "command" | "system" | "recipient"
+    kind: ActorKind
     label: str
     user_id: int | None = None
     api_key_id: int | None = None
 
     @classmethod
     def for_api_key(cls, api_key: ApiKey) -> "Actor":
-        return cls(kind="api_key", label=f"api_key:{api_key.prefix}", api_key_id=api_key.pk)
+        return cls(kind=ActorKind.API_KEY, label=f"api_key:{api_key.prefix}", api_key_id=api_key.pk)
 
     @classmethod
     def for_user(cls, user) -> "Actor":
-        return cls(kind="user", label=f"user:{user.get_username()}", user_id=user.pk)
+        return cls(kind=ActorKind.USER, label=f"user:{user.get_username()}", user_id=user.pk)
 
     @classmethod
     def for_staff(cls, user) -> "Actor":
         """A support agent acting in the Django admin."""
-        return cls(kind="staff", label=f"staff:{user.get_username()}", user_id=user.pk)
+        return cls(kind=ActorKind.STAFF, label=f"staff:{user.get_username()}", user_id=user.pk)
 
     @classmethod
     def system(cls, label: str) -> "Actor":
-        return cls(kind="system", label=f"system:{label}")
+        return cls(kind=ActorKind.SYSTEM, label=f"system:{label}")
+
+    @classmethod
+    def recipient(cls, label: str) -> "Actor":
+        """The person invited, acting through their link."""
+        return cls(kind=ActorKind.RECIPIENT, label=f"recipient:{label}")
 
     @classmethod
     def for_command(cls, name: str) -> "Actor":
@@ -39,7 +46,7 @@ class Actor:
             os_user = getpass.getuser()
         except (KeyError, OSError):
             os_user = "unknown"
-        return cls(kind="command", label=f"command:{name} ({os_user})")
+        return cls(kind=ActorKind.COMMAND, label=f"command:{name} ({os_user})")
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class Principal:
     actor: Actor
     role: str = Membership.Role.OWNER
     api_key: ApiKey | None = None
-    user: object | None = None
+    user: AbstractUser | None = None
 
     is_authenticated = True
 

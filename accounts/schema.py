@@ -1,5 +1,7 @@
 """How the authentication classes appear in the OpenAPI description (drf-spectacular)."""
 
+from typing import Any
+
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import serializers
@@ -43,7 +45,8 @@ class JwtAuthScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         # One definition, in SPECTACULAR_SETTINGS, declared even before the class exists.
-        return settings.SPECTACULAR_SETTINGS["APPEND_COMPONENTS"]["securitySchemes"]["JwtAuth"]
+        spectacular: dict[str, Any] = settings.SPECTACULAR_SETTINGS
+        return spectacular["APPEND_COMPONENTS"]["securitySchemes"]["JwtAuth"]
 
 
 class TokenPairSchema(serializers.Serializer):

@@ -1,10 +1,14 @@
 import hashlib
 import unicodedata
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists
 
 from accounts.models import ApiKey, Membership, Organization, RefreshToken, SandboxRecipient
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 
 def api_key_get_active(*, raw_key: str) -> ApiKey | None:
@@ -48,7 +52,13 @@ def login_account_key(*, email: str) -> str:
     return "account:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def membership_get_for_token(*, user_id: int, organization_slug: str, family: str) -> Membership | None:
+class FamilyRevoked(TypedDict):
+    family_revoked: bool
+
+
+def membership_get_for_token(
+    *, user_id: int, organization_slug: str, family: str
+) -> "WithAnnotations[Membership, FamilyRevoked] | None":
     """The membership a token names, with ``family_revoked``: whether its login has been revoked
     (one statement: authentication stays one query)."""
     revoked = RefreshToken.objects.filter(family=family, revoked_at__isnull=False)

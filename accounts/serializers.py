@@ -20,4 +20,5 @@ class ActorSerializer(serializers.Serializer):
     """Who did something, as the timeline and the history name them: never a secret."""
 
     kind = serializers.ChoiceField(choices=["api_key", "user", "staff", "command", "system", "recipient"])
-    label = serializers.CharField()
+    # DRF's stubs take a field named label for the serializer's own `label` attribute.
+    label = serializers.CharField()  # type: ignore[assignment]

@@ -1,8 +1,10 @@
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -95,51 +97,79 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
 
 
 def membership_upsert(
-    *, organization: Organization, email: str, role: str, actor: Actor, password: str | None = None
+    *,
+    organization: Organization,
+    role: str,
+    actor: Actor,
+    email: str | None = None,
+    user: AbstractBaseUser | None = None,
+    password: str | None = None,
+    via: str = "",
 ) -> Membership:
-    """Give the user with this email ``role`` in ``organization``, creating the user if needed.
+    """Give a user ``role`` in ``organization``, audited: ``user`` as given (the admin picks one), or
+    the user with this ``email``, created if needed.
 
     A password, when given, is validated and set; a new user without one cannot log in until a
-    password is set.
+    password is set. ``via`` names the door in the audit row ("admin").
     """
+    if role not in Membership.Role.values:
+        raise ValidationFailed(fields={"role": [f"Must be one of: {', '.join(Membership.Role.values)}."]})
+    with transaction.atomic():
+        if user is None:
+            user = _user_for_email(email or "", password=password)
+        membership, _ = Membership.objects.update_or_create(
+            user=user, organization=organization, defaults={"role": role}
+        )
+        detail = f"role {role}" + ("; password set" if password is not None else "") + (f" ({via})" if via else "")
+        account_event_record(
+            organization=organization,
+            action=AccountEvent.Action.MEMBERSHIP_SET,
+            target=getattr(user, "email", "") or user.get_username(),
+            detail=detail,
+            actor=actor,
+        )
+    return membership
+
+
+def _user_for_email(email: str, *, password: str | None) -> AbstractBaseUser:
+    """The one user with this email, locked, or a new one saved now; with ``password`` set."""
     email = email.strip()
     try:
         validate_email(email)
     except DjangoValidationError as exc:
         raise ValidationFailed(fields={"email": ["Enter a valid email address."]}) from exc
-    if role not in Membership.Role.values:
-        raise ValidationFailed(fields={"role": [f"Must be one of: {', '.join(Membership.Role.values)}."]})
     User = get_user_model()
-    with transaction.atomic():
-        users = list(User.objects.select_for_update().filter(email__iexact=email)[:2])
-        if len(users) > 1:
-            raise ValidationFailed(f"More than one user has the email {email}.", fields={"email": ["Ambiguous."]})
-        user = users[0] if users else User(username=email.lower(), email=email)
-        if not users and User.objects.filter(username__iexact=user.username).exists():
-            raise ValidationFailed(
-                f"A user named {user.username} exists with another email.", fields={"email": ["Ambiguous."]}
-            )
-        if password is not None:
-            try:
-                validate_password(password, user)
-            except DjangoValidationError as exc:
-                raise ValidationFailed("The password is too weak.", fields={"password": exc.messages}) from exc
-            user.set_password(password)
-        elif user.pk is None:
-            user.set_unusable_password()
-        user.save()
-        membership, _ = Membership.objects.update_or_create(
-            user=user, organization=organization, defaults={"role": role}
+    users = list(User.objects.select_for_update().filter(email__iexact=email)[:2])
+    if len(users) > 1:
+        raise ValidationFailed(f"More than one user has the email {email}.", fields={"email": ["Ambiguous."]})
+    user = users[0] if users else User(username=email.lower(), email=email)
+    if not users and User.objects.filter(username__iexact=user.get_username()).exists():
+        raise ValidationFailed(
+            f"A user named {user.get_username()} exists with another email.", fields={"email": ["Ambiguous."]}
         )
-        detail = f"role {role}" + ("; password set" if password is not None else "")
+    if password is not None:
+        try:
+            validate_password(password, user)
+        except DjangoValidationError as exc:
+            raise ValidationFailed("The password is too weak.", fields={"password": exc.messages}) from exc
+        user.set_password(password)
+    elif user.pk is None:
+        user.set_unusable_password()
+    user.save()
+    return user
+
+
+def membership_remove(*, membership: Membership, actor: Actor, via: str = "") -> None:
+    """Take the user out of the organization, audited."""
+    with transaction.atomic():
+        membership.delete()
         account_event_record(
-            organization=organization,
-            action=AccountEvent.Action.MEMBERSHIP_SET,
-            target=user.email,
-            detail=detail,
+            organization=membership.organization,
+            action=AccountEvent.Action.MEMBERSHIP_REMOVED,
+            target=membership.user.email or membership.user.get_username(),
+            detail=f"was {membership.role}" + (f" ({via})" if via else ""),
             actor=actor,
         )
-    return membership
 
 
 @dataclass(frozen=True)
@@ -153,8 +183,15 @@ def _token_pair(membership: Membership, *, family: str | None = None) -> TokenPa
     """An access and a refresh token; the refresh token joins ``family``, or starts a new one."""
     now = timezone.now()
     family = family or secrets.token_urlsafe(16)
-    issue = dict(user=membership.user, organization_slug=membership.organization.slug, role=membership.role, now=now)
-    refresh = tokens.token_encode(token_type=tokens.REFRESH, family=family, **issue)
+    issue = partial(
+        tokens.token_encode,
+        user=membership.user,
+        organization_slug=membership.organization.slug,
+        role=membership.role,
+        family=family,
+        now=now,
+    )
+    refresh = issue(token_type=tokens.REFRESH)
     RefreshToken.objects.create(
         jti=refresh.jti,
         family=family,
@@ -164,7 +201,7 @@ def _token_pair(membership: Membership, *, family: str | None = None) -> TokenPa
         expires_at=refresh.expires_at,
     )
     return TokenPair(
-        access=tokens.token_encode(token_type=tokens.ACCESS, family=family, **issue),
+        access=issue(token_type=tokens.ACCESS),
         refresh=refresh,
         membership=membership,
     )
@@ -180,7 +217,7 @@ def auth_token_issue(*, email: str, password: str, organization_slug: str) -> To
     user = membership.user
     if not user.check_password(password) or not user.is_active:
         raise InvalidCredentials()
-    update_last_login(None, user)
+    update_last_login(type(user), user)
     return _token_pair(membership)
 
 

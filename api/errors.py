@@ -169,7 +169,7 @@ def _drf_error(exc: drf_exceptions.APIException) -> ApiError:
     if isinstance(exc, drf_exceptions.ValidationError):
         return _validation_error(exc)
     if isinstance(exc, drf_exceptions.Throttled):
-        return RateLimited(scope="ip", retry_after=math.ceil(exc.wait or 1))
+        return RateLimited(scope="ip", retry_after=math.ceil(getattr(exc, "wait", None) or 1))
     for drf_class, code in _DRF_CODES.items():
         if isinstance(exc, drf_class):
             return ApiError(str(exc.detail), code=code)

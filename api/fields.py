@@ -84,9 +84,10 @@ def parse_bound(value: str, *, upper: bool, inclusive: bool = True) -> datetime:
         moment = datetime.combine(day, time.min, tzinfo=UTC)
         step = timedelta(days=1)
     else:
-        moment = parse_datetime(value)
-        if moment is None:
+        parsed = parse_datetime(value)
+        if parsed is None:
             raise serializers.ValidationError("Enter a date (YYYY-MM-DD) or an ISO 8601 datetime.")
+        moment = parsed
         step = timedelta(microseconds=1) if inclusive else timedelta(0)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)

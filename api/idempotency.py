@@ -17,12 +17,14 @@ import json
 import re
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from api import error_codes as codes
 from api.errors import ApiError, ValidationFailed
@@ -66,7 +68,7 @@ def _claim_row(claim: IdempotentRequest, *, expired_before) -> bool:
     """Insert the claim, or take over the key's row when its answer is past its time; True when this
     request now holds the key. Must run inside the request's transaction."""
     table = IdempotentRequest._meta.db_table
-    values = [claim.organization_id, claim.livemode, claim.key, claim.fingerprint, claim.created_at]
+    values: list[Any] = [claim.organization_id, claim.livemode, claim.key, claim.fingerprint, claim.created_at]
     upsert = (
         f"INSERT INTO {table} AS held (organization_id, livemode, key, fingerprint, created_at) {{source}} "
         "ON CONFLICT (organization_id, livemode, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, "
@@ -131,7 +133,7 @@ def _store_answer(claim: IdempotentRequest, *, status: int, body) -> None:
         )
 
 
-class IdempotentApiMixin:
+class IdempotentApiMixin(APIView):
     """For a DRF view: honour Idempotency-Key on POST for an authenticated organization.
 
     Runs after authentication, permissions and throttles (``initial``), so a refused caller never
@@ -164,7 +166,9 @@ class IdempotentApiMixin:
 
     def _run_claimed(self, handler, key: str, fingerprint: str, request, *args, **kwargs):
         with transaction.atomic():
-            claim = idempotency_claim(tenant=tenant_of(request.user), key=key, fingerprint=fingerprint)
+            tenant = tenant_of(request.user)
+            assert tenant is not None  # initial() claims only for a tenant's caller
+            claim = idempotency_claim(tenant=tenant, key=key, fingerprint=fingerprint)
             response = handler(request, *args, **kwargs)
             if 200 <= response.status_code < 300:
                 _store_answer(claim, status=response.status_code, body=self._stored_body(response.data))

@@ -9,10 +9,21 @@ entries, not table rows.
 
 import math
 
+import django_filters
 from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
+
+from api.fields import SingleValuedQuerySerializer, refuse_repeated
+from api.filters import filter_rows
+
+
+class PageQuerySerializer(SingleValuedQuerySerializer):
+    """A list's page; its filters, when it has some, are a FilterSet (``api.filters``)."""
+
+    page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
+    per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
 
 
 def page_of(qs: QuerySet, *, page: int, per_page: int) -> tuple[list, dict]:
@@ -35,7 +46,23 @@ def page_of(qs: QuerySet, *, page: int, per_page: int) -> tuple[list, dict]:
     return rows, pagination
 
 
-PAGINATION_FIELDS = {
+def page_of_query(
+    qs: QuerySet, params, *, filterset_class: type[django_filters.FilterSet] | None = None
+) -> tuple[list, dict]:
+    """The page the query parameters ``params`` ask for, of ``qs`` narrowed by ``filterset_class``.
+
+    Each parameter is given once (400 otherwise); a bad page or filter value is a 422 naming it.
+    """
+    filter_names = list(filterset_class.base_filters) if filterset_class is not None else []
+    refuse_repeated(params, [*PageQuerySerializer().fields, *filter_names])
+    paging = PageQuerySerializer(data=params)
+    paging.is_valid(raise_exception=True)
+    if filterset_class is not None:
+        qs = filter_rows(filterset_class, params, qs)
+    return page_of(qs, page=paging.validated_data["page"], per_page=paging.validated_data["per_page"])
+
+
+PAGINATION_FIELDS: dict[str, serializers.Field] = {
     "total": serializers.IntegerField(min_value=0, help_text="How many match; LIST_COUNT_CAP at most."),
     "totalPages": serializers.IntegerField(min_value=0),
     "page": serializers.IntegerField(min_value=1),

@@ -6,24 +6,30 @@ up (API.md's order). If the cache cannot be reached the throttle lets the reques
 it: the limits that protect an invitation (attempt cap, cooldown) are kept in PostgreSQL.
 
 With Redis as the cache, an endpoint's buckets are counted in one round trip: a Lua script
-increments django-ratelimit's own keys in order and stops after the first bucket over its rate, as
-counting them one by one would. Any other cache counts them through django-ratelimit's get_usage.
+increments the buckets' keys in order and stops after the first bucket over its rate, as counting
+them one by one would. Its windows and keys follow django-ratelimit's scheme (``_window``,
+``_bucket_key``). Any other cache counts them through django-ratelimit's get_usage.
 """
 
+import hashlib
 import ipaddress
 import logging
 import re
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
-from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, get_usage
+from django_ratelimit.core import EXPIRATION_FUDGE, get_usage
+from redis import Redis
 from redis.exceptions import RedisError
+from rest_framework.views import APIView
 
 from api.errors import RateLimited
 
@@ -156,6 +162,33 @@ return counts
 _count_script = None
 
 
+def _window(value: str, period: int) -> int:
+    """When the fixed window counting ``value`` now ends: windows of ``period`` seconds from the
+    epoch, shifted per value so that not every client's window ends at once."""
+    now = int(time.time())
+    if period == 1:
+        return now
+    end = now - now % period + zlib.crc32(value.encode()) % period
+    return end + period if end < now else end
+
+
+def _bucket_key(group: str, count: int, period: int, value: str, window: int) -> str:
+    """The bucket's cache key (before the cache's own prefix): the rule, the client, the window."""
+    digest = hashlib.sha256(f"{group}{count}/{period}s{value}{window}".encode()).hexdigest()
+    return settings.RATELIMIT_CACHE_PREFIX + digest
+
+
+def _cache_redis() -> Redis:
+    """A client of the cache's Redis, with the cache's options (its timeouts), one per process."""
+    config: dict[str, Any] = settings.CACHES[settings.RATELIMIT_USE_CACHE]
+    return _redis_client(str(config["LOCATION"]), tuple(sorted(config.get("OPTIONS", {}).items())))
+
+
+@lru_cache(maxsize=4)
+def _redis_client(url: str, options: tuple[tuple[str, Any], ...]) -> Redis:
+    return Redis.from_url(url, **dict(options))
+
+
 def count_in_order(request, limits: Sequence[RateLimit]) -> list[dict | None]:
     """Count this request in ``limits`` in order, stopping after the first bucket over its rate (its
     refusal is the answer); each bucket's usage, None for a bucket not counted (no key for this
@@ -173,14 +206,14 @@ def count_in_order(request, limits: Sequence[RateLimit]) -> list[dict | None]:
             continue
         rate = limit.rate()
         count, period = _rate_parts(rate)
-        window = _get_window(value, period)
-        key = cache.make_and_validate_key(_make_cache_key(limit.group, window, rate, value, None))
+        window = _window(value, period)
+        key = cache.make_and_validate_key(_bucket_key(limit.group, count, period, value, window))
         buckets.append((index, key, count, period, window))
     if not buckets:
         return usages
     global _count_script
     try:
-        client = cache._cache.get_client(write=True)
+        client = _cache_redis()
         if _count_script is None:
             _count_script = client.register_script(_COUNT_IN_ORDER_LUA)
         args = [arg for _i, _k, count, period, _w in buckets for arg in (count, period + EXPIRATION_FUDGE)]
@@ -252,7 +285,7 @@ def rate_limit_headers(counted: list[tuple[RateLimit, dict]], limits: tuple[Rate
     return headers
 
 
-class RateLimitedApiMixin:
+class RateLimitedApiMixin(APIView):
     """Apply ``rate_limits[METHOD]`` in order, where DRF throttles: after authentication and
     permissions, before the handler looks anything up; and tell the caller, on every answer, what
     is left of them (from the same counts: no further cache round trip)."""

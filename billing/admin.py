@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.db.models import Count, Sum
+from django.template.response import TemplateResponse
 
 from billing.models import BillingEvent, Price
 from console.tables import ReadOnlyAdminMixin
@@ -32,11 +33,12 @@ class BillingEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context=extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
-        if changelist is not None:
+        context = response.context_data if isinstance(response, TemplateResponse) else None
+        if context and context.get("cl") is not None:
             # Totals of what the filters and search select, every page together, per type and currency.
-            response.context_data["billing_totals"] = list(
-                changelist.queryset.order_by()
+            context["billing_totals"] = list(
+                context["cl"]
+                .queryset.order_by()
                 .values("event_type", "currency")
                 .annotate(events=Count("id"), total=Sum("amount"))
                 .order_by("event_type", "currency")

@@ -32,7 +32,7 @@ class Price(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = self.organization.slug if self.organization_id else "default"
+        who = self.organization.slug if self.organization is not None else "default"
         return f"{self.event_type} {self.amount} {self.currency} ({who})"
 
 

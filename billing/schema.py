@@ -25,7 +25,8 @@ class UsageSchema(serializers.Serializer):
     organization = serializers.CharField(help_text="The caller's organization slug.")
     livemode = serializers.BooleanField(help_text="Sandbox keys see sandbox usage, which is never billed.")
     to = serializers.DateTimeField(help_text="End of the period, excluded.")
-    data = UsageLineSchema(many=True, help_text="One line per event type and currency.")
+    # DRF's stubs take a field named data for the serializer's own `data` attribute.
+    data = UsageLineSchema(many=True, help_text="One line per event type and currency.")  # type: ignore[assignment]
     totals = UsageTotalSchema(many=True, help_text="One line per currency.")
 
     def get_fields(self):

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -19,29 +20,49 @@ def billing_event_record_send(
     repeated source is a no-op."""
     if not livemode:
         return None
-    fields = {
-        "organization": organization,
-        "event_type": CHANNEL_EVENT_TYPES[channel],
-        "source_id": source_id,
-        "reference": reference,
-        "created_at": timezone.now(),
-    }
+    event_type = CHANNEL_EVENT_TYPES[channel]
+    created_at = timezone.now()
     connection = connections[router.db_for_write(BillingEvent)]
     if connection.vendor == "postgresql":
         # Every accepted live send comes through here: one statement instead of a price SELECT and
         # a savepoint-guarded INSERT, choosing the price by the same rows price_for reads.
-        inserted = _insert_at_price_postgresql(connection, **fields)
+        inserted = _insert_at_price_postgresql(
+            connection,
+            organization=organization,
+            event_type=event_type,
+            source_id=source_id,
+            reference=reference,
+            created_at=created_at,
+        )
         if inserted is None:
             return BillingEvent.objects.get(source_id=source_id)
         pk, amount, currency = inserted
-        event = BillingEvent(pk=pk, amount=amount, currency=currency, **fields)
-        event._state.adding = False
-        event._state.db = connection.alias
+        # The row as the database holds it now, as a query would have loaded it.
+        row = {
+            "id": pk,
+            "organization_id": organization.pk,
+            "event_type": event_type,
+            "source_id": source_id,
+            "reference": reference,
+            "amount": amount,
+            "currency": currency,
+            "created_at": created_at,
+        }
+        event = BillingEvent.from_db(connection.alias, list(row), list(row.values()))
+        event.organization = organization
         return event
-    amount, currency = price_for(organization=organization, event_type=fields["event_type"])
+    amount, currency = price_for(organization=organization, event_type=event_type)
     try:
         with transaction.atomic():
-            return BillingEvent.objects.create(amount=amount, currency=currency, **fields)
+            return BillingEvent.objects.create(
+                organization=organization,
+                event_type=event_type,
+                source_id=source_id,
+                reference=reference,
+                amount=amount,
+                currency=currency,
+                created_at=created_at,
+            )
     except IntegrityError:
         return BillingEvent.objects.get(source_id=source_id)
 
@@ -66,7 +87,9 @@ def _insert_at_price_postgresql(
     meta = BillingEvent._meta
 
     def column(name: str) -> str:
-        return qn(meta.get_field(name).column)
+        field = meta.get_field(name)
+        assert isinstance(field, Field)
+        return qn(field.column)
 
     inserted = ["organization", "event_type", "source_id", "reference", "amount", "currency", "created_at"]
     sql = f"""

@@ -1,5 +1,6 @@
 """What the apps' admin pages share."""
 
+from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -16,6 +17,19 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Rows shown on their parent's page to whoever may view the parent (``view_permission``); never
+    edited there."""
+
+    view_permission = ""
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(self.view_permission)
 
 
 def html_table(headers: tuple[str, ...], rows: list[tuple], *, empty: str = "None.") -> str:

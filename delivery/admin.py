@@ -1,15 +1,17 @@
 """Delivery attempts, read-only: the outbox is written by the services and the jobs alone. They also
-appear inline on each invitation's page."""
+appear inline on each invitation's page: the inline is here, InvitationAdmin names it."""
 
 from django.contrib import admin
 
-from console.tables import ReadOnlyAdminMixin
+from console.tables import ReadOnlyAdminMixin, ReadOnlyInline
 from delivery.models import DeliveryAttempt
-from invitations.admin import InvitationAdmin, ReadOnlyInline
 
 
 class DeliveryAttemptInline(ReadOnlyInline):
+    """On each invitation's page (InvitationAdmin.inlines)."""
+
     model = DeliveryAttempt
+    view_permission = "invitations.view_invitation"
     verbose_name_plural = "delivery attempts"
     fields = readonly_fields = (
         "number",
@@ -23,9 +25,6 @@ class DeliveryAttemptInline(ReadOnlyInline):
         "accepted_at",
     )
     ordering = ("number",)
-
-
-InvitationAdmin.inlines = (DeliveryAttemptInline, *InvitationAdmin.inlines)
 
 
 @admin.register(DeliveryAttempt)

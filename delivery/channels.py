@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from email.utils import make_msgid
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from anymail.message import AnymailMessage
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -103,7 +103,7 @@ def idempotency_key(attempt: DeliveryAttempt) -> str:
 def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     key = idempotency_key(attempt)
     message_id = make_msgid(idstring=key, domain=settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or None)
-    message = EmailMultiAlternatives(
+    message = AnymailMessage(
         subject=rendered.subject,
         body=rendered.text,
         from_email=settings.DEFAULT_FROM_EMAIL,

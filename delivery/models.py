@@ -1,5 +1,8 @@
+from datetime import datetime
+
 from django.db import models
 
+from accounts.models import ActorKind
 from invitations.models import Invitation
 
 
@@ -44,7 +47,7 @@ class DeliveryAttempt(models.Model):
     # before the next try sends another.
     unsure_since = models.DateTimeField(null=True, blank=True)
     # Who asked for this send (an Actor's kind and label: never a secret).
-    requested_by_kind = models.CharField(max_length=16, blank=True)
+    requested_by_kind = models.CharField(max_length=16, blank=True, choices=ActorKind.choices)
     requested_by_label = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -53,6 +56,9 @@ class DeliveryAttempt(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invitation", "number"], name="attempt_unique_number"),
         ]
+
+    # Set on the instance a worker claims: when the try whose answer was lost began (sending.py).
+    lost_try_claimed_at: datetime | None = None
 
     def __str__(self) -> str:
         return f"attempt {self.pk} of {self.invitation_id} #{self.number} ({self.status})"
@@ -64,6 +70,15 @@ class ProviderEvent(models.Model):
     The unique (provider, event_id) pair makes a redelivered webhook a no-op; `outcome` says what
     the event did to its attempt's invitation.
     """
+
+    class Kind(models.TextChoices):
+        """What the provider's event says of the message, in every provider's terms."""
+
+        QUEUED = "queued"  # taken, still on its way
+        DELIVERED = "delivered"
+        OPENED = "opened"
+        FAILED = "failed"
+        OTHER = "other"  # informational
 
     class Outcome(models.TextChoices):
         APPLIED = "applied"  # moved the invitation (or filled a timestamp it lacked)
@@ -77,7 +92,7 @@ class ProviderEvent(models.Model):
         DeliveryAttempt, null=True, blank=True, on_delete=models.CASCADE, related_name="provider_events"
     )
     message_id = models.CharField(max_length=255, blank=True)
-    kind = models.CharField(max_length=16, help_text="queued, delivered, opened, failed or other.")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     provider_status = models.CharField(max_length=40, help_text="The provider's own name for the event.")
     permanent = models.BooleanField(default=False, help_text="For failures: retrying cannot help.")
     description = models.TextField(blank=True)
@@ -92,6 +107,9 @@ class ProviderEvent(models.Model):
             models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_unique_id"),
         ]
         indexes = [models.Index(fields=["attempt", "outcome"], name="provider_event_attempt_outcome")]
+
+    # Set by the service that records an event: whether its id had been recorded before.
+    duplicate: bool = False
 
     def __str__(self) -> str:
         return f"{self.provider} {self.kind} {self.event_id} ({self.outcome})"

@@ -10,30 +10,37 @@ from delivery.models import DeliveryAttempt, ProviderEvent
 A = DeliveryAttempt.Status
 
 
+def _stuck(*, now: datetime, older_than: timedelta, untouched_since: datetime | None = None) -> Q:
+    before = now - older_than
+    lost_before = now - max(older_than, timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS))
+    untouched = Q(updated_at__lt=untouched_since) if untouched_since is not None else Q()
+    # Each branch on its own, the untouched bound in each: every one is a range of the (status, updated_at) index.
+    return (
+        Q(untouched, status=A.QUEUED, created_at__lt=before)
+        | Q(untouched, Q(retry_at__lt=before) | Q(retry_at__isnull=True), status=A.RETRYING)
+        | Q(untouched, status=A.SENDING, claimed_at__lt=lost_before)
+    )
+
+
+def delivery_attempts_stuck(*, now: datetime, older_than: timedelta) -> QuerySet[DeliveryAttempt]:
+    """The one definition of a stuck attempt: one that should have moved ``older_than`` ago and has
+    not. Queued since then (its job lost), retrying with its retry due since then (or never
+    scheduled), or sending since then and past DELIVERY_SENDING_TIMEOUT_SECONDS (its worker gone).
+    ``outbox_status`` counts these; the sweeper enqueues them again (``delivery_attempts_stale``)."""
+    return DeliveryAttempt.objects.filter(_stuck(now=now, older_than=older_than))
+
+
 def delivery_attempts_stale(*, now: datetime) -> QuerySet[DeliveryAttempt]:
-    """Attempts whose job Redis no longer holds, or whose worker is gone, oldest first."""
-    grace = now - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE_SECONDS)
-    lost_before = now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
-    return DeliveryAttempt.objects.filter(
-        Q(status=A.QUEUED, updated_at__lt=grace)
-        | Q(Q(retry_at__lt=grace) | Q(retry_at__isnull=True), status=A.RETRYING, updated_at__lt=grace)
-        | Q(status=A.SENDING, claimed_at__lt=lost_before, updated_at__lt=grace)
-    ).order_by("updated_at", "id")
+    """What the sweeper enqueues again: attempts stuck for DELIVERY_SWEEP_GRACE_SECONDS that it has
+    not touched within that time either (it touches those it enqueues), oldest first."""
+    grace = timedelta(seconds=settings.DELIVERY_SWEEP_GRACE_SECONDS)
+    return DeliveryAttempt.objects.filter(_stuck(now=now, older_than=grace, untouched_since=now - grace)).order_by(
+        "updated_at", "id"
+    )
 
 
 def delivery_attempts_by_status() -> dict[str, int]:
     return dict(DeliveryAttempt.objects.values_list("status").annotate(count=Count("id")).order_by())
-
-
-def delivery_attempts_stuck(*, now: datetime, older_than: timedelta) -> QuerySet[DeliveryAttempt]:
-    """Attempts that should have moved by now: queued, or retrying and overdue, or sending, for longer
-    than ``older_than``."""
-    before = now - older_than
-    return DeliveryAttempt.objects.filter(
-        Q(status=A.QUEUED, created_at__lt=before)
-        | Q(status=A.RETRYING, retry_at__lt=before)
-        | Q(status=A.SENDING, claimed_at__lt=before)
-    )
 
 
 def delivery_attempts_for(*, invitation_id: int) -> list[DeliveryAttempt]:

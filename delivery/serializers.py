@@ -22,7 +22,7 @@ class ProviderEventSerializer(serializers.Serializer):
         return event_type(event)
 
     @extend_schema_field(OpenApiTypes.DATETIME)
-    def at_of(self, event) -> str:
+    def at_of(self, event) -> str | None:
         return _iso(event_at(event))
 
 

@@ -2,7 +2,7 @@
 
 Both doors call the bulk resend service with the staff user as actor, so the rules, the audit rows
 and the deliveries are the API's; each invitation's outcome is reported with the rule's own message.
-The delivery attempts on an invitation's page are delivery's own inline (delivery/admin.py).
+The delivery attempts on an invitation's page are delivery's own inline (delivery/admin.py), declared here.
 """
 
 from django.conf import settings
@@ -18,12 +18,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.principals import Actor
-from api.errors import ApiError
-from console.tables import ReadOnlyAdminMixin, admin_time, html_table
+from console.tables import ReadOnlyAdminMixin, ReadOnlyInline, admin_time, html_table
+from delivery.admin import DeliveryAttemptInline
 from delivery.timeline import attempt_timeline_rows
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation, InvitationEvent, Workflow
-from invitations.services import InvitationResendResult, invitation_cancel, invitation_resend_bulk
+from invitations.services import InvitationResendResult, invitation_cancel_many, invitation_resend_bulk
 from requestlog.admin import recent_requests_table
 from webhooks.models import Event
 
@@ -73,19 +73,9 @@ class ExpiredFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """Shown on the invitation's page to whoever may view the invitation; never edited there."""
-
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("invitations.view_invitation")
-
-
 class InvitationEventInline(ReadOnlyInline):
     model = InvitationEvent
+    view_permission = "invitations.view_invitation"
     verbose_name_plural = "audit events"
     fields = readonly_fields = ("created_at", "from_status", "to_status", "reason", "message", "actor_label")
     ordering = ("created_at", "id")
@@ -124,7 +114,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     actions = ("resend", "cancel")
     # delivery/admin.py puts its attempts inline first.
-    inlines = (InvitationEventInline,)
+    inlines = (DeliveryAttemptInline, InvitationEventInline)
     change_form_template = "admin/invitations/invitation/change_form.html"
     fieldsets = (
         (None, {"fields": ("token", "organization", "livemode", "workflow", "status", "error_message")}),
@@ -235,9 +225,10 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Cancel (withdraw) selected invitations", permissions=["cancel"])
     def cancel(self, request, queryset):
-        invitations = queryset.select_related(None).order_by("pk").only("pk", "token")[: settings.ADMIN_RESEND_MAX_ROWS]
-        for invitation in invitations:
-            self._cancel_and_report(request, invitation)
+        ids = (
+            queryset.select_related(None).order_by("pk").values_list("pk", flat=True)[: settings.ADMIN_RESEND_MAX_ROWS]
+        )
+        self._cancel_and_report(request, list(ids))
 
     def cancel_view(self, request, object_id):
         """The page's Cancel button: a GET asks to confirm (a cancel cannot be undone), the POST cancels."""
@@ -245,9 +236,9 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         invitation = self.get_object(request, unquote(object_id))
         if invitation is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._missing(request, object_id)
         if request.method == "POST":
-            self._cancel_and_report(request, invitation)
+            self._cancel_and_report(request, [invitation.pk])
             return redirect(reverse("admin:invitations_invitation_change", args=[invitation.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -257,13 +248,14 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/invitations/invitation/cancel_confirmation.html", context)
 
-    def _cancel_and_report(self, request, invitation: Invitation) -> None:
-        try:
-            invitation_cancel(invitation=invitation, actor=Actor.for_staff(request.user))
-        except ApiError as refusal:
-            self.message_user(request, f"Invitation {invitation.token}: not canceled. {refusal}", messages.WARNING)
-        else:
-            self.message_user(request, f"Invitation {invitation.token}: canceled.", messages.SUCCESS)
+    def _cancel_and_report(self, request, invitation_ids: list[int]) -> None:
+        for result in invitation_cancel_many(invitation_ids=invitation_ids, actor=Actor.for_staff(request.user)):
+            if result.refusal is None:
+                self.message_user(request, f"Invitation {result.token}: canceled.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request, f"Invitation {result.token}: not canceled. {result.refusal}", messages.WARNING
+                )
 
     @admin.action(description="Resend selected invitations", permissions=["resend"])
     def resend(self, request, queryset):
@@ -290,7 +282,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             raise PermissionDenied
         invitation = self.get_object(request, unquote(object_id))
         if invitation is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            return self._missing(request, object_id)
         self._resend_and_report(request, [invitation])
         return redirect(reverse("admin:invitations_invitation_change", args=[invitation.pk]))
 
@@ -307,6 +299,15 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/invitations/invitation/resend_confirmation.html", context)
 
+    def _missing(self, request, object_id: str):
+        """A Resend or Cancel for an invitation that is gone: say so on the list."""
+        self.message_user(request, f"No invitation with id {object_id!r}; it may have been deleted.", messages.WARNING)
+        return redirect(reverse("admin:invitations_invitation_changelist"))
+
+    def _report(self, request, result: InvitationResendResult) -> None:
+        level, text = _message(result)
+        self.message_user(request, text, level)
+
     def _resend_and_report(self, request, invitations) -> None:
         # wait_for_busy: a person is waiting on a few rows; one locked by an API resend a moment
         # ago is resent (or refused) once that is done, rather than reported busy.
@@ -318,13 +319,13 @@ class InvitationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         shown = settings.ADMIN_RESEND_MESSAGES_MAX
         if len(summary.results) <= shown:
             for result in summary.results:
-                self.message_user(request, *reversed(_message(result)))
+                self._report(request, result)
             return
         refused = [result for result in summary.results if result.outcome != ResendOutcome.RESENT]
         resent_count = len(summary.results) - len(refused)
         self.message_user(request, f"{resent_count} of {len(summary.results)} invitations resent.", messages.SUCCESS)
         for result in refused[:shown]:
-            self.message_user(request, *reversed(_message(result)))
+            self._report(request, result)
         if len(refused) > shown:
             self.message_user(request, f"…and {len(refused) - shown} more not resent.", messages.WARNING)
 

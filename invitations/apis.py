@@ -6,9 +6,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.permissions import RoleAllowsMethod
-from api.fields import refuse_repeated
+from api.filters import filter_parameters
 from api.openapi import error_responses
-from api.pagination import page_of
+from api.pagination import PageQuerySerializer, page_of_query
 from api.throttling import (
     CREATE_PER_ORGANIZATION,
     RESEND_PER_IP,
@@ -17,7 +17,7 @@ from api.throttling import (
 from api.views import ApiView
 from delivery.selectors import delivery_attempts_for
 from delivery.serializers import AttemptOutputSerializer
-from invitations.filters import InvitationFilter, filter_parameters
+from invitations.filters import InvitationFilter
 from invitations.schema import (
     CREATE_EXAMPLES,
     TOKEN_PARAMETER,
@@ -26,7 +26,6 @@ from invitations.selectors import InvitationLookup, invitation_get, invitation_h
 from invitations.serializers import (
     HistoryEntrySerializer,
     InvitationCreateInputSerializer,
-    InvitationListPageSerializer,
     InvitationOutputSerializer,
     InvitationPageSerializer,
     invitation_to_dict,
@@ -57,19 +56,13 @@ class InvitationListCreateApi(InvitationBaseApi):
     @extend_schema(
         operation_id="invitations_list",
         summary="List invitations, newest first",
-        parameters=[InvitationListPageSerializer, *filter_parameters(InvitationFilter)],
+        parameters=[PageQuerySerializer, *filter_parameters(InvitationFilter)],
         responses={200: InvitationPageSerializer, **error_responses(400, 422)},
     )
     def get(self, request):
-        refuse_repeated(request.query_params, [*InvitationListPageSerializer().fields, *InvitationFilter.base_filters])
-        paging = InvitationListPageSerializer(data=request.query_params)
-        paging.is_valid(raise_exception=True)
-        page, per_page = paging.validated_data["page"], paging.validated_data["per_page"]
         principal = request.user
-        qs = invitation_list(
-            organization=principal.organization, livemode=principal.livemode, filters=request.query_params
-        )
-        rows, pagination = page_of(qs, page=page, per_page=per_page)
+        qs = invitation_list(organization=principal.organization, livemode=principal.livemode)
+        rows, pagination = page_of_query(qs, request.query_params, filterset_class=InvitationFilter)
         return Response({"data": invitations_to_dicts(rows), "pagination": pagination})
 
     @extend_schema(

@@ -1,32 +1,12 @@
 """The invitation state machine as data: which moves exist, and why they happen."""
 
-from django.db import models
-
-from invitations.models import Invitation
+from invitations.models import Invitation, InvitationEvent
 
 S = Invitation.Status
 
 
-class Reason(models.TextChoices):
-    """Why an audit row was written: a move of the table below, or a note that kept the status."""
-
-    CREATED = "created"
-    PROVIDER_ACCEPTED = "provider_accepted"
-    RETRY_ACCEPTED = "retry_accepted"
-    DELIVERY_FAILED = "delivery_failed"
-    DELIVERY_FAILED_PERMANENTLY = "delivery_failed_permanently"
-    RESEND = "resend"
-    DELIVERED = "delivered"
-    OPENED = "opened"
-    LINK_OPENED = "link_opened"
-    DOSSIER_STARTED = "dossier_started"
-    DOSSIER_COMPLETED = "dossier_completed"
-    DOSSIER_REJECTED = "dossier_rejected"
-    CANCELED = "canceled"
-    # Notes: the status stays.
-    DOSSIER_LINKED = "dossier_linked"
-    DELIVERED_LATE = "delivered_late"
-    OPENED_LATE = "opened_late"
+# Why an audit row was written.
+Reason = InvitationEvent.Reason
 
 
 # (from, to) -> the reason recorded in the audit row. Anything not listed is forbidden.
@@ -54,7 +34,7 @@ TRANSITIONS: dict[tuple[str, str], Reason] = {
 }
 
 # The timestamp each status sets when it is entered.
-TIMESTAMP_FIELD = {
+TIMESTAMP_FIELD: dict[str, str] = {
     S.SENT: "sent_at",
     S.DELIVERED: "delivered_at",
     S.OPENED: "opened_at",
@@ -65,10 +45,10 @@ TIMESTAMP_FIELD = {
 }
 
 # A report that arrives after the invitation moved past it fills its timestamp under this reason.
-LATE_REASON = {S.DELIVERED: Reason.DELIVERED_LATE, S.OPENED: Reason.OPENED_LATE}
+LATE_REASON: dict[str, Reason] = {S.DELIVERED: Reason.DELIVERED_LATE, S.OPENED: Reason.OPENED_LATE}
 
 # How far along the recipient is; engagement never moves backwards.
-PROGRESS = {
+PROGRESS: dict[str, int] = {
     S.PENDING: 0,
     S.FAILED: 0,
     S.SENT: 1,

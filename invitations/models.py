@@ -5,10 +5,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from accounts.models import ApiKey, Organization
+from accounts.models import ActorKind, ApiKey, Organization
+from invitations.tokens import TOKEN_PREFIX
 
 TOKEN_ALPHABET = string.ascii_letters + string.digits
-TOKEN_PREFIX = "adi_"
 WORKFLOW_PREFIX = "wf_"
 # 24 characters of a 62-letter alphabet: about 143 random bits.
 TOKEN_RANDOM_CHARS = 24
@@ -115,12 +115,33 @@ class Invitation(models.Model):
 class InvitationEvent(models.Model):
     """The audit trail: one row per status change, with who did it and why."""
 
+    class Reason(models.TextChoices):
+        """Why an audit row was written: a move of lifecycle.TRANSITIONS, or a note that kept the status."""
+
+        CREATED = "created"
+        PROVIDER_ACCEPTED = "provider_accepted"
+        RETRY_ACCEPTED = "retry_accepted"
+        DELIVERY_FAILED = "delivery_failed"
+        DELIVERY_FAILED_PERMANENTLY = "delivery_failed_permanently"
+        RESEND = "resend"
+        DELIVERED = "delivered"
+        OPENED = "opened"
+        LINK_OPENED = "link_opened"
+        DOSSIER_STARTED = "dossier_started"
+        DOSSIER_COMPLETED = "dossier_completed"
+        DOSSIER_REJECTED = "dossier_rejected"
+        CANCELED = "canceled"
+        # Notes: the status stays.
+        DOSSIER_LINKED = "dossier_linked"
+        DELIVERED_LATE = "delivered_late"
+        OPENED_LATE = "opened_late"
+
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16)
-    reason = models.CharField(max_length=40)
+    reason = models.CharField(max_length=40, choices=Reason.choices)
     message = models.TextField(blank=True)
-    actor_kind = models.CharField(max_length=16)
+    actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor_label = models.CharField(max_length=200)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -152,6 +173,9 @@ class DossierEvent(models.Model):
 
     class Meta:
         ordering = ["received_at", "id"]
+
+    # Set by the service that records an event: whether its id had been recorded before.
+    duplicate: bool = False
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id} ({self.outcome})"

@@ -1,5 +1,3 @@
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -8,20 +6,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import Organization
-from api.errors import ValidationFailed
+from api.errors import ApiError
 from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
-from invitations.filters import InvitationFilter
-from invitations.models import TOKEN_PREFIX, Invitation, InvitationEvent
-
-# What a token's random part can look like; anything else cannot exist, so it is a 404.
-_TOKEN_BODY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
-
-
-def normalize_token(raw: str) -> str | None:
-    body = raw[len(TOKEN_PREFIX) :] if raw.startswith(TOKEN_PREFIX) else raw
-    if not _TOKEN_BODY_RE.match(body):
-        return None
-    return TOKEN_PREFIX + body
+from invitations.models import Invitation, InvitationEvent
+from invitations.tokens import normalize_token
 
 
 @dataclass(frozen=True)
@@ -52,14 +40,13 @@ def invitation_get(*, organization: Organization, livemode: bool, token: str) ->
     return invitation
 
 
-def invitation_list(*, organization: Organization, livemode: bool, filters: Mapping[str, str]) -> QuerySet[Invitation]:
-    """This tenant's and mode's invitations, newest first, narrowed by ``filters`` (query parameters,
-    read by ``InvitationFilter``); ValidationFailed names each bad one."""
-    qs = Invitation.objects.select_related("workflow").filter(organization=organization, livemode=livemode)
-    filterset = InvitationFilter(filters, queryset=qs)
-    if not filterset.is_valid():
-        raise ValidationFailed(fields={name: list(messages) for name, messages in filterset.errors.items()})
-    return filterset.qs.order_by("-created_at", "-id")
+def invitation_list(*, organization: Organization, livemode: bool) -> QuerySet[Invitation]:
+    """This tenant's and mode's invitations, newest first (the API narrows them by ``InvitationFilter``)."""
+    return (
+        Invitation.objects.select_related("workflow")
+        .filter(organization=organization, livemode=livemode)
+        .order_by("-created_at", "-id")
+    )
 
 
 def invitation_resend_selection(
@@ -107,11 +94,22 @@ def invitation_get_for_link(*, token: str) -> Invitation:
     invitation = Invitation.objects.select_related("workflow").filter(token=normalized).first() if normalized else None
     if invitation is None:
         raise InvitationNotFound()
-    if invitation.status == Invitation.Status.CANCELED:
-        raise InvitationLinkWithdrawn(locale=invitation.locale)
-    if invitation.expires_at <= timezone.now():
-        raise InvitationLinkExpired(locale=invitation.locale)
+    refusal = invitation_link_refusal(invitation=invitation, now=timezone.now())
+    if refusal is not None:
+        raise refusal
     return invitation
+
+
+def invitation_link_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
+    """Why the recipient's link no longer leads to the flow, in their language; None while it does.
+
+    The one link rule, for a link followed and a link only looked at: withdrawn once canceled,
+    expired once ``expires_at`` has passed; any other status still leads on."""
+    if invitation.status == Invitation.Status.CANCELED:
+        return InvitationLinkWithdrawn(locale=invitation.locale)
+    if invitation.expires_at <= now:
+        return InvitationLinkExpired(locale=invitation.locale)
+    return None
 
 
 def invitation_flow_url(*, invitation: Invitation) -> str:

@@ -25,13 +25,6 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
     locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False, help_text=LOCALE_HELP)
 
 
-class InvitationListPageSerializer(serializers.Serializer):
-    """The list's page; its filters are ``filters.InvitationFilter``."""
-
-    page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
-    per_page = serializers.IntegerField(min_value=1, max_value=100, default=20)
-
-
 class NullIfBlankCharField(serializers.CharField):
     """Text that is stored as "" when absent, and shown as null."""
 
@@ -87,7 +80,8 @@ class PaginationSerializer(serializers.Serializer):
 
 
 class InvitationPageSerializer(serializers.Serializer):
-    data = InvitationOutputSerializer(many=True)
+    # DRF's stubs take a field named data for the serializer's own `data` attribute.
+    data = InvitationOutputSerializer(many=True)  # type: ignore[assignment]
     pagination = PaginationSerializer()
 
     class Meta:

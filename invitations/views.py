@@ -17,7 +17,7 @@ from invitations.languages import language_for
 from invitations.selectors import invitation_flow_url, invitation_get_for_link
 from invitations.services import invitation_link_open
 
-RECIPIENT = Actor(kind="recipient", label="recipient:link")
+RECIPIENT = Actor.recipient("link")
 GONE_TEMPLATES = {
     InvitationLinkExpired: "invitations/link_expired.html",
     InvitationLinkWithdrawn: "invitations/link_withdrawn.html",

@@ -11,7 +11,8 @@ never import the jobs module, which imports them.
 import logging
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from functools import cache, partial
+from functools import cache
+from typing import Any
 
 import django_rq
 from django.conf import settings
@@ -55,127 +56,72 @@ def _queue(queue_name: str) -> Queue:
     return django_rq.get_queue(queue_name, commit_mode="auto", connection=_redis_for(queue_name, url))
 
 
-def enqueue_now(func: Job, *args, queue_name: str = "delivery", **job_options) -> bool:
-    """Enqueue ``func(*args)``; return False (and log) when Redis cannot take it."""
-    if settings.DELIVERY_INLINE:
-        try:
-            _callable(func)(*args)
-        except Exception:
-            # Inline mode has no worker to retry; the sweeper sees the row and tries again.
-            logger.exception("Inline job %s%r failed", _name(func), args)
-        return True
-    try:
-        queue = _queue(queue_name)
-        # In one pipeline: rq alone makes two round trips (the queue's registration, then the job).
-        with queue.connection.pipeline() as pipe:
-            queue.enqueue(func, *args, pipeline=pipe, **job_meta(job_options))
-            pipe.execute()
-    except RedisError as exc:
-        logger.warning("Could not enqueue %s%r on %s: %s; the sweeper will retry", _name(func), args, queue_name, exc)
-        return False
-    return True
-
-
-def enqueue_on_commit(func: Job, *args, queue_name: str = "delivery", **job_options) -> None:
-    # The request id is taken now: the callback may run once the request is answered.
-    transaction.on_commit(partial(enqueue_now, func, *args, queue_name=queue_name, **job_meta(job_options)))
-
-
-def enqueue_many_now(
+def enqueue_now(
     func: Job,
-    args_list: Sequence[tuple],
-    *,
+    *args,
     queue_name: str = "delivery",
+    batch: Sequence[tuple] | None = None,
     per_job_options: Sequence[dict] | None = None,
+    delay: int = 0,
     **job_options,
 ) -> bool:
-    """Enqueue ``func(*args)`` for each args in one Redis round trip (an rq pipeline).
+    """Enqueue ``func(*args)``, or ``func(*call)`` for each call in ``batch``, in one Redis round trip;
+    with ``delay``, on rq's scheduler that many seconds from now.
 
-    ``per_job_options``, when given, adds options to each job (one dict per args, same order).
-    All or nothing: return False (and log) when Redis cannot take them; the rows behind the jobs
-    stay as they are and the sweeper enqueues them later, as with ``enqueue_now``.
+    ``per_job_options`` adds options to each job of a batch (one dict per call, same order). All or
+    nothing: False (and logged) when Redis cannot take them; the rows behind the jobs stay as they
+    are and the sweeper enqueues them later. With DELIVERY_INLINE the calls run here and now.
     """
-    if not args_list:
+    calls = [tuple(call) for call in batch] if batch is not None else [args]
+    if not calls:
         return True
-    options_list = [job_meta({**job_options, **extra}) for extra in (per_job_options or [{}] * len(args_list))]
     if settings.DELIVERY_INLINE:
-        for args in args_list:
-            enqueue_now(func, *args, queue_name=queue_name)
+        for call in calls:
+            try:
+                _callable(func)(*call)
+            except Exception:
+                # Inline mode has no worker to retry; the sweeper sees the row and tries again.
+                logger.exception("Inline job %s%r failed", _name(func), call)
         return True
+    options_list = [job_meta({**job_options, **extra}) for extra in (per_job_options or [{}] * len(calls))]
+    # rq takes a dotted path or a function, each through its own overload.
+    target: Any = func
     try:
         queue = _queue(queue_name)
+        if delay:
+            for call, options in zip(calls, options_list, strict=True):
+                queue.enqueue_in(timedelta(seconds=delay), target, *call, **options)
+            return True
         result_ttl = get_result_ttl(queue_name)
         job_datas = [
-            Queue.prepare_data(func, args=tuple(args), **{"result_ttl": result_ttl, **options})
-            for args, options in zip(args_list, options_list, strict=True)
+            Queue.prepare_data(target, args=call, **{"result_ttl": result_ttl, **options})
+            for call, options in zip(calls, options_list, strict=True)
         ]
+        # In one pipeline: rq alone makes two round trips per job (the queue's registration, then the job).
         with queue.connection.pipeline() as pipe:
             queue.enqueue_many(job_datas, pipeline=pipe)
             pipe.execute()
     except RedisError as exc:
-        logger.warning(
-            "Could not enqueue %d %s jobs on %s: %s; the sweeper will retry",
-            len(args_list),
-            _name(func),
-            queue_name,
-            exc,
-        )
+        what = f"{_name(func)}{calls[0]!r}" if len(calls) == 1 else f"{len(calls)} {_name(func)} jobs"
+        logger.warning("Could not enqueue %s on %s: %s; the sweeper will retry", what, queue_name, exc)
         return False
     return True
 
 
-def enqueue_many_on_commit(
-    func: Job,
-    args_list: Sequence[tuple],
-    *,
-    queue_name: str = "delivery",
-    on_result: Callable[[bool, int], None] | None = None,
-    **job_options,
-) -> None:
-    """``enqueue_many_now`` once the current transaction commits.
+def enqueue_on_commit(func: Job, *args, on_result: Callable[[bool, int], None] | None = None, **options) -> None:
+    """``enqueue_now`` once the current transaction commits (never, if it rolls back).
 
-    ``on_result(taken, job_count)`` hears whether Redis took the jobs.
+    ``on_result(taken, job_count)`` hears then whether Redis took the jobs.
     """
-    if not args_list:
+    batch = options.get("batch")
+    if batch is not None and not batch:
         return
-
-    job_options = job_meta(job_options)
+    # The request id is taken now: the callback may run once the request is answered.
+    options = job_meta(options)
 
     def enqueue() -> None:
-        taken = enqueue_many_now(func, args_list, queue_name=queue_name, **job_options)
+        taken = enqueue_now(func, *args, **options)
         if on_result is not None:
-            on_result(taken, len(args_list))
-
-    transaction.on_commit(enqueue)
-
-
-def enqueue_in(delay_seconds: int, func: Job, *args, queue_name: str, **job_options) -> bool:
-    """Enqueue ``func(*args)`` ``delay_seconds`` from now on rq's scheduler; False when Redis refused."""
-    try:
-        _queue(queue_name).enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_meta(job_options))
-    except RedisError as exc:
-        logger.warning("Could not schedule %s%r on %s: %s", _name(func), args, queue_name, exc)
-        return False
-    return True
-
-
-def enqueue_later_on_commit(delay_seconds: int, func: Job, *args, queue_name: str = "delivery", **job_options) -> None:
-    """Enqueue ``func(*args)`` ``delay_seconds`` after the transaction commits (rq's scheduler).
-
-    Redis being down is logged and left to the sweeper, as with ``enqueue_now``.
-    """
-    job_options = job_meta(job_options)
-
-    def enqueue() -> None:
-        if settings.DELIVERY_INLINE:
-            enqueue_now(func, *args, queue_name=queue_name)
-            return
-        try:
-            queue = _queue(queue_name)
-            queue.enqueue_in(timedelta(seconds=delay_seconds), func, *args, **job_meta(job_options))
-        except RedisError as exc:
-            logger.warning(
-                "Could not schedule %s%r on %s: %s; the sweeper will retry", _name(func), args, queue_name, exc
-            )
+            on_result(taken, 1 if batch is None else len(batch))
 
     transaction.on_commit(enqueue)

@@ -8,6 +8,7 @@ id of the request (or of the request that queued the job) it happened in.
 import sentry_sdk
 from sentry_sdk.integrations.django import DjangoIntegration
 from sentry_sdk.integrations.rq import RqIntegration
+from sentry_sdk.types import Event, Hint
 
 from ops.context import request_id
 from ops.logs import mask
@@ -23,7 +24,7 @@ def _masked(value):
     return value
 
 
-def before_send(event: dict, hint: dict) -> dict:
+def before_send(event: Event, hint: Hint) -> Event | None:
     current = request_id()
     if current:
         event.setdefault("tags", {})["request_id"] = current

@@ -7,11 +7,13 @@ from redis.exceptions import RedisError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from api.filters import filter_parameters
 from api.openapi import error_responses
-from api.pagination import page_of, page_schema
+from api.pagination import PageQuerySerializer, page_of_query, page_schema
 from api.views import ApiView
+from requestlog.filters import RequestLogFilter
 from requestlog.selectors import request_log_list
-from requestlog.serializers import RequestLogEntrySerializer, RequestLogQuerySerializer
+from requestlog.serializers import RequestLogEntrySerializer
 from requestlog.store import request_log_flush
 
 logger = logging.getLogger(__name__)
@@ -26,20 +28,16 @@ class RequestLogListApi(ApiView):
         description="Every authenticated /v1/ request, kept REQUEST_LOG_RETENTION_DAYS (14) days: method, path, "
         "status, error type, duration, user agent, IP, the credential's kind and visible label, the Idempotency-Key. "
         "Never a body, never a secret. `invitation` (a token) lists the requests about that invitation.",
-        parameters=[RequestLogQuerySerializer],
+        parameters=[PageQuerySerializer, *filter_parameters(RequestLogFilter)],
         responses={200: page_schema("RequestLogPage", RequestLogEntrySerializer), **error_responses(400, 422)},
     )
     def get(self, request):
-        query = RequestLogQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        filters = dict(query.validated_data)
-        page, per_page = filters.pop("page"), filters.pop("per_page")
         try:
             # What waits in the stream is moved first, so a request just made is listed.
             request_log_flush()
         except RedisError as exc:
             logger.warning("Request log stream not read: %s; listing what PostgreSQL holds", exc)
         principal = request.user
-        qs = request_log_list(organization=principal.organization, livemode=principal.livemode, **filters)
-        rows, pagination = page_of(qs, page=page, per_page=per_page)
+        qs = request_log_list(organization=principal.organization, livemode=principal.livemode)
+        rows, pagination = page_of_query(qs, request.query_params, filterset_class=RequestLogFilter)
         return Response({"data": RequestLogEntrySerializer(rows, many=True).data, "pagination": pagination})

@@ -8,11 +8,11 @@ from django.utils import timezone
 
 from accounts.principals import Principal
 from api.throttling import client_ip
+from api.tokens import normalize_token
 from ops.context import current_request_id, log_context, new_request_id
 from requestlog.store import request_log_record
 
 API_PREFIX = "/v1/"
-INVITATION_TOKEN_PREFIX = "adi_"
 USER_AGENT_MAX = 400
 
 
@@ -43,7 +43,7 @@ def _invitation_token(request, response) -> str:
         token = data.get("token") if isinstance(data, dict) and response.status_code == 201 else None
     if not isinstance(token, str) or not token:
         return ""
-    return INVITATION_TOKEN_PREFIX + token.removeprefix(INVITATION_TOKEN_PREFIX)
+    return normalize_token(token) or ""
 
 
 def _credential(principal: Principal) -> tuple[str, str]:

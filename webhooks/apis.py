@@ -7,19 +7,19 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.permissions import RoleAllowsMethod
+from api.filters import filter_parameters
 from api.openapi import error_responses
-from api.pagination import page_of, page_schema
+from api.pagination import PageQuerySerializer, page_of_query, page_schema
 from api.throttling import WEBHOOK_ACTION_PER_ORGANIZATION
 from api.views import ApiView
 from webhooks import selectors, services
+from webhooks.filters import EventFilter
 from webhooks.serializers import (
     EndpointCreateInputSerializer,
     EndpointOutputSerializer,
     EndpointUpdateInputSerializer,
     EndpointWithSecretSerializer,
-    EventListQuerySerializer,
     EventOutputSerializer,
-    PageQuerySerializer,
     QueuedSerializer,
     RecoverInputSerializer,
     RedeliverInputSerializer,
@@ -55,10 +55,9 @@ class EndpointListCreateApi(WebhooksBaseApi):
         responses={200: page_schema("WebhookEndpointPage", EndpointOutputSerializer), **error_responses(400, 422)},
     )
     def get(self, request):
-        query = self.parsed(PageQuerySerializer, request.query_params)
         principal = request.user
         qs = selectors.webhook_endpoint_list(organization=principal.organization, livemode=principal.livemode)
-        rows, pagination = page_of(qs, page=query["page"], per_page=query["per_page"])
+        rows, pagination = page_of_query(qs, request.query_params)
         return Response({"data": EndpointOutputSerializer(rows, many=True).data, "pagination": pagination})
 
     @extend_schema(
@@ -135,10 +134,7 @@ class EndpointDeliveriesApi(WebhooksBaseApi):
     )
     def get(self, request, endpoint_id: str):
         endpoint = self.endpoint(request, endpoint_id)
-        query = self.parsed(PageQuerySerializer, request.query_params)
-        rows, pagination = page_of(
-            selectors.webhook_endpoint_tries(endpoint=endpoint), page=query["page"], per_page=query["per_page"]
-        )
+        rows, pagination = page_of_query(selectors.webhook_endpoint_tries(endpoint=endpoint), request.query_params)
         return Response({"data": TryOutputSerializer(rows, many=True).data, "pagination": pagination})
 
 
@@ -162,15 +158,13 @@ class EventListApi(WebhooksBaseApi):
     @extend_schema(
         operation_id="events_list",
         summary="Events, newest first (kept 30 days)",
-        parameters=[EventListQuerySerializer],
+        parameters=[PageQuerySerializer, *filter_parameters(EventFilter)],
         responses={200: page_schema("WebhookEventPage", EventOutputSerializer), **error_responses(400, 422)},
     )
     def get(self, request):
-        query = dict(self.parsed(EventListQuerySerializer, request.query_params))
-        page, per_page = query.pop("page"), query.pop("per_page")
         principal = request.user
-        qs = selectors.webhook_event_list(organization=principal.organization, livemode=principal.livemode, **query)
-        rows, pagination = page_of(qs, page=page, per_page=per_page)
+        qs = selectors.webhook_event_list(organization=principal.organization, livemode=principal.livemode)
+        rows, pagination = page_of_query(qs, request.query_params, filterset_class=EventFilter)
         return Response({"data": EventOutputSerializer(rows, many=True).data, "pagination": pagination})
 
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 from standardwebhooks import Webhook
 
-from jobs.queueing import enqueue_in, enqueue_now, redis_for
+from jobs.queueing import enqueue_now, redis_for
 from ops.metrics import WEBHOOK_DELIVERIES, count_on_commit
 from webhooks import guard
 from webhooks.models import Endpoint, EndpointSecret, WebhookDelivery, WebhookTry
@@ -318,7 +318,7 @@ def _schedule_retry(delay: int) -> None:
     key = f"webhooks:dispatch-at:{int(time.time() + delay)}"
     try:
         if redis.set(key, "1", nx=True, ex=delay + 60):
-            enqueue_in(delay, DISPATCH_JOB, queue_name="webhooks")
+            enqueue_now(DISPATCH_JOB, queue_name="webhooks", delay=delay)
     except RedisError as exc:
         logger.warning("Could not schedule a webhook retry (%s); the sweeper will dispatch it", exc)
 

@@ -155,7 +155,7 @@ class _DeadlineSocket:
     def __init__(self, sock: socket.socket, deadline: float):
         self._reader = io.BufferedReader(_DeadlineReader(sock, deadline))
 
-    def makefile(self, mode: str) -> io.BufferedReader:
+    def makefile(self, mode: str) -> "io.BufferedReader[_DeadlineReader]":
         return self._reader
 
 

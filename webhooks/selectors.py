@@ -28,25 +28,9 @@ def webhook_event_get(*, organization: Organization, livemode: bool, public_id: 
     return event
 
 
-def webhook_event_list(
-    *,
-    organization: Organization,
-    livemode: bool,
-    type: str | None = None,
-    invitation: str | None = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
-) -> QuerySet[Event]:
-    qs = Event.objects.filter(organization=organization, livemode=livemode)
-    if type:
-        qs = qs.filter(type=type)
-    if invitation:
-        qs = qs.filter(subject="adi_" + invitation.removeprefix("adi_"))
-    if date_from:
-        qs = qs.filter(created_at__gte=date_from)
-    if date_to:
-        qs = qs.filter(created_at__lt=date_to)
-    return qs.order_by("-created_at", "-id")
+def webhook_event_list(*, organization: Organization, livemode: bool) -> QuerySet[Event]:
+    """This organization's and mode's events, newest first (the API narrows them by ``EventFilter``)."""
+    return Event.objects.filter(organization=organization, livemode=livemode).order_by("-created_at", "-id")
 
 
 def webhook_endpoint_tries(*, endpoint: Endpoint) -> QuerySet[WebhookTry]:

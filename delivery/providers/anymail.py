@@ -19,16 +19,17 @@ from invitations.models import Invitation
 
 # anymail's normalized event types -> (kind, permanent). Temporary trouble reaches us as
 # `deferred`, which the ESP retries itself; bounced and rejected mean this address will not work.
+K = ProviderEvent.Kind
 ANYMAIL_EVENT_KINDS = {
-    "queued": ("queued", False),
-    "sent": ("queued", False),
-    "deferred": ("queued", False),
-    "delivered": ("delivered", False),
-    "opened": ("opened", False),
-    "clicked": ("opened", False),
-    "bounced": ("failed", True),
-    "rejected": ("failed", True),
-    "failed": ("failed", False),
+    "queued": (K.QUEUED, False),
+    "sent": (K.QUEUED, False),
+    "deferred": (K.QUEUED, False),
+    "delivered": (K.DELIVERED, False),
+    "opened": (K.OPENED, False),
+    "clicked": (K.OPENED, False),
+    "bounced": (K.FAILED, True),
+    "rejected": (K.FAILED, True),
+    "failed": (K.FAILED, False),
 }
 
 
@@ -46,7 +47,7 @@ def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
     for name in ("message_id", "event_id", "event_type"):
         if not isinstance(getattr(event, name), str | int | None):
             raise InvalidRequest("The event has the wrong shape.", fields={name: ["Must be a string."]})
-    kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, ("other", False))
+    kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, (K.OTHER, False))
     detail = event.description or event.mta_response or ""
     reason = f" ({event.reject_reason})" if event.reject_reason else ""
     description = f"Email {event.event_type}{reason}" + (f": {detail}" if detail else "")
@@ -61,7 +62,7 @@ def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
         attempt_hint=str(metadata.get("delivery_attempt_id", "")),
         hint_token=str(metadata.get("invitation_token") or ""),
         permanent=permanent,
-        description=description if kind == "failed" else detail,
+        description=description if kind == K.FAILED else detail,
         occurred_at=event.timestamp,
     )
 
@@ -86,7 +87,7 @@ def configured_esp() -> str | None:
 
 
 def _webhook_secrets() -> list[str]:
-    secret = settings.ANYMAIL.get("WEBHOOK_SECRET") or []
+    secret: str | list[str] = settings.ANYMAIL.get("WEBHOOK_SECRET") or []
     return [secret] if isinstance(secret, str) else [value for value in secret if value]
 
 

@@ -131,6 +131,8 @@ class TwilioSmsBackend(BaseSmsBackend):
         """The SID of the message a lost try created, if Twilio has one: to this number, with this
         body, created since that try began. Twilio's Messages API takes no idempotency key; without
         this, a try whose answer was lost with its worker would send the SMS a second time."""
+        if message.earlier_try_since is None:
+            return None
         since = message.earlier_try_since - CLOCK_SKEW
         for earlier in self.client.messages.list(to=message.to, limit=EARLIER_MESSAGES_LOOKED_AT):
             created = earlier.date_created
@@ -140,17 +142,18 @@ class TwilioSmsBackend(BaseSmsBackend):
 
 
 # Twilio MessageStatus -> kind. `read` is a read receipt (WhatsApp, RCS).
+K = ProviderEvent.Kind
 TWILIO_STATUS_KINDS = {
-    "accepted": "queued",
-    "scheduled": "queued",
-    "queued": "queued",
-    "sending": "queued",
-    "sent": "queued",
-    "delivered": "delivered",
-    "read": "opened",
-    "undelivered": "failed",
-    "failed": "failed",
-    "canceled": "failed",
+    "accepted": K.QUEUED,
+    "scheduled": K.QUEUED,
+    "queued": K.QUEUED,
+    "sending": K.QUEUED,
+    "sent": K.QUEUED,
+    "delivered": K.DELIVERED,
+    "read": K.OPENED,
+    "undelivered": K.FAILED,
+    "failed": K.FAILED,
+    "canceled": K.FAILED,
 }
 # Twilio MessageStatus -> the timeline's event type, where Twilio's word differs from the email
 # providers' (anymail's normalized event types).
@@ -165,10 +168,10 @@ def delivery_sms_status_record(
     *, message_sid: str, message_status: str, error_code: str = "", attempt_hint: str = ""
 ) -> ProviderEvent:
     """Apply one Twilio status callback."""
-    kind = TWILIO_STATUS_KINDS.get(message_status, "other")
-    permanent = kind == "failed" and (message_status == "canceled" or error_code not in TWILIO_TRANSIENT_ERROR_CODES)
+    kind = TWILIO_STATUS_KINDS.get(message_status, K.OTHER)
+    permanent = kind == K.FAILED and (message_status == "canceled" or error_code not in TWILIO_TRANSIENT_ERROR_CODES)
     description = ""
-    if kind == "failed":
+    if kind == K.FAILED:
         description = f"SMS {message_status}" + (f" (Twilio error {error_code})" if error_code else "")
     return delivery_provider_event_record(
         provider="twilio",

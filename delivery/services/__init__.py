@@ -10,9 +10,7 @@ What each provider's events and errors mean is in delivery/providers/.
 
 from delivery.services.events import delivery_provider_event_record
 from delivery.services.queueing import (
-    delivery_attempt_enqueue,
-    delivery_attempt_queue,
-    delivery_attempt_queue_many,
+    delivery_attempts_queue,
     retry_policy,
 )
 from delivery.services.sending import delivery_attempt_claim, delivery_attempt_send
@@ -21,9 +19,7 @@ from delivery.services.sweeper import SweepResult, delivery_attempts_requeue_sta
 __all__ = [
     "SweepResult",
     "delivery_attempt_claim",
-    "delivery_attempt_enqueue",
-    "delivery_attempt_queue",
-    "delivery_attempt_queue_many",
+    "delivery_attempts_queue",
     "delivery_attempt_send",
     "delivery_attempts_requeue_stale",
     "delivery_provider_event_record",

@@ -12,7 +12,7 @@ from api.errors import InvalidRequest
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.queueing import DELIVER_JOB, max_tries, retry_policy, retry_wait
 from invitations.services.outcomes import DeliveryOutcome, invitation_delivery_reported
-from jobs.queueing import enqueue_later_on_commit
+from jobs.queueing import enqueue_on_commit
 
 A = DeliveryAttempt.Status
 
@@ -50,9 +50,9 @@ def _attempt_for_event(
 def _outcome_of(*, attempt: DeliveryAttempt, event: ProviderEvent) -> DeliveryOutcome:
     """What the event says about the send: delivered, opened, bounced, or a failure that a retry may
     (or, once the tries are used up, may no longer) get past."""
-    if event.kind == "delivered":
+    if event.kind == ProviderEvent.Kind.DELIVERED:
         return DeliveryOutcome.DELIVERED
-    if event.kind == "opened":
+    if event.kind == ProviderEvent.Kind.OPENED:
         return DeliveryOutcome.OPENED
     if event.permanent:
         return DeliveryOutcome.BOUNCED
@@ -80,15 +80,19 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
     )
     if not changed:
         return ProviderEvent.Outcome.IGNORED, "An older attempt, or the invitation is already further along."
-    if event.kind == "failed":
+    if event.kind == ProviderEvent.Kind.FAILED:
         attempt.error_message = message
         if outcome == DeliveryOutcome.TRANSIENT_FAILURE:
             # The provider accepted the message and then could not send it: try again later.
             wait = retry_wait(attempt.tries)
             attempt.status = A.RETRYING
             attempt.retry_at = timezone.now() + timedelta(seconds=wait)
-            enqueue_later_on_commit(
-                wait, DELIVER_JOB, attempt.pk, queue_name="delivery", retry=retry_policy(tries_done=attempt.tries)
+            enqueue_on_commit(
+                DELIVER_JOB,
+                attempt.pk,
+                queue_name="delivery",
+                delay=wait,
+                retry=retry_policy(tries_done=attempt.tries),
             )
         else:
             attempt.status = A.FAILED

@@ -14,7 +14,7 @@ from rq import Retry
 from accounts.principals import Actor
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from jobs.queueing import enqueue_many_on_commit, enqueue_on_commit
+from jobs.queueing import enqueue_on_commit
 
 # By dotted path: the jobs module imports the services, not the other way round.
 DELIVER_JOB = "delivery.jobs.deliver_attempt"
@@ -44,10 +44,6 @@ def retry_wait(tries_done: int) -> int:
     return intervals[min(max(tries_done - 1, 0), len(intervals) - 1)]
 
 
-def delivery_attempt_enqueue(*, attempt_id: int) -> None:
-    enqueue_on_commit(DELIVER_JOB, attempt_id, queue_name="delivery", retry=retry_policy())
-
-
 def _attempt_for(invitation: Invitation, actor: Actor) -> DeliveryAttempt:
     return DeliveryAttempt(
         invitation=invitation,
@@ -60,37 +56,29 @@ def _attempt_for(invitation: Invitation, actor: Actor) -> DeliveryAttempt:
     )
 
 
-def delivery_attempt_queue(*, invitation: Invitation, actor: Actor) -> DeliveryAttempt:
-    """Write the outbox row for the invitation's current send, asked for by ``actor``; its job is
-    enqueued after commit."""
-    attempt = _attempt_for(invitation, actor)
-    attempt.save()
-    delivery_attempt_enqueue(attempt_id=attempt.pk)
-    return attempt
-
-
-def delivery_attempt_queue_many(
+def delivery_attempts_queue(
     *, invitations: Sequence[Invitation], actor: Actor, on_enqueued: Callable[[bool, int], None] | None = None
 ) -> list[DeliveryAttempt]:
-    """``delivery_attempt_queue`` for many invitations: one INSERT, and one Redis pipeline after commit.
+    """Write the outbox rows for the invitations' current sends, asked for by ``actor``, in one
+    INSERT; their jobs go to Redis in one pipeline after commit.
 
     ``on_enqueued(taken, count)`` hears, after commit, whether Redis took the jobs; when it did not,
     the attempts stay `queued` for the sweeper.
     """
     attempts = DeliveryAttempt.objects.bulk_create([_attempt_for(invitation, actor) for invitation in invitations])
-    enqueue_many_on_commit(
+    enqueue_on_commit(
         DELIVER_JOB,
-        [(attempt.pk,) for attempt in attempts],
         queue_name="delivery",
+        batch=[(attempt.pk,) for attempt in attempts],
         on_result=on_enqueued,
         retry=retry_policy(),
     )
     return attempts
 
 
-def delivery_attempts_cancel(*, invitation: Invitation) -> int:
-    """Cancel the invitation's sends that have not reached a provider (queued, or waiting to retry):
+def delivery_attempts_cancel(*, invitation_ids: Sequence[int]) -> int:
+    """Cancel the invitations' sends that have not reached a provider (queued, or waiting to retry):
     their jobs find nothing to claim. One already at the provider may finish; it moves nothing."""
     return DeliveryAttempt.objects.filter(
-        invitation=invitation, status__in=(DeliveryAttempt.Status.QUEUED, DeliveryAttempt.Status.RETRYING)
+        invitation_id__in=invitation_ids, status__in=(DeliveryAttempt.Status.QUEUED, DeliveryAttempt.Status.RETRYING)
     ).update(status=DeliveryAttempt.Status.CANCELED, error_message="Canceled with its invitation.", retry_at=None)

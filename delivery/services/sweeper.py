@@ -10,7 +10,7 @@ from django.utils import timezone
 from delivery.models import DeliveryAttempt
 from delivery.selectors import delivery_attempts_stale
 from delivery.services.queueing import DELIVER_JOB, retry_policy
-from jobs.queueing import enqueue_many_now
+from jobs.queueing import enqueue_now
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +44,17 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
     now = timezone.now()
     result = SweepResult()
     stale = list(delivery_attempts_stale(now=now).only("id", "status", "tries", "updated_at")[:limit])
+    by_status: dict[str, list[int]] = {A.QUEUED: result.queued, A.RETRYING: result.retrying, A.SENDING: result.sending}
     for attempt in stale:
-        {A.QUEUED: result.queued, A.RETRYING: result.retrying, A.SENDING: result.sending}[attempt.status].append(
-            attempt.pk
-        )
+        by_status[attempt.status].append(attempt.pk)
     if dry_run:
         return result
     for start in range(0, len(stale), batch_size):
         batch = stale[start : start + batch_size]
-        taken = enqueue_many_now(
+        taken = enqueue_now(
             DELIVER_JOB,
-            [(attempt.pk,) for attempt in batch],
             queue_name="delivery",
+            batch=[(attempt.pk,) for attempt in batch],
             per_job_options=[{"retry": retry_policy(tries_done=attempt.tries)} for attempt in batch],
         )
         if not taken:

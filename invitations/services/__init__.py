@@ -5,10 +5,10 @@ create       creating an invitation, its input made canonical, Idempotency-Key r
 resend       the resend rules, one invitation, a batch, and the bulk resend
 outcomes     what delivery reports about a send, turned into a status
 recipient    the recipient's link and the dossier events
-cancel       withdrawing an invitation
+cancel       withdrawing an invitation, or many
 """
 
-from invitations.services.cancel import invitation_cancel
+from invitations.services.cancel import InvitationCancelResult, invitation_cancel, invitation_cancel_many
 from invitations.services.create import invitation_create, normalize_recipient, workflow_get_default
 from invitations.services.outcomes import (
     DeliveryOutcome,
@@ -38,8 +38,9 @@ __all__ = [
     "DeliveryOutcome",
     "InvitationResendResult",
     "audit_event",
+    "InvitationCancelResult",
     "invitation_cancel",
-    "invitation_cancel",
+    "invitation_cancel_many",
     "invitation_create",
     "invitation_delivery_accepted",
     "invitation_delivery_failed",

@@ -12,7 +12,7 @@ from accounts.models import Organization
 from accounts.principals import Actor
 from api.errors import ValidationFailed
 from api.validators import LOCALE_RE, normalize_email, normalize_phone
-from delivery.services.queueing import delivery_attempt_queue
+from delivery.services.queueing import delivery_attempts_queue
 from invitations.models import Invitation, Workflow
 from invitations.services.transitions import transition_apply
 
@@ -76,5 +76,5 @@ def invitation_create(
             expires_at=now + timedelta(days=settings.INVITATION_EXPIRY_DAYS),
         )
         transition_apply(invitation=invitation, to_status=Invitation.Status.PENDING, actor=actor, now=now)
-        delivery_attempt_queue(invitation=invitation, actor=actor)
+        delivery_attempts_queue(invitations=[invitation], actor=actor)
     return invitation

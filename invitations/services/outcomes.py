@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.models import Invitation
-from invitations.services.transitions import invitation_lock, note_record, transition_apply
+from invitations.services.transitions import invitation_lock, invitations_lock, note_record, transition_apply
 
 S = Invitation.Status
 
@@ -69,7 +69,7 @@ def invitation_delivery_accepted(
     with transaction.atomic(savepoint=False):
         # Lock the invitation row (only it; its workflow is read for the webhook event) before checking
         # that this attempt is current: a resend or a provider event may be changing it.
-        invitation = Invitation.objects.select_for_update(of=("self",)).select_related("workflow").get(pk=invitation_id)
+        invitation = invitations_lock(Invitation.objects.filter(pk=invitation_id)).get()
         if _is_current(invitation, attempt_number) and lifecycle.is_allowed(invitation.status, S.SENT):
             invitation.error_message = ""
             transition_apply(

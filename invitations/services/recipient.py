@@ -8,22 +8,19 @@ from django.utils import timezone
 from accounts.principals import Actor
 from api.errors import ValidationFailed
 from invitations import lifecycle
-from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
+from invitations.exceptions import InvitationNotFound
 from invitations.models import DossierEvent, Invitation
-from invitations.selectors import normalize_token
+from invitations.selectors import invitation_link_refusal
 from invitations.serializers import invitation_to_dict
-from invitations.services.transitions import note_record, transition_apply
+from invitations.services.transitions import invitations_lock, note_record, transition_apply
+from invitations.tokens import normalize_token
 from webhooks.events import NewEvent, webhook_events_emit
 
 
 def _lock_by_token(token: str) -> Invitation:
     """The invitation a public token names (adi_xxx or xxx), locked, with its workflow; or a 404."""
     normalized = normalize_token(token)
-    invitation = (
-        Invitation.objects.select_for_update(of=("self",)).select_related("workflow").filter(token=normalized).first()
-        if normalized is not None
-        else None
-    )
+    invitation = invitations_lock(Invitation.objects.filter(token=normalized)).first() if normalized else None
     if invitation is None:
         raise InvitationNotFound()
     return invitation
@@ -39,10 +36,9 @@ def invitation_link_open(*, token: str, actor: Actor) -> Invitation:
         # Lock the row: a provider's "opened" event for the same invitation may arrive at once.
         invitation = _lock_by_token(token)
         now = timezone.now()
-        if invitation.status == Invitation.Status.CANCELED:
-            raise InvitationLinkWithdrawn(locale=invitation.locale)
-        if invitation.expires_at <= now:
-            raise InvitationLinkExpired(locale=invitation.locale)
+        refusal = invitation_link_refusal(invitation=invitation, now=now)
+        if refusal is not None:
+            raise refusal
         if lifecycle.is_allowed(invitation.status, Invitation.Status.OPENED):
             transition_apply(
                 invitation=invitation,
@@ -157,13 +153,10 @@ def invitations_expired_announce(*, now: datetime | None = None, limit: int = 10
     now = now or timezone.now()
     with transaction.atomic():
         # skip_locked: two sweeps at once each announce their own rows, never the same one twice.
-        due = list(
-            Invitation.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("workflow")
-            .filter(expires_at__lte=now, expiry_announced_at__isnull=True)
-            .exclude(status__in=NOT_ANNOUNCED_WHEN_EXPIRED)
-            .order_by("expires_at")[:limit]
+        expired = Invitation.objects.filter(expires_at__lte=now, expiry_announced_at__isnull=True).exclude(
+            status__in=NOT_ANNOUNCED_WHEN_EXPIRED
         )
+        due = list(invitations_lock(expired, skip_locked=True).order_by("expires_at")[:limit])
         if not due:
             return 0
         Invitation.objects.filter(pk__in=[invitation.pk for invitation in due]).update(expiry_announced_at=now)

@@ -11,12 +11,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from accounts.principals import Actor
 from api.errors import ApiError
-from delivery.services.queueing import delivery_attempt_queue, delivery_attempt_queue_many
+from delivery.services.queueing import delivery_attempts_queue
 from invitations.exceptions import (
     CooldownActive,
     InvalidStatus,
@@ -27,7 +26,7 @@ from invitations.exceptions import (
 )
 from invitations.models import Invitation
 from invitations.selectors import InvitationLookup
-from invitations.services.transitions import invitation_lock, transition_apply, transition_apply_many
+from invitations.services.transitions import invitation_lock, invitations_lock, transitions_apply
 from ops.metrics import RESENDS, count_on_commit
 
 logger = logging.getLogger(__name__)
@@ -49,15 +48,35 @@ def resend_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
     return None
 
 
-def _start_next_attempt(invitation: Invitation) -> None:
-    """What a resend changes on the locked row, besides its status: one more attempt, not yet sent."""
-    invitation.sent_at = None
-    invitation.delivery_attempts += 1
-    invitation.error_message = ""
+# What a send changes on an invitation besides its status (``_send_again``).
+SEND_FIELDS = ("sent_at", "delivery_attempts", "error_message")
 
 
-def _next_attempt_message(invitation: Invitation) -> str:
-    return f"Send attempt {invitation.delivery_attempts} requested."
+def _send_again(
+    invitations: Sequence[Invitation],
+    *,
+    actor: Actor,
+    now: datetime,
+    on_enqueued: Callable[[bool, int], None] | None = None,
+) -> None:
+    """The one resend, for one locked row or many that passed the rules: each moves `sent → pending`
+    with one more attempt, not yet sent and without the last error, writes its audit row and webhook
+    event, and gets its DeliveryAttempt, whose job is enqueued after commit."""
+    if not invitations:
+        return
+    for invitation in invitations:
+        invitation.sent_at = None
+        invitation.delivery_attempts += 1
+        invitation.error_message = ""
+    transitions_apply(
+        invitations=invitations,
+        to_status=Invitation.Status.PENDING,
+        actor=actor,
+        now=now,
+        message=lambda invitation: f"Send attempt {invitation.delivery_attempts} requested.",
+        update_fields=SEND_FIELDS,
+    )
+    delivery_attempts_queue(invitations=invitations, actor=actor, on_enqueued=on_enqueued)
 
 
 def invitation_resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invitation:
@@ -82,16 +101,7 @@ def _resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invit
         refusal = resend_refusal(invitation=invitation, now=now)
         if refusal is not None:
             raise refusal
-        _start_next_attempt(invitation)
-        transition_apply(
-            invitation=invitation,
-            to_status=Invitation.Status.PENDING,
-            actor=actor,
-            now=now,
-            message=_next_attempt_message(invitation),
-            update_fields=("sent_at", "delivery_attempts", "error_message"),
-        )
-        delivery_attempt_queue(invitation=invitation, actor=actor)
+        _send_again([invitation], actor=actor, now=now)
     return invitation
 
 
@@ -126,12 +136,13 @@ def invitation_resend_many(
     if not wanted:
         return []
     with transaction.atomic():
-        # Whole rows and their workflows: each resend's webhook event carries the invitation as GET shows it.
-        rows = Invitation.objects.filter(pk__in=wanted).select_related("workflow").order_by("pk")
-        if not dry_run:
+        rows = Invitation.objects.filter(pk__in=wanted)
+        if dry_run:
+            rows = rows.order_by("pk")
+        else:
             # Lock the rows before checking the rules that depend on them, as invitation_resend does;
             # skip_locked so a bulk run never waits on (or deadlocks with) a resend in progress.
-            rows = rows.select_for_update(skip_locked=True, of=("self",))
+            rows = invitations_lock(rows, skip_locked=True)
         invitations = {invitation.pk: invitation for invitation in rows}
         now = timezone.now()
         results: dict[int, InvitationResendResult] = {}
@@ -144,18 +155,8 @@ def invitation_resend_many(
                 results[invitation.pk] = _refused(
                     invitation.pk, invitation.token, refusal, invitation.delivery_attempts
                 )
-        if not dry_run and eligible:
-            for invitation in eligible:
-                _start_next_attempt(invitation)
-            transition_apply_many(
-                invitations=eligible,
-                to_status=Invitation.Status.PENDING,
-                actor=actor,
-                now=now,
-                message_for=_next_attempt_message,
-                updates={"sent_at": None, "delivery_attempts": F("delivery_attempts") + 1, "error_message": ""},
-            )
-            delivery_attempt_queue_many(invitations=eligible, actor=actor, on_enqueued=on_enqueued)
+        if not dry_run:
+            _send_again(eligible, actor=actor, now=now, on_enqueued=on_enqueued)
         for invitation in eligible:
             message = (
                 f"Would queue send attempt {invitation.delivery_attempts + 1}."
@@ -274,13 +275,13 @@ def invitation_resend_bulk(
         return [_resend_one(pk, actor=actor, dry_run=dry_run) for pk in batch]
 
     ids = list(dict.fromkeys(invitation_ids))
-    final: dict[int, InvitationResendResult] = {}
+    final: dict[int | None, InvitationResendResult] = {}
     for offset in range(0, len(ids), batch_size):
         batch = ids[offset : offset + batch_size]
         final.update((result.invitation_id, result) for result in run_batch(batch))
         if on_progress is not None:
             on_progress(offset + len(batch))
-    busy = [pk for pk, result in final.items() if result.outcome == ResendOutcome.BUSY]
+    busy = [pk for pk, result in final.items() if pk is not None and result.outcome == ResendOutcome.BUSY]
     if busy:
         # Held by another transaction a moment ago (an API resend, say): look once more.
         if wait_for_busy:

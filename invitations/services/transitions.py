@@ -5,6 +5,8 @@ all in the caller's transaction and under the caller's row lock."""
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from django.db.models import QuerySet
+
 from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.exceptions import InvalidTransition, InvitationNotFound
@@ -74,119 +76,94 @@ def audit_event(
     )
 
 
+def invitations_lock(rows: QuerySet[Invitation], *, skip_locked: bool = False) -> QuerySet[Invitation]:
+    """The one way invitation rows are locked until the transaction ends: FOR UPDATE of the
+    invitations only (their workflows are read for the webhook payload, not locked), in id order
+    (unless the caller orders them otherwise) so two lockers of the same rows take them in the same
+    order. ``skip_locked`` leaves out the rows another transaction holds instead of waiting."""
+    return rows.select_for_update(of=("self",), skip_locked=skip_locked).select_related("workflow").order_by("pk")
+
+
 def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
-    """The invitation's row, locked until the transaction ends, with its workflow and organization:
-    one statement, whether the invitation is known by its pk or named by an API caller (then
-    InvitationNotFound for any other tenant's or mode's, exactly like a missing one)."""
+    """One invitation's row, locked, with its workflow and organization: one statement, whether the
+    invitation is known by its pk or named by an API caller (then InvitationNotFound for any other
+    tenant's or mode's, exactly like a missing one)."""
     if not isinstance(invitation, InvitationLookup):
-        return (
-            Invitation.objects.select_for_update(of=("self",))
-            .select_related("workflow", "organization")
-            .get(pk=invitation.pk)
-        )
+        return invitations_lock(Invitation.objects.filter(pk=invitation.pk).select_related("organization")).get()
     # The caller's organization is the invitation's: no need to join it.
-    locked = invitation.queryset().select_for_update(of=("self",)).select_related("workflow").first()
+    locked = invitations_lock(invitation.queryset()).first()
     if locked is None:
         raise InvitationNotFound()
     locked.organization = invitation.organization
     return locked
 
 
-def transition_apply(
-    *,
-    invitation: Invitation,
-    to_status: str,
-    actor: Actor,
-    now: datetime,
-    message: str = "",
-    reason: lifecycle.Reason | None = None,
-    update_fields: Sequence[str] = (),
-) -> Invitation:
-    """Apply one move of the transition table, save it, and write its audit row.
-
-    A new invitation (no pk yet) is inserted whole. Raises InvalidTransition for a move the table
-    does not have. The caller holds the row lock and the transaction.
-    """
-    from_status = invitation.status if invitation.pk else ""
-    if not lifecycle.is_allowed(from_status, to_status):
-        raise InvalidTransition(from_status=from_status, to_status=to_status)
-    fields = {*update_fields, "status"}
-    invitation.status = to_status
-    timestamp_field = lifecycle.TIMESTAMP_FIELD.get(to_status)
-    if timestamp_field:
-        setattr(invitation, timestamp_field, now)
-        fields.add(timestamp_field)
-    if invitation.pk:
-        invitation.save(update_fields=sorted({*fields, "updated_at"}))
-    else:
-        invitation.save()
-    audit_event(
-        invitation=invitation,
-        from_status=from_status,
-        to_status=to_status,
-        reason=reason or lifecycle.TRANSITIONS[(from_status, to_status)],
-        actor=actor,
-        at=now,
-        message=message,
-    ).save()
-    webhook_events_emit(
-        events=[webhook_event(invitation=invitation, from_status=from_status, to_status=to_status, actor=actor)],
-        now=now,
-    )
-    return invitation
-
-
-def transition_apply_many(
+def transitions_apply(
     *,
     invitations: Sequence[Invitation],
     to_status: str,
     actor: Actor,
     now: datetime,
-    message_for: Callable[[Invitation], str],
-    updates: dict,
+    message: str | Callable[[Invitation], str] = "",
+    reason: lifecycle.Reason | None = None,
+    update_fields: Sequence[str] = (),
 ) -> None:
-    """``transition_apply`` for many rows making the same move: one UPDATE and one INSERT of audit rows.
+    """Apply one move of the transition table to each invitation, save it, write its audit row and
+    its outbound webhook event: one UPDATE (or INSERT, for new invitations) and one INSERT of audit
+    rows however many there are.
 
-    The caller holds the row locks and the transaction and has already set the new values on the
-    instances; ``updates`` is what the UPDATE writes for every row (expressions allowed).
+    The caller holds the row locks and the transaction and has set ``update_fields`` on the
+    instances; the status, its timestamp and ``updated_at`` are set here. ``message`` is the audit
+    row's text, or a function of the invitation giving it. Raises InvalidTransition, before writing
+    anything, for a move the table does not have.
     """
-    if not invitations:
-        return
-    for invitation in invitations:
-        if not lifecycle.is_allowed(invitation.status, to_status):
-            raise InvalidTransition(from_status=invitation.status, to_status=to_status)
-    from_statuses = [invitation.status for invitation in invitations]
-    fields = {**updates, "status": to_status, "updated_at": now}
+    from_statuses = [invitation.status if invitation.pk else "" for invitation in invitations]
+    for from_status in from_statuses:
+        if not lifecycle.is_allowed(from_status, to_status):
+            raise InvalidTransition(from_status=from_status, to_status=to_status)
     timestamp_field = lifecycle.TIMESTAMP_FIELD.get(to_status)
-    if timestamp_field:
-        fields[timestamp_field] = now
-    Invitation.objects.filter(pk__in=[invitation.pk for invitation in invitations]).update(**fields)
+    fields = sorted({*update_fields, "status", "updated_at", *([timestamp_field] if timestamp_field else [])})
     for invitation in invitations:
         invitation.status = to_status
         invitation.updated_at = now
         if timestamp_field:
             setattr(invitation, timestamp_field, now)
+    existing = [invitation for invitation in invitations if invitation.pk]
+    for invitation in invitations:
+        if not invitation.pk:
+            invitation.save()
+    if len(existing) == 1:
+        existing[0].save(update_fields=fields)
+    elif existing:
+        Invitation.objects.bulk_update(existing, fields)
+    moves = list(zip(invitations, from_statuses, strict=True))
     InvitationEvent.objects.bulk_create(
         [
             audit_event(
                 invitation=invitation,
                 from_status=from_status,
                 to_status=to_status,
-                reason=lifecycle.TRANSITIONS[(from_status, to_status)],
+                reason=reason or lifecycle.TRANSITIONS[(from_status, to_status)],
                 actor=actor,
                 at=now,
-                message=message_for(invitation),
+                message=message(invitation) if callable(message) else message,
             )
-            for invitation, from_status in zip(invitations, from_statuses, strict=True)
+            for invitation, from_status in moves
         ]
     )
     webhook_events_emit(
         events=[
             webhook_event(invitation=invitation, from_status=from_status, to_status=to_status, actor=actor)
-            for invitation, from_status in zip(invitations, from_statuses, strict=True)
+            for invitation, from_status in moves
         ],
         now=now,
     )
+
+
+def transition_apply(*, invitation: Invitation, **move) -> Invitation:
+    """``transitions_apply`` for one invitation (a new one is inserted whole); returns it."""
+    transitions_apply(invitations=[invitation], **move)
+    return invitation
 
 
 def note_record(

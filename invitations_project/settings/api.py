@@ -34,6 +34,7 @@ JWT_REFRESH_TTL_SECONDS = env.int("JWT_REFRESH_TTL_SECONDS", 7 * 24 * 3600, vali
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", True)
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_FAIL_OPEN = True
+RATELIMIT_CACHE_PREFIX = "rl:"
 RESEND_RATE_PER_IP = env.str("RESEND_RATE_PER_IP", "30/m", validate=RATE)
 RESEND_RATE_PER_ORG = env.str("RESEND_RATE_PER_ORG", "20/m", validate=RATE)
 CREATE_RATE_PER_ORG = env.str("CREATE_RATE_PER_ORG", "100/m", validate=RATE)
@@ -46,7 +47,7 @@ PROVIDER_WEBHOOK_RATE_PER_IP = env.str("PROVIDER_WEBHOOK_RATE_PER_IP", "600/m", 
 WEBHOOK_ACTION_RATE_PER_ORG = env.str("WEBHOOK_ACTION_RATE_PER_ORG", "20/m", validate=RATE)
 # The client IP is REMOTE_ADDR unless REMOTE_ADDR is one of these proxies (IPs or CIDRs); only then
 # is TRUSTED_PROXY_HEADER read, right to left, skipping the trusted hops.
-TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", [])
+TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", [])
 TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", "HTTP_X_FORWARDED_FOR")
 
 # A list counts this many matches at most; past it, pagination's total is the cap and totalCapped true.

@@ -28,7 +28,7 @@ if not DEBUG:
                 raise ImproperlyConfigured(f"{_name} {_problem} (DEBUG is off).")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", [])
 
 # Where the recipient's link points: {PUBLIC_BASE_URL}/i/{token}
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

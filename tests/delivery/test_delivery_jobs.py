@@ -69,10 +69,10 @@ def test_an_error_inside_the_resend_transaction_leaves_no_attempt_and_no_job(
     from accounts.principals import Actor
     from delivery.services import queueing as delivery_services
 
-    real_enqueue = delivery_services.delivery_attempt_enqueue
+    real_enqueue = delivery_services.enqueue_on_commit
 
-    def enqueue_then_fail(**kwargs):
-        real_enqueue(**kwargs)
+    def enqueue_then_fail(*args, **kwargs):
+        real_enqueue(*args, **kwargs)
         assert DeliveryAttempt.objects.exists()
         raise RuntimeError("disk full")
 
@@ -80,7 +80,7 @@ def test_an_error_inside_the_resend_transaction_leaves_no_attempt_and_no_job(
     with (
         time_machine.travel(T0, tick=False),
         django_capture_on_commit_callbacks(execute=True),
-        mock.patch.object(delivery_services, "delivery_attempt_enqueue", side_effect=enqueue_then_fail),
+        mock.patch.object(delivery_services, "enqueue_on_commit", side_effect=enqueue_then_fail),
         pytest.raises(RuntimeError),
     ):
         invitation_resend(invitation=invitation, actor=Actor.system("test"))

@@ -134,7 +134,8 @@ def test_requeue_deliveries_fails_loudly_while_redis_is_still_down_and_keeps_the
     attempt = DeliveryAttempt.objects.create(
         invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
     )
-    DeliveryAttempt.objects.filter(pk=attempt.pk).update(updated_at=timezone.now() - timedelta(minutes=10))
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    DeliveryAttempt.objects.filter(pk=attempt.pk).update(created_at=ten_minutes_ago, updated_at=ten_minutes_ago)
     own_redis.stop()
 
     with pytest.raises(CommandError, match="Could not enqueue 1 attempts"):
@@ -150,7 +151,8 @@ def test_dry_run_lists_stuck_attempts_and_enqueues_nothing(organization, deliver
     DeliveryAttempt.objects.create(
         invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
     )
-    DeliveryAttempt.objects.update(updated_at=timezone.now() - timedelta(minutes=10))
+    ten_minutes_ago = timezone.now() - timedelta(minutes=10)
+    DeliveryAttempt.objects.update(created_at=ten_minutes_ago, updated_at=ten_minutes_ago)
 
     assert requeue(dry_run=True).startswith("Would enqueue 1 delivery attempts (queued: 1,")
     assert delivery_queue.count == 0

@@ -9,6 +9,7 @@ queues' depths and the workers rq has seen. Exits 1 when something has been wait
 
 import json
 from datetime import timedelta
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         now = timezone.now()
         older_than = timedelta(seconds=stuck_after)
         oldest = DeliveryAttempt.objects.filter(status=DeliveryAttempt.Status.QUEUED).order_by("created_at").first()
-        status = {
+        status: dict[str, Any] = {
             "attempts": delivery_attempts_by_status(),
             "attempts_stuck": delivery_attempts_stuck(now=now, older_than=older_than).count(),
             "oldest_queued_seconds": round((now - oldest.created_at).total_seconds()) if oldest else None,

@@ -9,20 +9,21 @@ non-zero when anything failed unexpectedly. Every outcome but ``error`` is an an
 
 import argparse
 import json
-from datetime import UTC, datetime
-from datetime import time as dt_time
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
 from tqdm import tqdm
 
 from accounts.models import Organization
 from accounts.principals import Actor
+from api.fields import parse_bound
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation
-from invitations.selectors import invitation_resend_selection, normalize_token
+from invitations.selectors import invitation_resend_selection
 from invitations.services import BulkResendSummary, invitation_resend_bulk
+from invitations.tokens import normalize_token
 
 TOKEN_LOOKUP_CHUNK = 10_000
 
@@ -38,19 +39,6 @@ class _Unterminated:
 
     def flush(self) -> None:
         self.wrapper.flush()
-
-
-def parse_moment(value: str) -> datetime:
-    """An ISO 8601 date or datetime; a date means its midnight, a naive time means UTC."""
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise ValueError(value)
-        moment = datetime.combine(day, dt_time.min)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
 
 
 class Command(BaseCommand):
@@ -93,9 +81,11 @@ class Command(BaseCommand):
 
     @staticmethod
     def _moment(value: str) -> datetime:
+        # The API's date parser: a date means its midnight, a naive time means UTC. As lower bounds,
+        # taken as they are: --*-after includes its moment, --*-before excludes its own.
         try:
-            return parse_moment(value)
-        except ValueError as exc:
+            return parse_bound(value, upper=False)
+        except (serializers.ValidationError, ValueError) as exc:
             raise argparse.ArgumentTypeError(f"not an ISO 8601 date or datetime: {value!r}") from exc
 
     def handle(self, *args, **options):

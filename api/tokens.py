@@ -1,0 +1,17 @@
+"""Invitation tokens as the public API writes them: ``adi_`` and up to 64 letters or digits, the
+prefix optional wherever a caller names one. The apps below ``invitations`` (webhooks, the request
+log) parse the same tokens, so the rule lives here and ``invitations`` exports it."""
+
+import re
+
+TOKEN_PREFIX = "adi_"
+# What a token's random part can look like; anything else cannot exist, so it is a 404.
+_TOKEN_BODY_RE = re.compile(r"^[A-Za-z0-9]{1,64}$")
+
+
+def normalize_token(raw: str) -> str | None:
+    """``raw`` with its prefix (``adi_xxx`` for ``xxx`` or ``adi_xxx``); None for one that cannot exist."""
+    body = raw.removeprefix(TOKEN_PREFIX)
+    if not _TOKEN_BODY_RE.match(body):
+        return None
+    return TOKEN_PREFIX + body
