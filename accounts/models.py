@@ -138,10 +138,13 @@ class AccountEvent(models.Model):
         API_KEY_REVOKED = "api_key_revoked"
         MEMBERSHIP_SET = "membership_set"
         MEMBERSHIP_REMOVED = "membership_removed"
+        WEBHOOK_ENDPOINT_DELETED = "webhook_endpoint_deleted"
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="account_events")
     action = models.CharField(max_length=32, choices=Action.choices)
-    target = models.CharField(max_length=254, help_text="The key's visible prefix, or the member's email.")
+    target = models.CharField(
+        max_length=254, help_text="The key's visible prefix, the member's email, or the endpoint's id."
+    )
     detail = models.CharField(max_length=200, blank=True)
     actor_kind = models.CharField(max_length=16, choices=ActorKind.choices)
     actor_label = models.CharField(max_length=200)

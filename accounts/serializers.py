@@ -3,6 +3,7 @@ an actor is shown."""
 
 from rest_framework import serializers
 
+from accounts.models import ActorKind
 from api.fields import StrictCharField, StrictObjectSerializer
 
 
@@ -19,6 +20,6 @@ class TokenRefreshInputSerializer(StrictObjectSerializer):
 class ActorSerializer(serializers.Serializer):
     """Who did something, as the timeline and the history name them: never a secret."""
 
-    kind = serializers.ChoiceField(choices=["api_key", "user", "staff", "command", "system", "recipient"])
+    kind = serializers.ChoiceField(choices=ActorKind.choices)
     # DRF's stubs take a field named label for the serializer's own `label` attribute.
     label = serializers.CharField()  # type: ignore[assignment]

@@ -112,3 +112,13 @@ class BoundField(serializers.CharField):
             return parse_bound(super().to_internal_value(data), upper=self.upper, inclusive=self.inclusive)
         except ValueError as exc:  # a date that parses but does not exist, like 2026-02-30
             raise serializers.ValidationError("Enter a real date.") from exc
+
+
+class NullIfBlankCharField(serializers.CharField):
+    """Text that is stored as "" when absent, and shown as null."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_representation(self, value):
+        return super().to_representation(value) if value else None

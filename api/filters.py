@@ -43,6 +43,17 @@ class BoundFilter(django_filters.Filter):
         super().__init__(upper=upper, **kwargs)
 
 
+class CreatedWithinFilterSet(django_filters.FilterSet):
+    """A list of rows stamped ``created_at``: ``date_from`` and ``date_to`` bound the period."""
+
+    date_from = BoundFilter(
+        field_name="created_at", upper=False, help_text="Created at or after: a date or ISO 8601 datetime."
+    )
+    date_to = BoundFilter(
+        field_name="created_at", upper=True, help_text="Created before; a bare date includes that whole day."
+    )
+
+
 class IntegerFilter(django_filters.NumberFilter):
     """A whole number (NumberFilter alone takes 200.5)."""
 

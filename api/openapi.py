@@ -6,7 +6,10 @@ postprocessing hook adds the envelope components and the errors any API request 
 repeating itself.
 """
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.plumbing import force_instance
 from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
 
 from api.error_codes import EXTRA_FIELDS, codes_for_status
 
@@ -217,3 +220,32 @@ def postprocess_error_responses(result, generator, request, public):
                 _document_common_errors(operation)
                 _document_headers(operation, method=method, throttled=(path, method) in throttled)
     return result
+
+
+def strict_object_schema(serializer, schema: dict) -> dict:
+    """A body read by ``StrictObjectSerializer`` as the server checks it: no field but the declared
+    ones, and no empty string where a field refuses one."""
+    schema["additionalProperties"] = False
+    properties = schema.get("properties", {})
+    for name, field in force_instance(serializer).fields.items():
+        described = properties.get(name)
+        if (
+            described is not None
+            and described.get("type") == "string"
+            and "enum" not in described
+            and isinstance(field, serializers.CharField)
+            and not field.allow_blank
+        ):
+            described.setdefault("minLength", 1)
+    return schema
+
+
+class StrictObjectScheme(OpenApiSerializerExtension):
+    target_class = "api.fields.StrictObjectSerializer"
+    match_subclasses = True
+    priority = -1  # a serializer's own extension (which calls strict_object_schema) comes first
+
+    def map_serializer(self, auto_schema, direction):
+        return strict_object_schema(
+            self.target, auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        )

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import ActorSerializer
+from api.fields import NullIfBlankCharField
 from delivery.models import DeliveryAttempt
 from delivery.timeline import event_at, event_type, first_event_at
 
@@ -33,7 +34,7 @@ class AttemptOutputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=DeliveryAttempt.Status.choices)
     tries = serializers.IntegerField(help_text="Provider calls made, automatic retries included.")
     providerMessageId = serializers.CharField(source="provider_message_id", allow_blank=True)
-    errorMessage = serializers.CharField(source="error_message", allow_blank=True)
+    errorMessage = NullIfBlankCharField(source="error_message", help_text="Why this send failed, when it did.")
     requestedBy = serializers.SerializerMethodField(method_name="requested_by")
     queuedAt = serializers.DateTimeField(source="created_at")
     acceptedAt = serializers.DateTimeField(source="accepted_at", allow_null=True)

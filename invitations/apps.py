@@ -9,4 +9,4 @@ class InvitationsConfig(AppConfig):
         from webhooks.events import register_event_types
 
         # The event types endpoints may subscribe to; webhooks itself knows none of them.
-        register_event_types(EVENT_TYPES)
+        register_event_types(EVENT_TYPES, data="invitations.serializers.InvitationEventDataSerializer")

@@ -2,23 +2,17 @@
 
 import django_filters
 
-from api.filters import BoundFilter
+from api.filters import CreatedWithinFilterSet
 from invitations.models import Invitation
 
 
-class InvitationFilter(django_filters.FilterSet):
+class InvitationFilter(CreatedWithinFilterSet):
     """Each filter narrows the list; one left empty, or only whitespace, is not applied."""
 
     status = django_filters.ChoiceFilter(choices=Invitation.Status.choices)
     channel = django_filters.ChoiceFilter(choices=Invitation.Channel.choices)
     reference = django_filters.CharFilter(max_length=200, help_text="Exact match on your reference.")
     workflow_token = django_filters.CharFilter(field_name="workflow__token", max_length=40)
-    date_from = BoundFilter(
-        field_name="created_at", upper=False, help_text="Created at or after: a date or ISO 8601 datetime."
-    )
-    date_to = BoundFilter(
-        field_name="created_at", upper=True, help_text="Created before; a bare date includes that whole day."
-    )
     search = django_filters.CharFilter(
         field_name="recipient",
         lookup_expr="icontains",

@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
+from api.openapi import strict_object_schema
 from api.validators import LOCALE_RE
 from invitations.models import Invitation
 from invitations.serializers import LOCALE_HELP
@@ -44,9 +45,7 @@ class InvitationCreateInputScheme(OpenApiSerializerExtension):
         properties["workflowToken"]["description"] = "Defaults to the organization's default workflow."
         properties["reference"]["description"] = "Your own id, echoed back and filterable."
         properties["locale"].update(pattern=LOCALE_RE.pattern, description=LOCALE_HELP)
-        # Unknown fields are refused (400), so the description must not allow them.
-        schema["additionalProperties"] = False
-        return schema
+        return strict_object_schema(self.target, schema)
 
 
 class DateBoundScheme(OpenApiSerializerFieldExtension):

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import ActorSerializer
-from api.fields import StrictCharField, StrictObjectSerializer
+from api.fields import NullIfBlankCharField, StrictCharField, StrictObjectSerializer
 from api.pagination import PAGINATION_FIELDS
 from invitations.languages import shipped_languages
 from invitations.models import Invitation
@@ -23,16 +23,6 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
     workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)
     reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False, help_text=LOCALE_HELP)
-
-
-class NullIfBlankCharField(serializers.CharField):
-    """Text that is stored as "" when absent, and shown as null."""
-
-    def __init__(self, **kwargs):
-        super().__init__(allow_null=True, **kwargs)
-
-    def to_representation(self, value):
-        return super().to_representation(value) if value else None
 
 
 class InvitationOutputSerializer(serializers.Serializer):
@@ -121,3 +111,13 @@ class HistoryEntrySerializer(serializers.Serializer):
         body = super().to_representation(instance)
         body["fromStatus"] = body["fromStatus"] or None
         return body
+
+
+class InvitationEventDataSerializer(serializers.Serializer):
+    """The `data` of every invitation.* webhook event."""
+
+    invitation = InvitationOutputSerializer(help_text="The invitation as GET shows it after the change.")
+    requestedBy = ActorSerializer(required=False, help_text="invitation.resent only: who asked for the resend.")
+
+    class Meta:
+        ref_name = "InvitationEventData"

@@ -2,21 +2,19 @@
 
 import django_filters
 
-from api.filters import BoundFilter, IntegerFilter, InvitationTokenFilter
+from api.filters import CreatedWithinFilterSet, IntegerFilter, InvitationTokenFilter
 from requestlog.models import RequestLogEntry
 
 METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
 
 
-class RequestLogFilter(django_filters.FilterSet):
+class RequestLogFilter(CreatedWithinFilterSet):
     status = IntegerFilter(min_value=100, max_value=599, help_text="The answer's HTTP status.")
     method = django_filters.ChoiceFilter(choices=[(method, method) for method in METHODS])
     path = django_filters.CharFilter(lookup_expr="contains", max_length=200, help_text="Part of the path.")
     invitation = InvitationTokenFilter(
         field_name="invitation_token", max_length=64, help_text="The requests about this invitation (its token)."
     )
-    date_from = BoundFilter(field_name="created_at", upper=False, help_text="At or after: a date or ISO 8601 datetime.")
-    date_to = BoundFilter(field_name="created_at", upper=True, help_text="Before; a bare date includes that whole day.")
 
     class Meta:
         model = RequestLogEntry

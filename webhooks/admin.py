@@ -6,9 +6,15 @@ from django.db.models import QuerySet
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from accounts.principals import Actor
 from console.tables import ReadOnlyAdminMixin
 from webhooks.models import Endpoint, Event, WebhookDelivery
-from webhooks.services import webhook_endpoint_rotate_secret, webhook_endpoint_update, webhook_event_redeliver
+from webhooks.services import (
+    webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+    webhook_event_redeliver,
+)
 
 
 @admin.register(Endpoint)
@@ -34,6 +40,13 @@ class EndpointAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # endpoints come from the API, which checks the address and makes the secret
+
+    def delete_model(self, request, obj):
+        webhook_endpoint_delete(endpoint=obj, actor=Actor.for_staff(request.user))
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset.select_related("organization"):
+            webhook_endpoint_delete(endpoint=endpoint, actor=Actor.for_staff(request.user))
 
     @admin.action(description="Enable selected endpoints", permissions=["change"])
     def enable(self, request, queryset: QuerySet[Endpoint]):

@@ -94,7 +94,7 @@ class EndpointDetailApi(WebhooksBaseApi):
 
     @extend_schema(operation_id="webhook_endpoints_destroy", responses={204: None, **error_responses(403, 404)})
     def delete(self, request, endpoint_id: str):
-        self.endpoint(request, endpoint_id).delete()
+        services.webhook_endpoint_delete(endpoint=self.endpoint(request, endpoint_id), actor=request.user.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -193,7 +193,8 @@ class EventRedeliverApi(EventBaseApi):
     )
     def post(self, request, event_id: str):
         event = self.event(request, event_id)
-        data = self.parsed(RedeliverInputSerializer, request.data or {})
+        # No body is {}; any other body must be an object (false or [] is a 400).
+        data = self.parsed(RedeliverInputSerializer, request.data)
         endpoint = self.endpoint(request, data["endpoint"]) if data.get("endpoint") else None
         queued = services.webhook_event_redeliver(event=event, endpoint=endpoint)
         return Response({"queued": queued}, status=status.HTTP_202_ACCEPTED)

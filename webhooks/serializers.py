@@ -59,7 +59,19 @@ class SecretOutputSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="The new whsec_… secret; the previous one signs beside it for 24 h.")
 
 
+class TestEventDataSerializer(serializers.Serializer):
+    """The `data` of a webhook.test event."""
+
+    endpoint = serializers.CharField(help_text="The endpoint tested (we_…).")
+    message = serializers.CharField()
+
+    class Meta:
+        ref_name = "WebhookTestEventData"
+
+
 class EventOutputSerializer(serializers.Serializer):
+    """An event; its `data` follows its `type` (webhooks.schema describes each)."""
+
     id = serializers.CharField(source="public_id", help_text="evt_…")
     type = serializers.CharField()
     timestamp = serializers.DateTimeField(source="created_at")

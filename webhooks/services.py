@@ -3,12 +3,15 @@
 import base64
 import secrets
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Organization
+from accounts.models import AccountEvent, Organization
+from accounts.principals import Actor
+from accounts.services import account_event_record
 from api.errors import ValidationFailed
 from webhooks import guard
 from webhooks.dispatch import D, claim_stale_after, schedule_dispatch
@@ -92,6 +95,21 @@ def webhook_endpoint_update(
     if enabled:
         transaction.on_commit(schedule_dispatch)
     return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: Endpoint, actor: Actor) -> None:
+    """Delete the endpoint, its secrets and its deliveries not yet made, audited in the
+    organization's account events (its id and host: a URL's path or query may hold a credential)."""
+    with transaction.atomic():
+        endpoint_id, host = endpoint.public_id, urlsplit(endpoint.url).hostname or ""
+        endpoint.delete()
+        account_event_record(
+            organization=endpoint.organization,
+            action=AccountEvent.Action.WEBHOOK_ENDPOINT_DELETED,
+            target=endpoint_id,
+            detail=f"{'live' if endpoint.livemode else 'sandbox'} endpoint at {host}"[:200],
+            actor=actor,
+        )
 
 
 def webhook_endpoint_rotate_secret(*, endpoint: Endpoint, now: datetime | None = None) -> str:

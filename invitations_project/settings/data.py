@@ -21,7 +21,8 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": BASE_DIR / "db.sqlite3",
+            # The embedded default's one file (SQLITE_PATH to keep it elsewhere).
+            "NAME": env.path("SQLITE_PATH", BASE_DIR / "db.sqlite3"),
             "OPTIONS": {"timeout": 20},
         }
     }

@@ -55,3 +55,14 @@ def test_a_role_changed_in_the_admin_is_audited(client, admin_user, make_member,
     assert response.status_code == 302
     event = AccountEvent.objects.get(action="membership_set")
     assert (event.target, event.detail, event.actor_user_id) == (member.email, "role viewer (admin)", admin_user.pk)
+
+
+def test_a_member_removed_in_the_admin_is_audited(client, admin_user, make_member, organization):
+    member = make_member("agent")
+    membership = member.memberships.get()
+    client.force_login(admin_user)
+    response = client.post(f"/admin/accounts/membership/{membership.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not member.memberships.exists()
+    event = AccountEvent.objects.get(action="membership_removed")
+    assert (event.target, event.detail, event.actor_user_id) == (member.email, "was agent (admin)", admin_user.pk)

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
+pytestmark = pytest.mark.bench
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
 

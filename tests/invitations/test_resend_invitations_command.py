@@ -312,6 +312,12 @@ def test_the_progress_bar_is_drawn_only_on_a_terminal(organization):
     assert list(dict.fromkeys(frames)) == ["0/30", "10/30", "20/30", "30/30"]
     assert tty.getvalue().endswith("\n")
     assert pipe.getvalue() == ""
+    # On a colour terminal Django paints stderr as an error: the bar is progress, drawn plain.
+    coloured = Terminal()
+    with time_machine.travel(T0, tick=False):
+        call_command("resend_invitations", "--dry-run", force_color=True, stdout=io.StringIO(), stderr=coloured)
+    assert "30/30" in coloured.getvalue()
+    assert "\x1b[" not in coloured.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -74,11 +74,12 @@ def test_resend_at_ten_attempts_is_refused_with_max_attempts(api, organization):
     assert response.status_code == 422
     assert response.json()["error"] == {
         "type": "max_attempts_reached",
-        "message": response.json()["error"]["message"],
+        "message": "This invitation has reached the maximum of 10 send attempts. "
+        "Create a new invitation to continue contacting the recipient.",
         "max_attempts": 10,
         "requestId": response["Request-Id"],
     }
-    assert "Create a new invitation" in response.json()["error"]["message"]
+    assert response["Request-Id"].startswith("req_")
 
 
 def test_initial_send_and_nine_resends_are_allowed_and_the_tenth_is_refused(api, organization, delivery_queue):

@@ -259,3 +259,51 @@ def test_the_timeline_and_the_request_log_are_described(openapi):
     assert {p["name"] for p in paths["/v1/requests"]["get"]["parameters"]} >= {"status", "method", "path", "invitation"}
     locale = openapi["components"]["schemas"]["InvitationCreateInput"]["properties"]["locale"]["description"]
     assert "en, de, fr, es, it, nl, pt, sv, da, pl" in locale
+
+
+def test_request_bodies_say_what_the_server_refuses(openapi, api):
+    """No unknown field, no "" where a field refuses one: and the server does refuse each."""
+    schemas = openapi["components"]["schemas"]
+    for name in ("InvitationCreateInput", "EndpointCreateInput", "RedeliverInput", "RecoverInput", "TokenInput"):
+        assert schemas[name]["additionalProperties"] is False, name
+    assert schemas["InvitationCreateInput"]["properties"]["recipient"]["minLength"] == 1
+    assert schemas["EndpointCreateInput"]["properties"]["url"]["minLength"] == 1
+    assert "minLength" not in schemas["EndpointCreateInput"]["properties"]["description"]  # "" is allowed there
+    body = {"channel": "email", "recipient": ""}
+    assert api.post("/v1/autodoc/invitations", body, format="json").status_code == 422
+    assert api.post("/v1/autodoc/invitations", {**body, "extra": 1}, format="json").status_code == 400
+    assert api.post("/v1/webhooks/endpoints", {"url": ""}, format="json").status_code == 422
+
+
+def test_redeliver_takes_no_body_or_an_object_and_nothing_else(openapi, api, organization):
+    from webhooks.models import Event
+
+    event = Event.objects.create(organization=organization, livemode=True, type="webhook.test", data={})
+    url = f"/v1/events/{event.public_id}/redeliver"
+    body = openapi["paths"]["/v1/events/{event_id}/redeliver"]["post"]["requestBody"]
+    assert resolve(openapi, body["content"]["application/json"]["schema"])["type"] == "object"
+    assert api.post(url).status_code == 202
+    assert api.post(url, {}, format="json").status_code == 202
+    for not_an_object in (False, [], "x", 0):
+        assert api.post(url, not_an_object, format="json").status_code == 400, not_an_object
+
+
+def test_each_event_type_has_its_data_described(openapi):
+    from webhooks.events import EVENT_TYPES
+
+    schemas = openapi["components"]["schemas"]
+    variants = [resolve(openapi, ref) for ref in schemas["WebhookEvent"]["oneOf"]]
+    described = {}
+    for variant in variants:
+        for event_type in resolve(openapi, variant["properties"]["type"])["enum"]:
+            described[event_type] = variant["properties"]["data"]["$ref"].rsplit("/", 1)[1]
+    assert set(described) == set(EVENT_TYPES)
+    assert described["invitation.resent"] == "InvitationEventData"
+    assert described["webhook.test"] == "WebhookTestEventData"
+    assert schemas["InvitationEventData"]["properties"]["invitation"]["allOf"][0]["$ref"].endswith("/Invitation")
+
+
+def test_error_message_is_null_or_text_alike_on_the_invitation_and_its_attempts(openapi):
+    schemas = openapi["components"]["schemas"]
+    for name in ("Invitation", "DeliveryAttempt"):
+        assert schemas[name]["properties"]["errorMessage"]["nullable"] is True, name

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from accounts.models import AccountEvent
 from accounts.principals import Actor
 from invitations.services import invitation_resend
 from tests.conftest import T0, TEST_ACTOR, client_for, token_pair_for
@@ -52,6 +53,10 @@ def test_endpoints_can_be_changed_and_deleted(api, receiver):
     assert api.patch(f"{ENDPOINTS}/{endpoint['id']}", {"enabled": "yes"}, format="json").status_code == 400
     assert api.delete(f"{ENDPOINTS}/{endpoint['id']}").status_code == 204
     assert api.get(f"{ENDPOINTS}/{endpoint['id']}").status_code == 404
+    # The deletion is in the organization's account events: who, which endpoint, its host only.
+    audit = AccountEvent.objects.get(action=AccountEvent.Action.WEBHOOK_ENDPOINT_DELETED)
+    assert (audit.target, audit.detail) == (endpoint["id"], "live endpoint at 127.0.0.1")
+    assert audit.actor_kind == "api_key"
 
 
 def test_a_viewer_reads_but_cannot_change(make_member, organization, api, receiver):

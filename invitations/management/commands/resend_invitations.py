@@ -28,14 +28,19 @@ from invitations.tokens import normalize_token
 TOKEN_LOOKUP_CHUNK = 10_000
 
 
+def _plain(text: str) -> str:
+    return text
+
+
 class _Unterminated:
-    """Django's command output ends every write with a newline; a progress bar redraws one line."""
+    """Django's command output ends every write with a newline, and colours stderr as an error; a
+    progress bar redraws one line, in plain text."""
 
     def __init__(self, wrapper):
         self.wrapper = wrapper
 
     def write(self, text: str) -> None:
-        self.wrapper.write(text, ending="")
+        self.wrapper.write(text, style_func=_plain, ending="")
 
     def flush(self) -> None:
         self.wrapper.flush()
@@ -221,8 +226,9 @@ class Command(BaseCommand):
         if summary.enqueue_deferred:
             self.stderr.write(
                 f"Redis did not take {summary.enqueue_deferred} deliveries; they stay queued in the database "
-                "and the sweeper will enqueue them."
+                "and the sweeper will enqueue them.",
+                style_func=self.style.WARNING,
             )
         unknown = [result.token for result in summary.results if result.invitation_id is None]
         if unknown:
-            self.stderr.write("Tokens not found: " + ", ".join(unknown[:20]))
+            self.stderr.write("Tokens not found: " + ", ".join(unknown[:20]), style_func=self.style.WARNING)
