@@ -278,7 +278,9 @@ def test_request_bodies_say_what_the_server_refuses(openapi, api):
 def test_redeliver_takes_no_body_or_an_object_and_nothing_else(openapi, api, organization):
     from webhooks.models import Event
 
-    event = Event.objects.create(organization=organization, livemode=True, type="webhook.test", data={})
+    event = Event.objects.create(
+        organization=organization, livemode=True, type="webhook.test", data={}, created_at=timezone.now()
+    )
     url = f"/v1/events/{event.public_id}/redeliver"
     body = openapi["paths"]["/v1/events/{event_id}/redeliver"]["post"]["requestBody"]
     assert resolve(openapi, body["content"]["application/json"]["schema"])["type"] == "object"
