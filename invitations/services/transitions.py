@@ -2,6 +2,7 @@
 ``update_fields``, write its audit row through the one audit writer and its outbound webhook event,
 all in the caller's transaction and under the caller's row lock."""
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -98,6 +99,24 @@ def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
     return locked
 
 
+def _save_moved(invitations: Sequence[Invitation], fields: list[str]) -> None:
+    """New invitations inserted whole; the others' ``fields`` written."""
+    existing = [invitation for invitation in invitations if invitation.pk]
+    for invitation in invitations:
+        if not invitation.pk:
+            invitation.save()
+    if len(existing) == 1:
+        existing[0].save(update_fields=fields)
+    elif existing:
+        # One UPDATE per distinct set of new values (a bulk resend has one per attempt count, ten at
+        # most): Django's bulk_update would build a CASE per row and field, several times slower.
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for invitation in existing:
+            groups[tuple(getattr(invitation, field) for field in fields)].append(invitation.pk)
+        for values, pks in groups.items():
+            Invitation.objects.filter(pk__in=pks).update(**dict(zip(fields, values, strict=True)))
+
+
 def transitions_apply(
     *,
     invitations: Sequence[Invitation],
@@ -128,14 +147,7 @@ def transitions_apply(
         invitation.updated_at = now
         if timestamp_field:
             setattr(invitation, timestamp_field, now)
-    existing = [invitation for invitation in invitations if invitation.pk]
-    for invitation in invitations:
-        if not invitation.pk:
-            invitation.save()
-    if len(existing) == 1:
-        existing[0].save(update_fields=fields)
-    elif existing:
-        Invitation.objects.bulk_update(existing, fields)
+    _save_moved(invitations, fields)
     moves = list(zip(invitations, from_statuses, strict=True))
     InvitationEvent.objects.bulk_create(
         [
