@@ -45,6 +45,17 @@ class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "created_at")
     search_fields = ("slug", "name")
     readonly_fields = ("created_at",)
+    fieldsets = (
+        (None, {"fields": ("slug", "name", "created_at")}),
+        (
+            "Reminders",
+            {
+                "fields": ("reminder_max", "reminder_after_hours", "reminder_every_hours"),
+                "description": "What a new invitation gets when its create does not ask: how many automatic "
+                "reminders (0: none), the hours after the last accepted send before the first, and between later ones.",
+            },
+        ),
+    )
     inlines = (MembershipInline, SandboxRecipientInline)
     # Its newest API requests come from the request log, an app above this one: the page's template
     # asks requestlog's template tag for them, so accounts imports nothing of it.

@@ -1,6 +1,7 @@
 import hashlib
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -15,10 +16,27 @@ class ActorKind(models.TextChoices):
     RECIPIENT = "recipient"  # the person invited, following their link
 
 
+def validate_reminder_hours(value: float) -> None:
+    if not settings.REMINDER_MIN_HOURS <= value <= 24 * 365:
+        raise ValidationError(f"Between {settings.REMINDER_MIN_HOURS:g} and {24 * 365} hours.")
+
+
 class Organization(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Automatic reminders an invitation gets when its create leaves them out (API.md "Reminders").
+    reminder_after_hours = models.FloatField(
+        default=48,
+        validators=[validate_reminder_hours],
+        help_text="Hours after the last accepted send before the first reminder.",
+    )
+    reminder_every_hours = models.FloatField(
+        default=72, validators=[validate_reminder_hours], help_text="Hours between later reminders."
+    )
+    reminder_max = models.PositiveSmallIntegerField(
+        default=0, help_text="How many reminders an invitation gets by default; 0 sends none."
+    )
 
     class Meta:
         ordering = ["slug"]

@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 
 from accounts.models import ActorKind, ApiKey, Membership, Organization
 
+REMINDER_LABEL = "reminder"
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.AGENT})
 
 
@@ -33,6 +34,11 @@ class Actor:
     @classmethod
     def system(cls, label: str) -> "Actor":
         return cls(kind=ActorKind.SYSTEM, label=f"system:{label}")
+
+    @classmethod
+    def reminder(cls) -> "Actor":
+        """The service sending an automatic reminder (API.md: kind system, label reminder)."""
+        return cls(kind=ActorKind.SYSTEM, label=REMINDER_LABEL)
 
     @classmethod
     def recipient(cls, label: str) -> "Actor":

@@ -48,6 +48,16 @@ EXTRA_FIELDS: dict[str, dict] = {
     },
     "status": {"type": "string", "description": "invalid_status, invalid_transition: the invitation's status."},
     "max_attempts": {"type": "integer", "description": "max_attempts_reached: the cap on send attempts."},
+    "reason": {
+        "type": "string",
+        "enum": ["hard_bounce", "complaint", "unsubscribed", "invalid_number", "manual"],
+        "description": "recipient_suppressed: why the recipient is suppressed.",
+    },
+    "suppressedAt": {
+        "type": "string",
+        "format": "date-time",
+        "description": "recipient_suppressed: since when.",
+    },
     "requestId": {"type": "string", "description": "The request's id, as its Request-Id header says (req_...)."},
 }
 
@@ -74,6 +84,14 @@ VALIDATION_ERROR = register("validation_error", 422, "Well-formed, but a value i
 INVITATION_EXPIRED = register("invitation_expired", 422, "The invitation's expiresAt has passed.")
 MAX_ATTEMPTS_REACHED = register(
     "max_attempts_reached", 422, "The invitation has had the maximum number of sends.", "max_attempts"
+)
+RECIPIENT_SUPPRESSED = register(
+    "recipient_suppressed",
+    422,
+    "The recipient is on the suppression list: a provider said it cannot or must not be reached, or someone "
+    "added it. Nothing was queued.",
+    "reason",
+    "suppressedAt",
 )
 IDEMPOTENCY_KEY_IN_USE = register(
     "idempotency_key_in_use", 409, "A request with this Idempotency-Key is still running; retry when it has finished."

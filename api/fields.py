@@ -1,5 +1,6 @@
 """Input fields shared by every API: strict JSON types, unknown fields refused, period bounds."""
 
+import math
 from datetime import UTC, datetime, time, timedelta
 
 from django.utils.dateparse import parse_date, parse_datetime
@@ -34,6 +35,29 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             raise serializers.ValidationError("Must be true or false.", code="wrong_type")
         return data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer, and only that: "3", 3.5 and true are malformed, not values."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise serializers.ValidationError("Must be an integer.", code="wrong_type")
+        return super().to_internal_value(data)
+
+
+class StrictNumberField(serializers.FloatField):
+    """A JSON number (integer or fraction), finite: "3" and true are malformed, not values."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            raise serializers.ValidationError("Must be a number.", code="wrong_type")
+        if isinstance(data, float) and not math.isfinite(data):
+            raise serializers.ValidationError("Must be a finite number.", code="wrong_type")
+        try:
+            return float(data)
+        except OverflowError as exc:
+            raise serializers.ValidationError("Must be a finite number.", code="wrong_type") from exc
 
 
 class StrictObjectSerializer(serializers.Serializer):

@@ -134,7 +134,7 @@ def _store_answer(claim: IdempotentRequest, *, status: int, body) -> None:
 
 
 class IdempotentApiMixin(APIView):
-    """For a DRF view: honour Idempotency-Key on POST for an authenticated organization.
+    """For a DRF view: honour Idempotency-Key on POST and PATCH for an authenticated organization.
 
     Runs after authentication, permissions and throttles (``initial``), so a refused caller never
     touches the store. A view whose answer shows a secret names its fields in ``idempotency_omits``:
@@ -142,13 +142,16 @@ class IdempotentApiMixin(APIView):
     """
 
     idempotency_omits: tuple[str, ...] = ()
-    idempotent_methods = frozenset({"POST"})
+    idempotent_methods = frozenset({"POST", "PATCH"})
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
         key = request.headers.get(HEADER)
+        handler_name = request.method.lower()
         if request.method not in self.idempotent_methods or key is None or tenant_of(request.user) is None:
             return
+        if not hasattr(self, handler_name):
+            return  # DRF answers 405
         if not KEY_RE.fullmatch(key):
             raise ValidationFailed(fields={HEADER: ["Use 1 to 255 printable ASCII characters."]})
         # An empty body is {} whatever its Content-Type says, as the views that take none read it.
@@ -156,7 +159,6 @@ class IdempotentApiMixin(APIView):
         body = request.data if has_body else {}
         fingerprint = request_fingerprint(method=request.method, path=request.get_full_path(), body=body)
         # DRF looks the handler up on the view after `initial`; this view object serves one request.
-        handler_name = request.method.lower()
         setattr(self, handler_name, partial(self._run_claimed, getattr(self, handler_name), key, fingerprint))
 
     def _stored_body(self, data):

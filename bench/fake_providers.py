@@ -87,7 +87,11 @@ class FakeProvider:
 
 
 class FakePostmark(FakeProvider):
-    """Postmark's /email and /email/batch."""
+    """Postmark's /email and /email/batch; ``messages`` keeps every message's JSON."""
+
+    def __init__(self, latency: float):
+        self.messages: list[dict] = []
+        super().__init__(latency)
 
     def handle(self, handler, body: bytes):
         if handler.command != "POST":
@@ -98,6 +102,8 @@ class FakePostmark(FakeProvider):
         return 200, answers if handler.path.rstrip("/").endswith("batch") else answers[0], "application/json"
 
     def accept(self, message: dict) -> dict:
+        with self.lock:
+            self.messages.append(message)
         key = next((h["Value"] for h in message.get("Headers", []) if h.get("Name") == "X-Delivery-Attempt"), "")
         return {
             "To": message.get("To", ""),
@@ -112,10 +118,18 @@ class FakeTwilio(FakeProvider):
     """Twilio's /2010-04-01/Accounts/{AccountSid}/Messages.json: HTTP Basic auth with the account's
     SID and auth token. POST a form: 201 with the message resource (or Twilio's error body: 401 for
     wrong credentials, 400 code 21604 without a To, 21602 without a Body). GET: the account's
-    messages, newest first, one page of PageSize, filtered by To."""
+    messages, newest first, one page of PageSize, filtered by To. A number in ``refused`` gets
+    Twilio's error for it instead (its code: 21610 for one that replied STOP, 21211 for an invalid
+    one), as Twilio answers: HTTP 400 and no message."""
+
+    REFUSALS = {
+        21610: "Attempt to send to unsubscribed recipient",
+        21211: "The 'To' number is not a valid phone number.",
+    }
 
     def __init__(self, latency: float, *, account_sid: str, auth_token: str):
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.refused: dict[str, int] = {}
         self.messages: list[dict] = []
         self.resources: list[dict] = []
         self.lookups = 0
@@ -137,6 +151,9 @@ class FakeTwilio(FakeProvider):
             return 400, self.error(21604, "A 'To' phone number is required.", 400), "application/json"
         if not form.get("Body"):
             return 400, self.error(21602, "Message body is required.", 400), "application/json"
+        if form["To"] in self.refused:
+            code = self.refused[form["To"]]
+            return 400, self.error(code, self.REFUSALS.get(code, "Refused"), 400), "application/json"
         sid = "SM" + self.record(form.get("StatusCallback", ""))
         resource = self.message(sid, form)
         with self.lock:

@@ -14,17 +14,20 @@ from django.utils import translation
 
 from delivery.models import DeliveryAttempt
 from delivery.sms import SmsError, SmsMessage, get_sms_backend
-from invitations.languages import language_for
+from invitations.languages import canonical_tag, language_for
+from suppressions.models import Suppression
 
 
 class DeliveryError(Exception):
     """A send that failed; the message is a sentence people read (errorMessage, the admin, webhooks).
-    ``permanent``: trying again cannot help. ``unsure``: the provider may have taken it anyway."""
+    ``permanent``: trying again cannot help. ``unsure``: the provider may have taken it anyway.
+    ``suppress_as``: the refusal says the address cannot or must not be reached (a Suppression.Reason)."""
 
-    def __init__(self, message: str, *, permanent: bool, unsure: bool = False):
+    def __init__(self, message: str, *, permanent: bool, unsure: bool = False, suppress_as: str = ""):
         super().__init__(message)
         self.permanent = permanent
         self.unsure = unsure
+        self.suppress_as = suppress_as
 
 
 # "5.1.1 User unknown": an enhanced status code (RFC 3463) before the server's words.
@@ -78,15 +81,18 @@ class RenderedMessage:
 
 def render(attempt: DeliveryAttempt) -> RenderedMessage:
     invitation = attempt.invitation
-    language = language_for(invitation.locale)
+    code = language_for(invitation.locale)
+    # As <html lang> and Content-Language name it: pt-BR.
+    language = canonical_tag(code)
     context = {
         "invitation": invitation,
         "link": invitation.link,
         "workflow": invitation.workflow,
         "attempt": attempt,
+        "reminder": attempt.is_reminder,
         "language": language,
     }
-    with translation.override(language):
+    with translation.override(code):
         if attempt.channel == "sms":
             text = render_to_string("delivery/sms/invitation.txt", context, using=TEXT).strip()
             return RenderedMessage(subject="", text=text, html="", language=language)
@@ -117,7 +123,11 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     try:
         message.send(fail_silently=False)
     except AnymailRecipientsRefused as exc:
-        raise DeliveryError(f"Recipient refused by the email provider: {_first_line(exc)}", permanent=True) from exc
+        raise DeliveryError(
+            f"Recipient refused by the email provider: {_first_line(exc)}",
+            permanent=True,
+            suppress_as=Suppression.Reason.HARD_BOUNCE,
+        ) from exc
     except AnymailAPIError as exc:
         raise _provider_error(exc) from exc
     except smtplib.SMTPException as exc:
@@ -180,7 +190,7 @@ def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     try:
         return get_sms_backend().send(sms)
     except SmsError as exc:
-        raise DeliveryError(str(exc), permanent=exc.permanent, unsure=exc.unsure) from exc
+        raise DeliveryError(str(exc), permanent=exc.permanent, unsure=exc.unsure, suppress_as=exc.suppress_as) from exc
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise DeliveryError(f"The SMS provider could not be reached: {reason}.", permanent=False) from exc

@@ -3,6 +3,7 @@ from datetime import datetime
 from django.db import models
 
 from accounts.models import ActorKind
+from accounts.principals import REMINDER_LABEL
 from invitations.models import Invitation
 
 
@@ -62,6 +63,11 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk} of {self.invitation_id} #{self.number} ({self.status})"
+
+    @property
+    def is_reminder(self) -> bool:
+        """Whether this send is an automatic reminder (its message says so)."""
+        return self.requested_by_kind == ActorKind.SYSTEM and self.requested_by_label == REMINDER_LABEL
 
 
 class ProviderEvent(models.Model):

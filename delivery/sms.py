@@ -17,6 +17,13 @@ class SmsError(Exception):
 
     permanent = False
     unsure = False
+    # A suppression reason (Suppression.Reason) when the refusal says the number cannot or must not
+    # be reached (an opt-out, a number that takes no SMS).
+    suppress_as = ""
+
+    def __init__(self, message: str = "", *, suppress_as: str = ""):
+        super().__init__(message)
+        self.suppress_as = suppress_as
 
 
 class TransientSmsError(SmsError):

@@ -28,10 +28,11 @@ from invitations.serializers import (
     InvitationCreateInputSerializer,
     InvitationOutputSerializer,
     InvitationPageSerializer,
+    InvitationUpdateInputSerializer,
     invitation_to_dict,
     invitations_to_dicts,
 )
-from invitations.services import invitation_cancel, invitation_create, invitation_resend
+from invitations.services import invitation_cancel, invitation_create, invitation_resend, invitation_update
 
 
 class InvitationBaseApi(ApiView):
@@ -85,12 +86,16 @@ class InvitationListCreateApi(InvitationBaseApi):
             workflow_token=data.get("workflowToken"),
             reference=data["reference"],
             locale=data["locale"],
+            reminders=data.get("reminders"),
             actor=principal.actor,
         )
         return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
 
 
 class InvitationDetailApi(InvitationBaseApi):
+    # A correction is a send: the resend buckets, in their order, before the invitation is looked up.
+    rate_limits = {"PATCH": (RESEND_PER_IP, RESEND_PER_ORGANIZATION)}
+
     @extend_schema(
         operation_id="invitations_retrieve",
         summary="Get one invitation",
@@ -99,6 +104,34 @@ class InvitationDetailApi(InvitationBaseApi):
     )
     def get(self, request, token: str):
         return Response(invitation_to_dict(self.invitation(request, token)))
+
+    @extend_schema(
+        operation_id="invitations_update",
+        summary="Correct an invitation's recipient and send it there, or change its details",
+        description="A new recipient (and channel) corrects the invitation: checked in the order authentication, "
+        "rate limits, 404, 422 invitation_expired, 409 invalid_status (only pending, sent, delivered or failed), "
+        "422 max_attempts_reached, 422 validation_error (invalid, or the current recipient), 422 "
+        "recipient_suppressed; no cooldown. Sends still queued to the old address are canceled, the invitation "
+        "is pending with one more attempt, and a send to the corrected address is queued. reference, locale "
+        "and reminders alone change without a send (409 on canceled, completed and rejected).",
+        request=InvitationUpdateInputSerializer,
+        parameters=[TOKEN_PARAMETER],
+        responses={200: InvitationOutputSerializer, **error_responses(400, 403, 404, 409, 415, 422)},
+    )
+    def patch(self, request, token: str):
+        serializer = InvitationUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        invitation = invitation_update(
+            invitation=self.lookup(request, token),
+            actor=request.user.actor,
+            channel=data.get("channel"),
+            recipient=data.get("recipient"),
+            reference=data.get("reference"),
+            locale=data.get("locale"),
+            reminders=data.get("reminders"),
+        )
+        return Response(invitation_to_dict(invitation))
 
 
 class InvitationResendApi(InvitationBaseApi):

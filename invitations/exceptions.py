@@ -17,6 +17,7 @@ class ResendOutcome(models.TextChoices):
     EXPIRED = "expired", "expired"
     WRONG_STATUS = "wrong_status", "wrong status"
     CANCELED = "canceled", "canceled (withdrawn)"
+    SUPPRESSED = "suppressed", "suppressed (recipient)"
     BUSY = "busy", "busy (locked elsewhere)"
     NOT_FOUND = "not_found", "not found"
     ERROR = "error", "errors"
@@ -82,6 +83,39 @@ class CannotCancel(ApiError):
         )
 
 
+class CannotCorrect(ApiError):
+    """A correction (a new recipient) of an invitation past the point where one helps."""
+
+    code = codes.INVALID_STATUS
+
+    REASONS = {
+        "opened": "the link already reached someone",
+        "started": "the link already reached someone",
+        "completed": "the link already reached someone",
+        "rejected": "the link already reached someone",
+        "canceled": "it was canceled (withdrawn); create a new invitation instead",
+    }
+
+    def __init__(self, *, status: str):
+        reason = self.REASONS.get(status, "only pending, sent, delivered or failed invitations can be corrected")
+        super().__init__(
+            f"Only pending, sent, delivered or failed invitations can get a new recipient; this one is {status}: "
+            f"{reason}.",
+            status=status,
+        )
+
+
+class CannotChange(ApiError):
+    """A change of reference, locale or reminders on an invitation that is over."""
+
+    code = codes.INVALID_STATUS
+
+    def __init__(self, *, status: str):
+        super().__init__(
+            f"This invitation is {status}: it is over, and its details can no longer be changed.", status=status
+        )
+
+
 class InvitationLinkWithdrawn(InvitationLinkGone):
     """The recipient's link after the invitation was canceled."""
 
@@ -128,3 +162,23 @@ class CooldownActive(TooManyRequests):
 def resend_outcome_of(refusal: Exception) -> ResendOutcome:
     """The bulk-resend outcome a refusal stands for: its own, or ``error`` for anything unforeseen."""
     return getattr(refusal, "resend_outcome", ResendOutcome.ERROR)
+
+
+class RecipientSuppressed(ApiError):
+    """A send to a recipient on the suppression list: refused before anything is queued."""
+
+    code = codes.RECIPIENT_SUPPRESSED
+    resend_outcome = ResendOutcome.SUPPRESSED
+
+    def __init__(self, *, suppression):
+        from rest_framework.fields import DateTimeField
+
+        reason = suppression.get_reason_display()
+        since = suppression.created_at
+        super().__init__(
+            f"{suppression.recipient} is suppressed ({reason}) since {since:%Y-%m-%d %H:%M} UTC: nothing was sent. "
+            "Correct the recipient, or lift the suppression (DELETE /v1/suppressions/"
+            f"{suppression.public_id}) if the address works again.",
+            reason=suppression.reason,
+            suppressedAt=DateTimeField().to_representation(since),
+        )

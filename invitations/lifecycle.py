@@ -16,6 +16,11 @@ TRANSITIONS: dict[tuple[str, str], Reason] = {
     (S.PENDING, S.FAILED): Reason.DELIVERY_FAILED,
     (S.FAILED, S.SENT): Reason.RETRY_ACCEPTED,
     (S.SENT, S.PENDING): Reason.RESEND,
+    # An automatic reminder also goes to a delivered invitation nobody has opened.
+    (S.DELIVERED, S.PENDING): Reason.REMINDER,
+    # A corrected recipient gets a new send, whatever became of the last one.
+    (S.PENDING, S.PENDING): Reason.RECIPIENT_CORRECTED,
+    (S.FAILED, S.PENDING): Reason.RECIPIENT_CORRECTED,
     (S.SENT, S.DELIVERED): Reason.DELIVERED,
     (S.SENT, S.FAILED): Reason.DELIVERY_FAILED,
     (S.SENT, S.OPENED): Reason.OPENED,

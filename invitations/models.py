@@ -87,6 +87,13 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField()
     # When the invitation.expired event was emitted (once, by the periodic sweep).
     expiry_announced_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Automatic reminders (API.md "Reminders"): what was asked (or the organization's defaults then),
+    # how many went, and when the next is due (null: none left or allowed), kept by every move.
+    reminder_after_hours = models.FloatField(default=48)
+    reminder_every_hours = models.FloatField(default=72)
+    reminder_max = models.PositiveSmallIntegerField(default=0)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    next_reminder_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -97,6 +104,10 @@ class Invitation(models.Model):
             models.Index(fields=["organization", "reference"], name="inv_org_reference"),
             models.Index(
                 fields=["expires_at"], condition=Q(expiry_announced_at__isnull=True), name="inv_expiry_unannounced"
+            ),
+            # The reminder sweep's scan: only invitations with a reminder ahead are in it.
+            models.Index(
+                fields=["next_reminder_at"], condition=Q(next_reminder_at__isnull=False), name="inv_reminder_due"
             ),
         ]
         permissions = [
@@ -124,6 +135,8 @@ class InvitationEvent(models.Model):
         DELIVERY_FAILED = "delivery_failed"
         DELIVERY_FAILED_PERMANENTLY = "delivery_failed_permanently"
         RESEND = "resend"
+        REMINDER = "reminder"
+        RECIPIENT_CORRECTED = "recipient_corrected"
         DELIVERED = "delivered"
         OPENED = "opened"
         LINK_OPENED = "link_opened"
@@ -135,6 +148,7 @@ class InvitationEvent(models.Model):
         DOSSIER_LINKED = "dossier_linked"
         DELIVERED_LATE = "delivered_late"
         OPENED_LATE = "opened_late"
+        DETAILS_CHANGED = "details_changed"
 
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)

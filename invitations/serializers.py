@@ -1,19 +1,48 @@
 """Input parsing (strict JSON types, camelCase names) and the invitation's public shape."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.serializers import ActorSerializer
-from api.fields import NullIfBlankCharField, StrictCharField, StrictObjectSerializer
+from api.fields import (
+    NullIfBlankCharField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictNumberField,
+    StrictObjectSerializer,
+)
 from api.pagination import PAGINATION_FIELDS
-from invitations.languages import shipped_languages
+from invitations.languages import language_shown, shipped_languages
 from invitations.models import Invitation
+
+# A reminder further out than the longest expiry would never go.
+MAX_REMINDER_HOURS = 24 * 365
 
 LOCALE_HELP = (
     "A language tag (BCP 47) for the email, the SMS and the recipient's pages. Shipped: "
     + ", ".join(shipped_languages())
     + ". Matched exactly (pt-BR), then by language (pt), else English."
 )
+
+
+class RemindersInputSerializer(StrictObjectSerializer):
+    """Automatic reminders asked for; a field left out takes the organization's default."""
+
+    afterHours = StrictNumberField(required=False, help_text="Hours after the last accepted send to the first.")
+    everyHours = StrictNumberField(required=False, help_text="Hours between later reminders.")
+    max = StrictIntegerField(required=False, min_value=0, max_value=9, help_text="How many; 0 = none.")
+
+    def validate(self, attrs):
+        floor = settings.REMINDER_MIN_HOURS
+        errors = {
+            name: [f"Must be at least {floor:g} hours."]
+            for name in ("afterHours", "everyHours")
+            if name in attrs and not floor <= attrs[name] <= MAX_REMINDER_HOURS
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class InvitationCreateInputSerializer(StrictObjectSerializer):
@@ -23,6 +52,34 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
     workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)
     reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
     locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False, help_text=LOCALE_HELP)
+    reminders = RemindersInputSerializer(required=False)
+
+
+class InvitationUpdateInputSerializer(StrictObjectSerializer):
+    """PATCH: a new recipient (and channel) is a correction with a new send; the rest change alone."""
+
+    channel = StrictCharField(required=False, trim_whitespace=False)
+    recipient = StrictCharField(max_length=254, required=False)
+    reference = StrictCharField(max_length=200, required=False, allow_blank=True)
+    locale = StrictCharField(max_length=16, required=False, trim_whitespace=False, help_text=LOCALE_HELP)
+    reminders = RemindersInputSerializer(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give at least one of channel, recipient, reference, locale, reminders."]}
+            )
+        return attrs
+
+
+class RemindersOutputSerializer(serializers.Serializer):
+    afterHours = serializers.FloatField(source="reminder_after_hours")
+    everyHours = serializers.FloatField(source="reminder_every_hours")
+    max = serializers.IntegerField(source="reminder_max", min_value=0)
+    sent = serializers.IntegerField(source="reminders_sent", min_value=0)
+
+    class Meta:
+        ref_name = "InvitationReminders"
 
 
 class InvitationOutputSerializer(serializers.Serializer):
@@ -35,6 +92,10 @@ class InvitationOutputSerializer(serializers.Serializer):
     workflowToken = serializers.CharField(source="workflow.token", help_text="Which verification flow the link starts.")
     reference = serializers.CharField(help_text="The caller's own id, echoed back; may be empty.", allow_blank=True)
     locale = serializers.CharField(help_text=LOCALE_HELP)
+    language = serializers.SerializerMethodField(
+        method_name="language_of",
+        help_text="The shipped language the messages and pages use: the locale itself, else its language, else en.",
+    )
     deliveryAttempts = serializers.IntegerField(
         source="delivery_attempts",
         min_value=1,
@@ -44,6 +105,10 @@ class InvitationOutputSerializer(serializers.Serializer):
     dossierToken = NullIfBlankCharField(source="dossier_token", help_text="Set once the recipient starts.")
     livemode = serializers.BooleanField(help_text="False when created with a sandbox key.")
     link = serializers.URLField(help_text="What the recipient clicks.")
+    reminders = RemindersOutputSerializer(source="*", help_text="Automatic reminders: asked for, and sent so far.")
+    nextReminderAt = serializers.DateTimeField(
+        source="next_reminder_at", allow_null=True, help_text="When the next automatic reminder is due, or null."
+    )
     createdAt = serializers.DateTimeField(source="created_at")
     sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
     deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
@@ -56,6 +121,9 @@ class InvitationOutputSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Invitation"
+
+    def language_of(self, invitation: Invitation) -> str:
+        return language_shown(invitation.locale)
 
 
 class PaginationSerializer(serializers.Serializer):
@@ -118,6 +186,15 @@ class InvitationEventDataSerializer(serializers.Serializer):
 
     invitation = InvitationOutputSerializer(help_text="The invitation as GET shows it after the change.")
     requestedBy = ActorSerializer(required=False, help_text="invitation.resent only: who asked for the resend.")
+    previousRecipient = serializers.CharField(
+        required=False, help_text="invitation.corrected only: the recipient before the correction."
+    )
+    willRetry = serializers.BooleanField(
+        required=False, help_text="invitation.failed only: whether an automatic retry follows."
+    )
+    nextRetryAt = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="invitation.failed only: when the next automatic try is due."
+    )
 
     class Meta:
         ref_name = "InvitationEventData"

@@ -13,7 +13,7 @@ from invitations.exceptions import (
     InvitationLinkWithdrawn,
     InvitationNotFound,
 )
-from invitations.languages import language_for
+from invitations.languages import canonical_tag, language_for
 from invitations.selectors import invitation_flow_url, invitation_get_for_link
 from invitations.services import invitation_link_open
 
@@ -29,7 +29,7 @@ def _page(request: HttpRequest, template: str, *, status: int, locale: str | Non
     language = language_for(locale) if locale else language_for(translation.get_language_from_request(request))
     with translation.override(language):
         response = render(request, template, status=status)
-    response["Content-Language"] = language
+    response["Content-Language"] = canonical_tag(language)
     # The token is in the URL: keep these pages out of indexes and referrers.
     response["X-Robots-Tag"] = "noindex, nofollow"
     response["Referrer-Policy"] = "no-referrer"

@@ -17,6 +17,7 @@ urlpatterns = [
     path("v1/", include("invitations.urls")),
     path("v1/", include("accounts.urls")),
     path("v1/", include("billing.urls")),
+    path("v1/", include("suppressions.urls")),
     path("v1/", include("webhooks.urls")),
     path("v1/", include("requestlog.urls")),
     path("webhooks/", include("delivery.urls")),

@@ -242,3 +242,70 @@ def at_once(count: int, call, *, timeout: float = 30) -> list:
     for thread in threads:
         thread.join(timeout=timeout)
     return results
+
+
+# --- Providers' HTTP APIs on 127.0.0.1 (bench.fake_providers), the real clients pointed at them ---
+POSTMARK_WEBHOOK_AUTH = "hook:s3cret"
+
+
+@pytest.fixture
+def fake_postmark(settings):
+    """Email through anymail's real Postmark backend to a Postmark-compatible server on 127.0.0.1."""
+    from bench.fake_providers import FakePostmark
+
+    provider = FakePostmark(latency=0)
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {
+        "POSTMARK_SERVER_TOKEN": "postmark-server-token",
+        "POSTMARK_API_URL": provider.url + "/",
+        "WEBHOOK_SECRET": POSTMARK_WEBHOOK_AUTH,
+    }
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    """SMS through the real twilio client to a Twilio-compatible server on 127.0.0.1."""
+    from bench.fake_providers import FakeTwilio
+
+    sid, token = "AC00000000000000000000000000000009", "twilio-auth-token"
+    provider = FakeTwilio(latency=0, account_sid=sid, auth_token=token)
+    settings.SMS_BACKEND = "delivery.sms.TwilioSmsBackend"
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = sid, token
+    settings.TWILIO_API_BASE_URL = provider.url
+    settings.TWILIO_WEBHOOK_BASE_URL = "https://invitations.example.com"
+    yield provider
+    provider.stop()
+
+
+def postmark_webhook(client, payload: dict):
+    """Post a Postmark webhook to anymail's tracking view, with its HTTP Basic credential."""
+    import json
+
+    return client.post(
+        "/webhooks/anymail/postmark/tracking/",
+        data=json.dumps(payload),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(POSTMARK_WEBHOOK_AUTH.encode()).decode(),
+    )
+
+
+def postmark_record(record_type: str, attempt, **fields) -> dict:
+    """A Postmark webhook payload about ``attempt``'s message (Bounce, SpamComplaint, Delivery, ...)."""
+    payload = {
+        "RecordType": record_type,
+        "ID": abs(hash((record_type, attempt.pk, tuple(sorted(fields.items()))))) % 10**15,
+        "MessageID": attempt.provider_message_id,
+        "Metadata": {"delivery_attempt_id": str(attempt.pk), "invitation_token": attempt.invitation.token},
+        "ServerID": 23,
+        "MessageStream": "outbound",
+        "Email": attempt.recipient,
+        "Recipient": attempt.recipient,
+        "Tag": "invitation",
+        "From": "invitations@example.com",
+        "BouncedAt": "2026-03-02T09:00:06Z",
+        "DeliveredAt": "2026-03-02T09:00:06Z",
+    }
+    payload.update(fields)
+    return payload

@@ -16,10 +16,14 @@ from api.inbound import InvalidSignature, enveloped, json_body
 from delivery.models import ProviderEvent
 from delivery.services.events import delivery_provider_event_record
 from invitations.models import Invitation
+from suppressions.models import Suppression
 
 # anymail's normalized event types -> (kind, permanent). Temporary trouble reaches us as
-# `deferred`, which the ESP retries itself; bounced and rejected mean this address will not work.
+# `deferred`, which the ESP retries itself; bounced and rejected mean this address will not work,
+# unless the ESP says the bounce was soft (``_soft_bounce``). A complaint or an unsubscribe comes
+# after delivery: the status stays, the address is suppressed.
 K = ProviderEvent.Kind
+R = Suppression.Reason
 ANYMAIL_EVENT_KINDS = {
     "queued": (K.QUEUED, False),
     "sent": (K.QUEUED, False),
@@ -30,7 +34,46 @@ ANYMAIL_EVENT_KINDS = {
     "bounced": (K.FAILED, True),
     "rejected": (K.FAILED, True),
     "failed": (K.FAILED, False),
+    "complained": (K.OTHER, False),
+    "unsubscribed": (K.OTHER, False),
 }
+# anymail's reject_reason of a `rejected` event -> why the address is suppressed.
+REJECTED_SUPPRESSION = {"spam": R.COMPLAINT, "unsubscribed": R.UNSUBSCRIBED}
+# The ESPs' own words for a bounce that may pass later (mailbox full, greylisting): Postmark's
+# Type, Mailgun's severity, SparkPost's and SendGrid's bounce classes.
+SOFT_BOUNCE_MARKS = {
+    ("Type", "SoftBounce"),
+    ("Type", "Transient"),
+    ("Type", "InboxFull"),
+    ("severity", "temporary"),
+    ("type", "blocked"),
+}
+
+
+def _soft_bounce(event) -> bool:
+    """Whether the ESP called this bounce soft: its own event says so, or the receiving server
+    answered with a 4xx (a temporary refusal)."""
+    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
+    if any(str(esp_event.get(field, "")) == value for field, value in SOFT_BOUNCE_MARKS):
+        return True
+    reply = str(event.mta_response or "").lstrip()
+    return reply[:1] == "4" and reply[:3].isdigit()
+
+
+def email_event_meaning(event) -> tuple[str, bool, str]:
+    """An anymail event as (kind, permanent, suppression reason or "")."""
+    kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, (K.OTHER, False))
+    if event.event_type == "bounced" and _soft_bounce(event):
+        return K.FAILED, False, ""
+    if event.event_type == "complained":
+        return kind, permanent, R.COMPLAINT
+    if event.event_type == "unsubscribed":
+        return kind, permanent, R.UNSUBSCRIBED
+    if event.event_type == "rejected":
+        return kind, permanent, REJECTED_SUPPRESSION.get(str(event.reject_reason or ""), R.HARD_BOUNCE)
+    if event.event_type == "bounced":
+        return kind, permanent, R.HARD_BOUNCE
+    return kind, permanent, ""
 
 
 def _anymail_event_id(event, esp_name: str) -> str:
@@ -47,7 +90,7 @@ def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
     for name in ("message_id", "event_id", "event_type"):
         if not isinstance(getattr(event, name), str | int | None):
             raise InvalidRequest("The event has the wrong shape.", fields={name: ["Must be a string."]})
-    kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, (K.OTHER, False))
+    kind, permanent, suppress_as = email_event_meaning(event)
     detail = event.description or event.mta_response or ""
     reason = f" ({event.reject_reason})" if event.reject_reason else ""
     description = f"Email {event.event_type}{reason}" + (f": {detail}" if detail else "")
@@ -62,8 +105,9 @@ def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
         attempt_hint=str(metadata.get("delivery_attempt_id", "")),
         hint_token=str(metadata.get("invitation_token") or ""),
         permanent=permanent,
-        description=description if kind == K.FAILED else detail,
+        description=description if kind == K.FAILED or suppress_as else detail,
         occurred_at=event.timestamp,
+        suppress_as=suppress_as,
     )
 
 

@@ -19,6 +19,7 @@ from delivery.models import ProviderEvent
 from delivery.services.events import delivery_provider_event_record
 from delivery.sms import BaseSmsBackend, PermanentSmsError, SmsError, SmsMessage, TransientSmsError, UnsureSmsError
 from invitations.models import Invitation
+from suppressions.models import Suppression
 
 TWILIO_API = "https://api.twilio.com"
 
@@ -107,7 +108,9 @@ class TwilioSmsBackend(BaseSmsBackend):
         if isinstance(exc, TwilioRestException):
             text = f"Twilio refused the message (HTTP {exc.status}, error {exc.code}): {exc.msg}"
             # Twilio answered: it made no message (a refusal to keep, or one to try again).
-            return PermanentSmsError(text) if exc.status in self.PERMANENT_STATUSES else TransientSmsError(text)
+            if exc.status not in self.PERMANENT_STATUSES:
+                return TransientSmsError(text)
+            return PermanentSmsError(text, suppress_as=twilio_suppression(str(exc.code or "")))
         if isinstance(exc, requests.ConnectTimeout) or _never_connected(exc):
             return TransientSmsError(f"Twilio could not be reached: {_reason(exc)}.")
         if isinstance(exc, requests.Timeout):
@@ -162,6 +165,22 @@ TWILIO_TIMELINE_TYPES = {"undelivered": "bounced", "read": "opened"}
 # unknown error, carrier congestion. Every other failure (unknown number, landline, blocked,
 # unsubscribed) will not get better by itself.
 TWILIO_TRANSIENT_ERROR_CODES = frozenset({"30001", "30003", "30008", "30017"})
+# Twilio error codes that say the number must not or cannot be reached: the recipient replied STOP
+# (21610, and 30004 when the block is theirs), or the number is not one that takes SMS (invalid,
+# a landline, unknown to its carrier, unreachable by SMS).
+TWILIO_SUPPRESSION_CODES = {
+    "21610": Suppression.Reason.UNSUBSCRIBED,
+    "21211": Suppression.Reason.INVALID_NUMBER,
+    "21612": Suppression.Reason.INVALID_NUMBER,
+    "21614": Suppression.Reason.INVALID_NUMBER,
+    "30005": Suppression.Reason.INVALID_NUMBER,
+    "30006": Suppression.Reason.INVALID_NUMBER,
+}
+
+
+def twilio_suppression(error_code: str) -> str:
+    """The suppression reason a Twilio error code stands for, or ""."""
+    return TWILIO_SUPPRESSION_CODES.get(error_code, "")
 
 
 def delivery_sms_status_record(
@@ -183,6 +202,7 @@ def delivery_sms_status_record(
         attempt_hint=attempt_hint,
         permanent=permanent,
         description=description,
+        suppress_as=twilio_suppression(error_code) if kind == K.FAILED else "",
     )
 
 

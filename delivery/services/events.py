@@ -13,6 +13,7 @@ from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.queueing import DELIVER_JOB, max_tries, retry_policy, retry_wait
 from invitations.services.outcomes import DeliveryOutcome, invitation_delivery_reported
 from jobs.queueing import enqueue_on_commit
+from suppressions.services import suppression_add
 
 A = DeliveryAttempt.Status
 
@@ -37,7 +38,9 @@ def _attempt_for_event(
     """
     # Lock the attempt: its acceptance being written, and other events of the same message,
     # decide whether this event applies now or waits.
-    attempts = DeliveryAttempt.objects.select_for_update(of=("self",)).filter(channel=channel)
+    attempts = (
+        DeliveryAttempt.objects.select_for_update(of=("self",)).select_related("invitation").filter(channel=channel)
+    )
     attempt = attempts.filter(provider_message_id=message_id).first() if message_id else None
     if attempt is None and attempt_hint.isdigit() and len(attempt_hint) < 19:
         candidates = attempts.filter(pk=int(attempt_hint), provider_message_id="")
@@ -59,6 +62,20 @@ def _outcome_of(*, attempt: DeliveryAttempt, event: ProviderEvent) -> DeliveryOu
     return DeliveryOutcome.PERMANENT_FAILURE if attempt.tries >= max_tries() else DeliveryOutcome.TRANSIENT_FAILURE
 
 
+def suppress_recipient(*, attempt: DeliveryAttempt, reason: str, description: str, actor: str) -> None:
+    """Put the address this attempt went to on its organization's and mode's suppression list."""
+    suppression_add(
+        organization_id=attempt.invitation.organization_id,
+        livemode=attempt.livemode,
+        channel=attempt.channel,
+        recipient=attempt.recipient,
+        reason=reason,
+        description=description,
+        invitation_token=attempt.invitation.token,
+        actor=Actor.system(actor),
+    )
+
+
 def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> tuple[str, str]:
     """Report one event of an accepted attempt to its invitation; return (outcome, note).
 
@@ -71,22 +88,24 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
     message = event.description
     if outcome == DeliveryOutcome.PERMANENT_FAILURE:
         message = f"{message} (retries exhausted)"
+    wait = retry_wait(attempt.tries)
+    retry_at = timezone.now() + timedelta(seconds=wait) if outcome == DeliveryOutcome.TRANSIENT_FAILURE else None
     changed = invitation_delivery_reported(
         invitation_id=attempt.invitation_id,
         attempt_number=attempt.number,
         outcome=outcome,
         actor=Actor.system(event.provider),
         message=message,
+        next_retry_at=retry_at,
     )
     if not changed:
         return ProviderEvent.Outcome.IGNORED, "An older attempt, or the invitation is already further along."
     if event.kind == ProviderEvent.Kind.FAILED:
         attempt.error_message = message
-        if outcome == DeliveryOutcome.TRANSIENT_FAILURE:
+        if retry_at is not None:
             # The provider accepted the message and then could not send it: try again later.
-            wait = retry_wait(attempt.tries)
             attempt.status = A.RETRYING
-            attempt.retry_at = timezone.now() + timedelta(seconds=wait)
+            attempt.retry_at = retry_at
             enqueue_on_commit(
                 DELIVER_JOB,
                 attempt.pk,
@@ -115,6 +134,7 @@ def delivery_provider_event_record(
     permanent: bool = False,
     description: str = "",
     occurred_at: datetime | None = None,
+    suppress_as: str = "",
 ) -> ProviderEvent:
     """Record one provider event once per (provider, event id) and apply it to its invitation.
 
@@ -123,6 +143,10 @@ def delivery_provider_event_record(
     see ``_attempt_for_event``); one that arrives before the acceptance was recorded waits for it.
     A repeated event id returns the first record with `duplicate` set. Text from the provider is
     cut to EVENT_TEXT_MAX characters; a time no provider could have reported is refused.
+
+    ``suppress_as`` (a Suppression.Reason) says the address cannot or must not be reached: the
+    attempt's recipient (the address this send went to) is suppressed, whatever the event does to
+    the invitation.
     """
     now = timezone.now()
     event_id = event_id[:255]
@@ -149,6 +173,8 @@ def delivery_provider_event_record(
                 occurred_at=occurred_at,
                 received_at=now,
             )
+            if attempt is not None and suppress_as:
+                suppress_recipient(attempt=attempt, reason=suppress_as, description=description, actor=event.provider)
             if attempt is None:
                 event.outcome, event.note = ProviderEvent.Outcome.UNMATCHED, "No attempt has this message id."
             elif kind in REPORTED_KINDS and attempt.accepted_at is None:

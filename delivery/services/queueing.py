@@ -76,9 +76,9 @@ def delivery_attempts_queue(
     return attempts
 
 
-def delivery_attempts_cancel(*, invitation_ids: Sequence[int]) -> int:
+def delivery_attempts_cancel(*, invitation_ids: Sequence[int], reason: str = "Canceled with its invitation.") -> int:
     """Cancel the invitations' sends that have not reached a provider (queued, or waiting to retry):
     their jobs find nothing to claim. One already at the provider may finish; it moves nothing."""
     return DeliveryAttempt.objects.filter(
         invitation_id__in=invitation_ids, status__in=(DeliveryAttempt.Status.QUEUED, DeliveryAttempt.Status.RETRYING)
-    ).update(status=DeliveryAttempt.Status.CANCELED, error_message="Canceled with its invitation.", retry_at=None)
+    ).update(status=DeliveryAttempt.Status.CANCELED, error_message=reason, retry_at=None)

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, OuterRef
 from django.utils import timezone
 
 from accounts.principals import Actor
@@ -13,7 +13,7 @@ from accounts.selectors import sandbox_recipient_allowed
 from billing.services import billing_event_record_send
 from delivery import channels
 from delivery.models import DeliveryAttempt, ProviderEvent
-from delivery.services.events import provider_event_apply
+from delivery.services.events import provider_event_apply, suppress_recipient
 from delivery.services.queueing import max_tries, retry_wait
 from invitations.services.outcomes import (
     DeliveryOutcome,
@@ -22,6 +22,8 @@ from invitations.services.outcomes import (
     invitation_delivery_wanted,
 )
 from ops.metrics import DELIVERIES, count_on_commit
+from suppressions.models import Suppression
+from suppressions.selectors import active_suppression_field
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +60,20 @@ def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:
     # Everything sending and billing need, in one SELECT: the invitation (its state decides whether
     # the send is still wanted), its organization (billed) and its workflow's organization (named in
     # the message).
-    attempt = DeliveryAttempt.objects.select_related(
-        "invitation__organization", "invitation__workflow__organization"
-    ).get(pk=attempt_id)
+    # And the reason its recipient is suppressed, if it is (since it was queued, say).
+    attempt = (
+        DeliveryAttempt.objects.select_related("invitation__organization", "invitation__workflow__organization")
+        .annotate(
+            suppressed_as=active_suppression_field(
+                "reason",
+                organization_id=OuterRef("invitation__organization_id"),
+                livemode=OuterRef("livemode"),
+                channel=OuterRef("channel"),
+                recipient=OuterRef("recipient"),
+            )
+        )
+        .get(pk=attempt_id)
+    )
     attempt.lost_try_claimed_at = lost_try_claimed_at
     return attempt
 
@@ -84,6 +97,12 @@ def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
         attempt.save(update_fields=["status", "error_message", "updated_at"])
         logger.info("Delivery attempt %s no longer wanted; canceled", attempt_id)
         return attempt
+    suppressed_as = getattr(attempt, "suppressed_as", None)
+    if suppressed_as:
+        # Suppressed after this send was queued (a bounce of another invitation, by hand): never sent.
+        reason = Suppression.Reason(suppressed_as).label
+        error = channels.DeliveryError(f"Not sent: {attempt.recipient} is suppressed ({reason}).", permanent=True)
+        return _attempt_failed(attempt=attempt, error=error, final=True)
     if not attempt.livemode and not sandbox_recipient_allowed(
         organization=attempt.invitation.organization_id, recipient=attempt.recipient
     ):
@@ -117,6 +136,8 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
         attempt.unsure_since = attempt.claimed_at
     with transaction.atomic():
         attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "unsure_since", "updated_at"])
+        if error.suppress_as:
+            suppress_recipient(attempt=attempt, reason=error.suppress_as, description=str(error), actor="delivery")
         count_on_commit(DELIVERIES, channel=attempt.channel, outcome=attempt.status)
         invitation_delivery_failed(
             invitation_id=attempt.invitation_id,
@@ -124,6 +145,7 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
             actor=WORKER_ACTOR,
             error_message=message,
             outcome=DeliveryOutcome.PERMANENT_FAILURE if final else DeliveryOutcome.TRANSIENT_FAILURE,
+            next_retry_at=attempt.retry_at,
         )
     return attempt
 

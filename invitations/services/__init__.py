@@ -6,9 +6,12 @@ resend       the resend rules, one invitation, a batch, and the bulk resend
 outcomes     what delivery reports about a send, turned into a status
 recipient    the recipient's link and the dossier events
 cancel       withdrawing an invitation, or many
+correct      a new recipient and a send to it, or new details without one
+reminders    the automatic reminders the periodic job sends
 """
 
 from invitations.services.cancel import InvitationCancelResult, invitation_cancel, invitation_cancel_many
+from invitations.services.correct import invitation_update
 from invitations.services.create import invitation_create, normalize_recipient, workflow_get_default
 from invitations.services.outcomes import (
     DeliveryOutcome,
@@ -52,6 +55,7 @@ __all__ = [
     "invitation_resend",
     "invitation_resend_bulk",
     "invitation_resend_many",
+    "invitation_update",
     "normalize_recipient",
     "resend_refusal",
     "transition_apply",

@@ -13,8 +13,11 @@ from accounts.principals import Actor
 from api.errors import ValidationFailed
 from api.validators import LOCALE_RE, normalize_email, normalize_phone
 from delivery.services.queueing import delivery_attempts_queue
+from invitations.exceptions import RecipientSuppressed
+from invitations.languages import canonical_tag
 from invitations.models import Invitation, Workflow
 from invitations.services.transitions import transition_apply
+from suppressions.selectors import suppression_active
 
 
 def normalize_recipient(*, channel: str, recipient: str) -> str:
@@ -23,6 +26,18 @@ def normalize_recipient(*, channel: str, recipient: str) -> str:
         return normalize(recipient)
     except DjangoValidationError as exc:
         raise ValidationFailed(fields={"recipient": list(exc.messages)}) from exc
+
+
+# The API's names of the reminder settings -> the fields they set (the same on Organization, as its
+# defaults, and on Invitation).
+REMINDER_FIELDS = {"afterHours": "reminder_after_hours", "everyHours": "reminder_every_hours", "max": "reminder_max"}
+
+
+def reminder_fields(*, given: dict | None, defaults) -> dict:
+    """The reminder settings asked for, each one left out taken from ``defaults`` (the organization's
+    on create, the invitation's own on a change)."""
+    given = given or {}
+    return {field: given.get(name, getattr(defaults, field)) for name, field in REMINDER_FIELDS.items()}
 
 
 def workflow_get_default(*, organization: Organization) -> Workflow:
@@ -53,6 +68,7 @@ def invitation_create(
     workflow_token: str | None = None,
     reference: str = "",
     locale: str = "en",
+    reminders: dict | None = None,
 ) -> Invitation:
     """Create an invitation in `pending` and queue its first delivery after commit."""
     if channel not in Invitation.Channel.values:
@@ -61,6 +77,11 @@ def invitation_create(
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
     workflow = _workflow_for(organization=organization, workflow_token=workflow_token)
+    suppression = suppression_active(
+        organization_id=organization.pk, livemode=livemode, channel=channel, recipient=recipient
+    )
+    if suppression is not None:
+        raise RecipientSuppressed(suppression=suppression)
     now = timezone.now()
     with transaction.atomic():
         invitation = Invitation(
@@ -70,8 +91,9 @@ def invitation_create(
             channel=channel,
             recipient=recipient,
             reference=reference,
-            locale=locale,
+            locale=canonical_tag(locale),
             delivery_attempts=1,
+            **reminder_fields(given=reminders, defaults=organization),
             created_at=now,
             expires_at=now + timedelta(days=settings.INVITATION_EXPIRY_DAYS),
         )

@@ -83,9 +83,19 @@ def invitation_delivery_accepted(
     return invitation
 
 
-def _fail(*, invitation: Invitation, outcome: DeliveryOutcome, message: str, actor: Actor, now: datetime) -> None:
-    """Move the locked invitation to `failed`, keeping the error it failed with."""
+def _fail(
+    *,
+    invitation: Invitation,
+    outcome: DeliveryOutcome,
+    message: str,
+    actor: Actor,
+    now: datetime,
+    next_retry_at: datetime | None,
+) -> None:
+    """Move the locked invitation to `failed`, keeping the error it failed with. Its webhook event
+    says whether an automatic retry follows, and when."""
     invitation.error_message = message
+    retry = {"willRetry": next_retry_at is not None, "nextRetryAt": next_retry_at}
     transition_apply(
         invitation=invitation,
         to_status=S.FAILED,
@@ -94,6 +104,7 @@ def _fail(*, invitation: Invitation, outcome: DeliveryOutcome, message: str, act
         message=message,
         reason=FAILURE_REASON[outcome],
         update_fields=("error_message",),
+        event_data=lambda _invitation: retry,
     )
 
 
@@ -104,16 +115,25 @@ def invitation_delivery_failed(
     error_message: str,
     outcome: DeliveryOutcome,
     attempt_number: int | None = None,
+    next_retry_at: datetime | None = None,
 ) -> Invitation:
     """A send failed before the provider took it: the invitation shows `failed` with the error until
-    a retry is accepted. A permanent failure says no retry follows."""
+    a retry is accepted. A permanent failure says no retry follows; a transient one when the next
+    try is due (``next_retry_at``)."""
     with transaction.atomic():
         invitation = invitation_lock(Invitation(pk=invitation_id))
         if not _is_current(invitation, attempt_number):
             return invitation
         now = timezone.now()
         if lifecycle.is_allowed(invitation.status, S.FAILED):
-            _fail(invitation=invitation, outcome=outcome, message=error_message, actor=actor, now=now)
+            _fail(
+                invitation=invitation,
+                outcome=outcome,
+                message=error_message,
+                actor=actor,
+                now=now,
+                next_retry_at=next_retry_at,
+            )
         elif invitation.status == S.FAILED:
             invitation.error_message = error_message
             # Still failed: keep the latest error and say so in the audit trail.
@@ -135,6 +155,7 @@ def invitation_delivery_reported(
     outcome: DeliveryOutcome,
     actor: Actor,
     message: str = "",
+    next_retry_at: datetime | None = None,
 ) -> bool:
     """A provider reported what became of an accepted message: delivered, opened, bounced or failed.
 
@@ -155,7 +176,14 @@ def invitation_delivery_reported(
             if current != S.SENT:
                 # Delivered, opened or later: the recipient got it; a failure cannot undo that.
                 return False
-            _fail(invitation=invitation, outcome=outcome, message=message, actor=actor, now=now)
+            _fail(
+                invitation=invitation,
+                outcome=outcome,
+                message=message,
+                actor=actor,
+                now=now,
+                next_retry_at=next_retry_at,
+            )
             return True
         if lifecycle.is_allowed(current, to_status):
             transition_apply(invitation=invitation, to_status=to_status, actor=actor, now=now, message=message)

@@ -21,22 +21,36 @@ from invitations.exceptions import (
     InvalidStatus,
     InvitationExpired,
     MaxAttemptsReached,
+    RecipientSuppressed,
     ResendOutcome,
     resend_outcome_of,
 )
-from invitations.models import Invitation
+from invitations.models import Invitation, InvitationEvent
 from invitations.selectors import InvitationLookup
 from invitations.services.transitions import invitation_lock, invitations_lock, transitions_apply
 from ops.metrics import RESENDS, count_on_commit
+from suppressions.models import Suppression
+from suppressions.selectors import Target, suppressions_matching
 
 logger = logging.getLogger(__name__)
 
 
-def resend_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
-    """The first resend rule this invitation breaks, in API.md's order, or None."""
+RESENDABLE = frozenset({Invitation.Status.SENT})
+
+
+def resend_refusal(
+    *,
+    invitation: Invitation,
+    now: datetime,
+    suppressions: dict[Target, Suppression] | None = None,
+    statuses: frozenset[str] = RESENDABLE,
+) -> ApiError | None:
+    """The first resend rule this invitation breaks, in API.md's order, or None. ``suppressions``:
+    those of a batch's recipients, found at once (``suppressions_matching``); else looked up here.
+    ``statuses``: where a send may go from (a reminder's are sent and delivered)."""
     if invitation.expires_at <= now:
         return InvitationExpired()
-    if invitation.status != Invitation.Status.SENT:
+    if invitation.status not in statuses:
         return InvalidStatus(status=invitation.status)
     if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
         return MaxAttemptsReached()
@@ -45,23 +59,49 @@ def resend_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
         remaining = math.ceil(settings.INVITATION_RESEND_COOLDOWN_SECONDS - elapsed)
         if remaining > 0:
             return CooldownActive(remaining_seconds=remaining)
-    return None
+    return recipient_refusal(invitation=invitation, suppressions=suppressions)
 
 
-# What a send changes on an invitation besides its status (``_send_again``).
+def send_target(invitation: Invitation) -> Target:
+    """Whom a send of this invitation reaches, as the suppression list names it."""
+    return (invitation.organization_id, invitation.livemode, invitation.channel, invitation.recipient)
+
+
+def recipient_refusal(
+    *, invitation: Invitation, suppressions: dict[Target, Suppression] | None = None
+) -> RecipientSuppressed | None:
+    """RecipientSuppressed when the invitation's recipient is on the suppression list, else None."""
+    target = send_target(invitation)
+    if suppressions is not None:
+        suppression = suppressions.get(target)
+    elif hasattr(invitation, "suppression_pk"):
+        # Locked by invitations_lock, which read whether it is suppressed with the row.
+        pk = invitation.suppression_pk
+        suppression = Suppression.objects.filter(pk=pk).first() if pk is not None else None
+    else:
+        suppression = suppressions_matching([target]).get(target)
+    return RecipientSuppressed(suppression=suppression) if suppression is not None else None
+
+
+# What a send changes on an invitation besides its status (``send_again``).
 SEND_FIELDS = ("sent_at", "delivery_attempts", "error_message")
 
 
-def _send_again(
+def send_again(
     invitations: Sequence[Invitation],
     *,
     actor: Actor,
     now: datetime,
     on_enqueued: Callable[[bool, int], None] | None = None,
+    reason: InvitationEvent.Reason | None = None,
+    update_fields: Sequence[str] = (),
+    message: Callable[[Invitation], str] | None = None,
+    event_data: Callable[[Invitation], dict] | None = None,
 ) -> None:
-    """The one resend, for one locked row or many that passed the rules: each moves `sent → pending`
-    with one more attempt, not yet sent and without the last error, writes its audit row and webhook
-    event, and gets its DeliveryAttempt, whose job is enqueued after commit."""
+    """The one send after the first, for one locked row or many that passed their rules (a resend,
+    a reminder, a correction): each moves to `pending` with one more attempt, not yet sent and
+    without the last error, writes its audit row and webhook event, and gets its DeliveryAttempt,
+    whose job is enqueued after commit. ``update_fields`` names what the caller changed besides."""
     if not invitations:
         return
     for invitation in invitations:
@@ -73,8 +113,10 @@ def _send_again(
         to_status=Invitation.Status.PENDING,
         actor=actor,
         now=now,
-        message=lambda invitation: f"Send attempt {invitation.delivery_attempts} requested.",
-        update_fields=SEND_FIELDS,
+        message=message or (lambda invitation: f"Send attempt {invitation.delivery_attempts} requested."),
+        reason=reason,
+        update_fields=(*SEND_FIELDS, *update_fields),
+        event_data=event_data,
     )
     delivery_attempts_queue(invitations=invitations, actor=actor, on_enqueued=on_enqueued)
 
@@ -101,7 +143,7 @@ def _resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invit
         refusal = resend_refusal(invitation=invitation, now=now)
         if refusal is not None:
             raise refusal
-        _send_again([invitation], actor=actor, now=now)
+        send_again([invitation], actor=actor, now=now)
     return invitation
 
 
@@ -147,8 +189,9 @@ def invitation_resend_many(
         now = timezone.now()
         results: dict[int, InvitationResendResult] = {}
         eligible: list[Invitation] = []
+        suppressions = suppressions_matching(send_target(invitation) for invitation in invitations.values())
         for invitation in invitations.values():
-            refusal = resend_refusal(invitation=invitation, now=now)
+            refusal = resend_refusal(invitation=invitation, now=now, suppressions=suppressions)
             if refusal is None:
                 eligible.append(invitation)
             else:
@@ -156,7 +199,7 @@ def invitation_resend_many(
                     invitation.pk, invitation.token, refusal, invitation.delivery_attempts
                 )
         if not dry_run:
-            _send_again(eligible, actor=actor, now=now, on_enqueued=on_enqueued)
+            send_again(eligible, actor=actor, now=now, on_enqueued=on_enqueued)
         for invitation in eligible:
             message = (
                 f"Would queue send attempt {invitation.delivery_attempts + 1}."

@@ -6,14 +6,16 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet
 
 from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.exceptions import InvalidTransition, InvitationNotFound
 from invitations.models import Invitation, InvitationEvent
+from invitations.reminders import reminder_due_at
 from invitations.selectors import InvitationLookup
 from invitations.serializers import invitation_to_dict
+from suppressions.selectors import active_suppression_field
 from webhooks.events import NewEvent, webhook_events_emit
 
 S = Invitation.Status
@@ -28,19 +30,28 @@ EVENT_TYPES = [
     "invitation.rejected",
     "invitation.failed",
     "invitation.resent",
+    "invitation.corrected",
     "invitation.canceled",
     "invitation.expired",
 ]
 
 
-def webhook_event(*, invitation: Invitation, from_status: str, to_status: str, actor: Actor) -> NewEvent:
-    """The outbound event of one move, its payload the invitation as GET shows it now."""
-    data: dict = {"invitation": invitation_to_dict(invitation)}
+# The moves told as what was asked for rather than the status entered.
+RESENT_REASONS = frozenset({lifecycle.Reason.RESEND, lifecycle.Reason.REMINDER})
+
+
+def webhook_event(
+    *, invitation: Invitation, from_status: str, to_status: str, reason: lifecycle.Reason, actor: Actor, extra: dict
+) -> NewEvent:
+    """The outbound event of one move, its payload the invitation as GET shows it now (and ``extra``)."""
+    data: dict = {"invitation": invitation_to_dict(invitation), **extra}
     if not from_status:
         event_type = "invitation.created"
-    elif (from_status, to_status) == (S.SENT, S.PENDING):
+    elif reason in RESENT_REASONS:
         event_type = "invitation.resent"
         data["requestedBy"] = {"kind": actor.kind, "label": actor.label}
+    elif reason == lifecycle.Reason.RECIPIENT_CORRECTED:
+        event_type = "invitation.corrected"
     else:
         event_type = f"invitation.{to_status}"
     return NewEvent(
@@ -82,7 +93,16 @@ def invitations_lock(rows: QuerySet[Invitation], *, skip_locked: bool = False) -
     invitations only (their workflows are read for the webhook payload, not locked), in id order
     (unless the caller orders them otherwise) so two lockers of the same rows take them in the same
     order. ``skip_locked`` leaves out the rows another transaction holds instead of waiting."""
-    return rows.select_for_update(of=("self",), skip_locked=skip_locked).select_related("workflow").order_by("pk")
+    locked = rows.select_for_update(of=("self",), skip_locked=skip_locked).select_related("workflow")
+    # Whether the recipient is suppressed, read with the row: a send's rules need it (``recipient_refusal``).
+    suppressed = active_suppression_field(
+        "pk",
+        organization_id=OuterRef("organization_id"),
+        livemode=OuterRef("livemode"),
+        channel=OuterRef("channel"),
+        recipient=OuterRef("recipient"),
+    )
+    return locked.annotate(suppression_pk=suppressed).order_by("pk")
 
 
 def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
@@ -126,6 +146,7 @@ def transitions_apply(
     message: str | Callable[[Invitation], str] = "",
     reason: lifecycle.Reason | None = None,
     update_fields: Sequence[str] = (),
+    event_data: Callable[[Invitation], dict] | None = None,
 ) -> None:
     """Apply one move of the transition table to each invitation, save it, write its audit row and
     its outbound webhook event: one UPDATE (or INSERT, for new invitations) and one INSERT of audit
@@ -133,40 +154,55 @@ def transitions_apply(
 
     The caller holds the row locks and the transaction and has set ``update_fields`` on the
     instances; the status, its timestamp and ``updated_at`` are set here. ``message`` is the audit
-    row's text, or a function of the invitation giving it. Raises InvalidTransition, before writing
-    anything, for a move the table does not have.
+    row's text, or a function of the invitation giving it; ``event_data`` gives what the webhook
+    event's data carries besides the invitation. The next reminder's time follows every move
+    (``reminder_due_at``). Raises InvalidTransition, before writing anything, for a move the table
+    does not have.
     """
     from_statuses = [invitation.status if invitation.pk else "" for invitation in invitations]
     for from_status in from_statuses:
         if not lifecycle.is_allowed(from_status, to_status):
             raise InvalidTransition(from_status=from_status, to_status=to_status)
     timestamp_field = lifecycle.TIMESTAMP_FIELD.get(to_status)
-    fields = sorted({*update_fields, "status", "updated_at", *([timestamp_field] if timestamp_field else [])})
+    fields = sorted(
+        {*update_fields, "status", "updated_at", "next_reminder_at", *([timestamp_field] if timestamp_field else [])}
+    )
     for invitation in invitations:
         invitation.status = to_status
         invitation.updated_at = now
         if timestamp_field:
             setattr(invitation, timestamp_field, now)
+        invitation.next_reminder_at = reminder_due_at(invitation)
     _save_moved(invitations, fields)
-    moves = list(zip(invitations, from_statuses, strict=True))
+    moves = [
+        (invitation, from_status, reason or lifecycle.TRANSITIONS[(from_status, to_status)])
+        for invitation, from_status in zip(invitations, from_statuses, strict=True)
+    ]
     InvitationEvent.objects.bulk_create(
         [
             audit_event(
                 invitation=invitation,
                 from_status=from_status,
                 to_status=to_status,
-                reason=reason or lifecycle.TRANSITIONS[(from_status, to_status)],
+                reason=move_reason,
                 actor=actor,
                 at=now,
                 message=message(invitation) if callable(message) else message,
             )
-            for invitation, from_status in moves
+            for invitation, from_status, move_reason in moves
         ]
     )
     webhook_events_emit(
         events=[
-            webhook_event(invitation=invitation, from_status=from_status, to_status=to_status, actor=actor)
-            for invitation, from_status in moves
+            webhook_event(
+                invitation=invitation,
+                from_status=from_status,
+                to_status=to_status,
+                reason=move_reason,
+                actor=actor,
+                extra=event_data(invitation) if event_data else {},
+            )
+            for invitation, from_status, move_reason in moves
         ],
         now=now,
     )

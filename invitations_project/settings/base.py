@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "billing",
     "invitations",
     "delivery",
+    "suppressions",
     "webhooks",
     "requestlog",
 ]
@@ -125,6 +126,7 @@ LANGUAGES = [
     ("it", "Italiano"),
     ("nl", "Nederlands"),
     ("pt", "Português"),
+    ("pt-br", "Português (Brasil)"),
     ("sv", "Svenska"),
     ("da", "Dansk"),
     ("pl", "Polski"),

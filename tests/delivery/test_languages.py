@@ -2,7 +2,7 @@
 the SMS (one GSM-7 segment) and the link's pages, for every shipped language."""
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,13 +13,13 @@ from django.utils import timezone, translation
 from delivery import sms
 from delivery.channels import render
 from delivery.models import DeliveryAttempt
-from invitations.languages import language_for
+from invitations.languages import language_shown
 from invitations.models import Invitation
 from tests.factories import InvitationFactory, OrganizationFactory, WorkflowFactory
 
 pytestmark = pytest.mark.django_db
 
-SHIPPED = ["en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "pl"]
+SHIPPED = ["en", "de", "fr", "es", "it", "nl", "pt", "pt-BR", "sv", "da", "pl"]
 # As long as an organization's name is likely to be, and a link on a production-length host.
 LONG_NAME = "Nordbank Privatkunden Services"
 PRODUCTION_BASE_URL = "https://verify-eu.invitations.example.com"
@@ -58,9 +58,11 @@ def test_a_german_invitation_is_sent_in_german_by_email_and_sms(api, run_worker,
     assert ": Bestätigen Sie Ihre Identität unter http" in text
 
 
-@pytest.mark.parametrize(("locale", "language"), [("pt-BR", "pt"), ("xx", "en"), ("de-AT", "de"), ("FR", "fr")])
-def test_a_tag_falls_back_to_its_language_then_to_english(locale, language):
-    assert language_for(locale) == language
+@pytest.mark.parametrize(
+    ("locale", "language"), [("pt-BR", "pt-BR"), ("pt-PT", "pt"), ("xx", "en"), ("de-AT", "de"), ("FR", "fr")]
+)
+def test_a_tag_gets_its_own_catalogue_else_its_languages_else_english(locale, language):
+    assert language_shown(locale) == language
     message = rendered(locale)
     assert message.language == language
     assert f'<html lang="{language}">' in message.html
@@ -68,14 +70,50 @@ def test_a_tag_falls_back_to_its_language_then_to_english(locale, language):
         assert translation.gettext("Verify my identity") in message.html
 
 
-def test_pt_br_is_sent_in_portuguese_and_xx_in_english(api, run_worker, django_capture_on_commit_callbacks):
-    create_and_send(api, run_worker, django_capture_on_commit_callbacks, locale="pt-BR")
-    create_and_send(api, run_worker, django_capture_on_commit_callbacks, locale="xx")
-    portuguese, english = mail.outbox
-    assert portuguese.subject.endswith("solicita a verificação da sua identidade")
-    assert portuguese.extra_headers["Content-Language"] == "pt"
+def test_pt_br_has_its_own_catalogue_pt_stays_european_and_xx_is_sent_in_english(
+    api, run_worker, django_capture_on_commit_callbacks
+):
+    bodies = [
+        create_and_send(api, run_worker, django_capture_on_commit_callbacks, locale=locale)
+        for locale in ("pt_br", "PT", "xx")
+    ]
+    brazilian, european, english = mail.outbox
+    assert brazilian.subject.endswith("pede que você verifique sua identidade")
+    assert brazilian.extra_headers["Content-Language"] == "pt-BR"
+    assert european.subject.endswith("solicita a verificação da sua identidade")
     assert english.subject.endswith("asks you to verify your identity")
     assert english.extra_headers["Content-Language"] == "en"
+    # Stored in canonical form; the API says which language was used.
+    assert [(body["locale"], body["language"]) for body in bodies] == [("pt-BR", "pt-BR"), ("pt", "pt"), ("xx", "en")]
+
+
+@pytest.mark.parametrize(
+    ("locale", "written"),
+    [("it", "2 marzo 2026"), ("pt", "2 de março de 2026"), ("pt-BR", "2 de março de 2026"), ("de", "2. März 2026")],
+)
+def test_a_date_in_a_message_is_written_as_its_language_writes_it(locale, written):
+    expires = datetime(2026, 3, 2, 12, tzinfo=UTC)
+    assert f" {written}" in rendered(locale, expires_at=expires).text
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_every_reminder_sms_says_so_and_fits_one_gsm7_segment(settings, language):
+    settings.PUBLIC_BASE_URL = PRODUCTION_BASE_URL
+    organization = OrganizationFactory(name=LONG_NAME)
+    workflow = WorkflowFactory(organization=organization)
+    invitation = InvitationFactory(locale=language, channel="sms", organization=organization, workflow=workflow)
+    attempt = DeliveryAttempt(
+        invitation=invitation,
+        number=2,
+        channel="sms",
+        recipient="+1",
+        livemode=True,
+        requested_by_kind="system",
+        requested_by_label="reminder",
+    )
+    text, first = render(attempt).text, render(DeliveryAttempt(invitation=invitation, number=1, channel="sms")).text
+    assert text != first and text.endswith(first.split(LONG_NAME, 1)[1])
+    assert sms.sms_segments(text) == ("GSM-7", 1), (len(text), text)
 
 
 @pytest.mark.parametrize("language", SHIPPED[1:])
@@ -102,7 +140,9 @@ def test_every_sms_fits_one_gsm7_segment_with_a_long_name_and_a_production_link(
 
 def test_the_compiled_catalogs_hold_every_translation_of_their_po_files():
     for language in SHIPPED[1:]:
-        po = (Path(settings.BASE_DIR) / "locale" / language / "LC_MESSAGES" / "django.po").read_text()
+        po = (
+            Path(settings.BASE_DIR) / "locale" / translation.to_locale(language) / "LC_MESSAGES" / "django.po"
+        ).read_text()
         pairs = re.findall(r'^msgid "(.+)"\nmsgstr "(.+)"$', po, flags=re.MULTILINE)
         assert len(pairs) >= 20, language
         with translation.override(language):

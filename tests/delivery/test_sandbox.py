@@ -114,6 +114,9 @@ def test_the_allow_list_is_edited_on_the_organizations_admin_page_and_stored_nor
     form = {
         "slug": organization.slug,
         "name": organization.name,
+        "reminder_max": "0",
+        "reminder_after_hours": "48",
+        "reminder_every_hours": "72",
         "memberships-TOTAL_FORMS": "0",
         "memberships-INITIAL_FORMS": "0",
         "sandbox_recipients-TOTAL_FORMS": "2",

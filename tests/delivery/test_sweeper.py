@@ -101,15 +101,17 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
         # rq's cron scheduler, as `manage.py rqcron jobs.cron` runs it: the sweep is due at once.
         scheduler = DjangoCronScheduler()
         scheduler.load_config_from_file("jobs.cron")
-        # Every periodic job is due at once: the sweeps, expiry events, the request log, the refresh-token clean-up.
+        # Every periodic job is due at once: the sweeps, expiry events, reminders, the request log, the
+        # refresh-token clean-up.
         assert [job.name for job in scheduler.enqueue_jobs()] == [
             "delivery.sweep",
             "webhooks.sweep",
             "invitations.expired",
+            "invitations.reminders",
             "requestlog.sweep",
             "accounts.refresh-tokens",
         ]
-        assert run_all_queues() == 6  # the five, then the delivery the sweep enqueued
+        assert run_all_queues() == 7  # the six, then the delivery the sweep enqueued
         # The next sweep is not due before its interval, and would find nothing anyway.
         assert scheduler.enqueue_jobs() == []
         clock.shift(settings.DELIVERY_SWEEP_INTERVAL_SECONDS)
@@ -117,9 +119,10 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
             "delivery.sweep",
             "webhooks.sweep",
             "invitations.expired",
+            "invitations.reminders",
             "requestlog.sweep",
         ]
-        assert run_all_queues() == 4
+        assert run_all_queues() == 5
 
     assert [message.to for message in sms.outbox] == ["+4915112345678"]
     invitation = Invitation.objects.get(token=token)

@@ -22,8 +22,9 @@ S = Invitation.Status
 
 @pytest.fixture
 def timeline_invitation(api, client, postmark, run_worker, django_capture_on_commit_callbacks, live_key):
-    """Sent by the API; resent by the API; the first send's bounce arrives; resent by a support agent
-    in the admin; the third send is delivered and opened."""
+    """Sent by the API; resent by the API; the first send's soft bounce arrives (a hard one would
+    suppress the address); resent by a support agent in the admin; the third send is delivered and
+    opened."""
     captured = django_capture_on_commit_callbacks
     agent = StaffUserFactory(
         username="agent-ana", permissions=("invitations.view_invitation", "invitations.resend_invitation")
@@ -36,8 +37,8 @@ def timeline_invitation(api, client, postmark, run_worker, django_capture_on_com
         clock.shift(timedelta(minutes=3))
         resend(api, postmark, run_worker, captured, invitation, "pm-2")
         # The first message bounces late; the same report delivered twice is kept once.
-        assert post_webhook(client, bounce("pm-1", first)).status_code == 200
-        assert post_webhook(client, bounce("pm-1", first)).status_code == 200
+        assert post_webhook(client, bounce("pm-1", first, kind="SoftBounce")).status_code == 200
+        assert post_webhook(client, bounce("pm-1", first, kind="SoftBounce")).status_code == 200
         clock.shift(timedelta(minutes=3))
         postmark.add("POST", POSTMARK_URL, json=postmark_accepted("pm-3"))
         with captured(execute=True):

@@ -17,6 +17,7 @@ from delivery.models import DeliveryAttempt
 from invitations.exceptions import InvalidStatus
 from invitations.models import Invitation, InvitationEvent
 from invitations.services import invitation_resend
+from suppressions.models import Suppression
 from tests.conftest import T0
 from tests.factories import StaffUserFactory, WorkflowFactory
 
@@ -32,6 +33,7 @@ MIX = {
     "delivered": 150,
     "pending": 100,
     "failed": 100,
+    "suppressed": 25,
     "other_org": 50,
 }
 
@@ -57,6 +59,7 @@ def make_invitations(organization, kind: str, count: int, *, channel: str = "ema
             "delivered": {"status": S.DELIVERED},
             "pending": {"status": S.PENDING, "sent_at": None},
             "failed": {"status": S.FAILED},
+            "suppressed": {},
             "other_org": {},
         }[kind]
     )
@@ -71,6 +74,23 @@ def make_invitations(organization, kind: str, count: int, *, channel: str = "ema
         )
         for i in range(count)
     ]
+    if kind == "suppressed":
+        # Their addresses bounced before, each in another case than the invitation has it.
+        Suppression.objects.bulk_create(
+            Suppression(
+                organization=organization,
+                livemode=True,
+                channel=row.channel,
+                recipient=row.recipient,
+                reason=Suppression.Reason.HARD_BOUNCE,
+                created_at=T0 - timedelta(days=2),
+                created_by_kind="system",
+                created_by_label="system:anymail:postmark",
+            )
+            for row in rows
+        )
+        for row in rows:
+            row.recipient = row.recipient.replace("suppressed", "Suppressed")
     return Invitation.objects.bulk_create(rows)
 
 
@@ -105,6 +125,7 @@ EXPECTED_MIXED = {
     "expired": MIX["expired"],
     "wrong_status": MIX["delivered"] + MIX["pending"] + MIX["failed"],
     "canceled": 0,
+    "suppressed": MIX["suppressed"],
     "busy": 0,
     "not_found": 0,
     "error": 0,
@@ -117,7 +138,7 @@ def test_dry_run_changes_nothing_and_predicts_the_real_runs_counts(mixed, delive
     with time_machine.travel(T0, tick=False):
         dry = run("--org", mixed.slug, "--status", "any", "--dry-run")
     assert dry["dry_run"] is True
-    assert dry["selected"] == 1150
+    assert dry["selected"] == 1175
     assert dry["counts"] == EXPECTED_MIXED
     assert snapshot() == before
     assert not InvitationEvent.objects.exists()
@@ -195,7 +216,7 @@ def test_after_the_worker_delivers_them_a_second_run_finds_them_in_cooldown(orga
 def test_the_default_selection_is_sent_invitations_only(mixed):
     with time_machine.travel(T0, tick=False):
         summary = run("--org", mixed.slug, "--dry-run")
-    assert summary["selected"] == 450 + 150 + 100 + 100
+    assert summary["selected"] == 450 + 150 + 100 + 100 + 25
     assert summary["counts"]["wrong_status"] == 0
 
 

@@ -232,6 +232,7 @@ def test_the_throttled_operations_and_only_they_document_rate_limit_headers(open
     }
     assert throttled == {
         ("/v1/autodoc/invitations", "post"),
+        ("/v1/autodoc/invitations/{token}", "patch"),
         ("/v1/autodoc/invitations/{token}/resend", "post"),
         ("/v1/auth/token", "post"),
         ("/v1/auth/token/refresh", "post"),
@@ -258,7 +259,7 @@ def test_the_timeline_and_the_request_log_are_described(openapi):
     ]
     assert {p["name"] for p in paths["/v1/requests"]["get"]["parameters"]} >= {"status", "method", "path", "invitation"}
     locale = openapi["components"]["schemas"]["InvitationCreateInput"]["properties"]["locale"]["description"]
-    assert "en, de, fr, es, it, nl, pt, sv, da, pl" in locale
+    assert "en, de, fr, es, it, nl, pt, pt-BR, sv, da, pl" in locale
 
 
 def test_request_bodies_say_what_the_server_refuses(openapi, api):

@@ -1,0 +1,158 @@
+"""Changing an invitation (PATCH): a new recipient (and channel) corrects it and sends it to the
+corrected address, under API.md's "Correct and resend" rules; reference, locale and reminders change
+alone without a send."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.principals import Actor
+from api.errors import ApiError, ValidationFailed
+from api.validators import LOCALE_RE
+from delivery.services.queueing import delivery_attempts_cancel
+from invitations import lifecycle
+from invitations.exceptions import (
+    CannotChange,
+    CannotCorrect,
+    InvitationExpired,
+    MaxAttemptsReached,
+    RecipientSuppressed,
+)
+from invitations.languages import canonical_tag
+from invitations.models import Invitation
+from invitations.reminders import reminder_due_at
+from invitations.selectors import InvitationLookup
+from invitations.services.create import normalize_recipient, reminder_fields
+from invitations.services.resend import send_again
+from invitations.services.transitions import invitation_lock, note_record
+from suppressions.selectors import suppression_active, suppression_key
+
+S = Invitation.Status
+CORRECTABLE = frozenset({S.PENDING, S.SENT, S.DELIVERED, S.FAILED})
+# Over: nothing about them changes any more.
+FINISHED = frozenset({S.COMPLETED, S.REJECTED, S.CANCELED})
+
+
+def correction_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
+    """The first rule a correction of this invitation breaks before its new recipient is looked at
+    (API.md's order: expired, status, attempt cap), or None. The cooldown does not apply."""
+    if invitation.expires_at <= now:
+        return InvitationExpired()
+    if invitation.status not in CORRECTABLE:
+        return CannotCorrect(status=invitation.status)
+    if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
+        return MaxAttemptsReached()
+    return None
+
+
+def _new_recipient(*, invitation: Invitation, channel: str | None, recipient: str | None) -> tuple[str, str]:
+    """The corrected (channel, recipient), normalized; ValidationFailed when it is invalid for its
+    channel or no different from the current one."""
+    channel = invitation.channel if channel is None else channel
+    if channel not in Invitation.Channel.values:
+        raise ValidationFailed(fields={"channel": [f"Must be one of: {', '.join(Invitation.Channel.values)}."]})
+    if recipient is None:
+        if channel != invitation.channel:
+            raise ValidationFailed(fields={"recipient": ["Give the recipient on the new channel."]})
+        raise ValidationFailed(fields={"recipient": ["Give the corrected recipient."]})
+    recipient = normalize_recipient(channel=channel, recipient=recipient)
+    same = channel == invitation.channel and suppression_key(channel=channel, recipient=recipient) == suppression_key(
+        channel=channel, recipient=invitation.recipient
+    )
+    if same:
+        raise ValidationFailed(fields={"recipient": ["This is the current recipient: resend instead."]})
+    return channel, recipient
+
+
+def _apply_details(
+    *, invitation: Invitation, reference: str | None, locale: str | None, reminders: dict | None
+) -> list[str]:
+    """Set the details asked for on the instance; the fields changed."""
+    if locale is not None and not LOCALE_RE.fullmatch(locale):
+        raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
+    changed: list[str] = []
+    if reference is not None:
+        invitation.reference = reference
+        changed.append("reference")
+    if locale is not None:
+        invitation.locale = canonical_tag(locale)
+        changed.append("locale")
+    if reminders is not None:
+        for field, value in reminder_fields(given=reminders, defaults=invitation).items():
+            setattr(invitation, field, value)
+            changed.append(field)
+    return changed
+
+
+def invitation_update(
+    *,
+    invitation: Invitation | InvitationLookup,
+    actor: Actor,
+    channel: str | None = None,
+    recipient: str | None = None,
+    reference: str | None = None,
+    locale: str | None = None,
+    reminders: dict | None = None,
+) -> Invitation:
+    """Change an invitation. With a new ``recipient`` (and ``channel``), a correction: in one
+    transaction under the row lock the sends still queued or retrying to the old address are
+    canceled, the recipient changes, the invitation is `pending` with one more attempt, audited as
+    recipient_corrected, told as invitation.corrected, and the new send is queued after commit.
+    Without, only the details given change and nothing is sent. None means "not given"."""
+    correcting = channel is not None or recipient is not None
+    with transaction.atomic():
+        # Lock the row before checking the rules: a resend, a delivery outcome or another
+        # correction must not interleave with this one.
+        invitation = invitation_lock(invitation)
+        now = timezone.now()
+        refusal = correction_refusal(invitation=invitation, now=now) if correcting else None
+        if refusal is None and not correcting and invitation.status in FINISHED:
+            refusal = CannotChange(status=invitation.status)
+        if refusal is not None:
+            raise refusal
+        corrected = _new_recipient(invitation=invitation, channel=channel, recipient=recipient) if correcting else None
+        changed = _apply_details(invitation=invitation, reference=reference, locale=locale, reminders=reminders)
+        if corrected is None:
+            invitation.next_reminder_at = reminder_due_at(invitation)
+            note_record(
+                invitation=invitation,
+                actor=actor,
+                now=now,
+                reason=lifecycle.Reason.DETAILS_CHANGED,
+                message="Changed: " + ", ".join(sorted({name.split("_")[0] for name in changed})) + ".",
+                update_fields=(*changed, "next_reminder_at"),
+            )
+            return invitation
+        _correct(
+            invitation=invitation, channel=corrected[0], recipient=corrected[1], actor=actor, now=now, also=changed
+        )
+    return invitation
+
+
+def _correct(
+    *, invitation: Invitation, channel: str, recipient: str, actor: Actor, now: datetime, also: list[str]
+) -> None:
+    suppression = suppression_active(
+        organization_id=invitation.organization_id, livemode=invitation.livemode, channel=channel, recipient=recipient
+    )
+    if suppression is not None:
+        raise RecipientSuppressed(suppression=suppression)
+    previous = invitation.recipient
+    delivery_attempts_cancel(invitation_ids=[invitation.pk], reason="Canceled: the recipient was corrected.")
+    invitation.channel = channel
+    invitation.recipient = recipient
+    # The corrected address has had nothing yet.
+    invitation.delivered_at = None
+    send_again(
+        [invitation],
+        actor=actor,
+        now=now,
+        reason=lifecycle.Reason.RECIPIENT_CORRECTED,
+        update_fields=("channel", "recipient", "delivered_at", *also),
+        message=lambda i: (
+            f"Recipient corrected from {previous} to {recipient}; send attempt {i.delivery_attempts} requested."
+        ),
+        event_data=lambda _i: {"previousRecipient": previous},
+    )
