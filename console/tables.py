@@ -1,6 +1,7 @@
 """What the apps' admin pages share."""
 
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -44,4 +45,5 @@ def html_table(headers: tuple[str, ...], rows: list[tuple], *, empty: str = "Non
 
 
 def admin_time(moment) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+    """A moment as the console shows it: to the second, with its time zone (the server's, UTC)."""
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else ""

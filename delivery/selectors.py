@@ -61,3 +61,12 @@ def delivery_attempt_oldest_queued_at() -> datetime | None:
         .values_list("created_at", flat=True)
         .first()
     )
+
+
+def delivery_retries_due(*, invitation_ids) -> dict[int, datetime]:
+    """When each of these invitations' send is tried again, for those with a retry ahead (a failed
+    invitation without one has failed for good)."""
+    rows = DeliveryAttempt.objects.filter(invitation_id__in=invitation_ids, status=A.RETRYING).values_list(
+        "invitation_id", "retry_at"
+    )
+    return {invitation_id: retry_at for invitation_id, retry_at in rows if retry_at is not None}

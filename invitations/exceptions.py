@@ -1,6 +1,8 @@
 """One exception per rule that can refuse, carrying its registered code (type, status), its extra
 fields, and, for the resend rules, the outcome a bulk resend reports for it."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 
@@ -65,10 +67,19 @@ class InvalidStatus(ApiError):
         "canceled": "it was canceled (withdrawn); create a new invitation instead",
     }
 
-    def __init__(self, *, status: str):
+    def __init__(self, *, status: str, next_retry_at: datetime | None = None):
         if status == "canceled":
             self.resend_outcome = ResendOutcome.CANCELED
         reason = self.REASONS.get(status, "only invitations in sent status can be resent")
+        if status == "failed":
+            # A blip is retried; a permanent failure would fail again to the same address.
+            reason = (
+                f"its last send failed for a reason that may pass, and it is retried automatically "
+                f"(next try at {next_retry_at:%Y-%m-%d %H:%M:%S} UTC)"
+                if next_retry_at is not None
+                else "its send failed for good (no retry follows); a resend to the same address would fail "
+                "again: correct the recipient instead (PATCH the invitation with a new recipient)"
+            )
         super().__init__(f"Only sent invitations can be resent; this one is {status}: {reason}.", status=status)
 
 

@@ -1,20 +1,32 @@
-"""Outbound webhooks in the support console: endpoints (enable, disable, rotate the secret), events
-with their deliveries, and Redeliver. Secrets are never shown, but once after a rotation."""
+"""Outbound webhooks in the support console: endpoints (their recent tries with the answers they
+got; Send test, Redeliver the failed ones, enable, disable, rotate the secret), events with their
+deliveries, and Redeliver. Secrets are never shown, but once after a rotation."""
+
+from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils import timezone
 
 from accounts.principals import Actor
-from console.tables import ReadOnlyAdminMixin
+from console.tables import ReadOnlyAdminMixin, admin_time, html_table
 from webhooks.models import Endpoint, Event, WebhookDelivery
+from webhooks.selectors import webhook_endpoint_tries
 from webhooks.services import (
     webhook_endpoint_delete,
+    webhook_endpoint_recover,
     webhook_endpoint_rotate_secret,
+    webhook_endpoint_test,
     webhook_endpoint_update,
     webhook_event_redeliver,
 )
+
+RECENT_TRIES = 20
+REDELIVER_WINDOW = timedelta(days=1)
 
 
 @admin.register(Endpoint)
@@ -36,7 +48,56 @@ class EndpointAdmin(admin.ModelAdmin):
         "failing_since",
         "created_at",
         "updated_at",
+        "recent_tries",
     )
+    change_form_template = "admin/webhooks/endpoint/change_form.html"
+
+    @admin.display(description="recent tries, newest first")
+    def recent_tries(self, obj: Endpoint) -> str:
+        tries = webhook_endpoint_tries(endpoint=obj)[:RECENT_TRIES]
+        return html_table(
+            ("time", "event", "type", "try", "status", "response", "ms", "error"),
+            [
+                (
+                    admin_time(one.created_at),
+                    one.delivery.event.public_id,
+                    one.delivery.event.type,
+                    one.number,
+                    one.status,
+                    one.response_status or "—",
+                    one.duration_ms,
+                    one.error,
+                )
+                for one in tries
+            ],
+        )
+
+    def get_urls(self):
+        def door(name: str, view):
+            return path(f"<int:pk>/{name}/", self.admin_site.admin_view(view), name=f"webhooks_endpoint_{name}")
+
+        return [door("send-test", self.send_test_view), door("redeliver", self.redeliver_view), *super().get_urls()]
+
+    def _posted_endpoint(self, request, pk: int) -> Endpoint:
+        if request.method != "POST":
+            raise PermissionDenied
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(Endpoint, pk=pk)
+
+    def send_test_view(self, request, pk: int):
+        """The page's Send test: a webhook.test event to this endpoint alone, now."""
+        endpoint = self._posted_endpoint(request, pk)
+        event = webhook_endpoint_test(endpoint=endpoint)
+        self.message_user(request, f"Test event {event.public_id} queued to {endpoint.url}.", messages.SUCCESS)
+        return redirect(reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]))
+
+    def redeliver_view(self, request, pk: int):
+        """The page's Redeliver: every delivery to it that failed for good in the last day, sent again."""
+        endpoint = self._posted_endpoint(request, pk)
+        queued = webhook_endpoint_recover(endpoint=endpoint, since=timezone.now() - REDELIVER_WINDOW)
+        self.message_user(request, f"{queued} failed deliveries of the last day queued again.", messages.SUCCESS)
+        return redirect(reverse("admin:webhooks_endpoint_change", args=[endpoint.pk]))
 
     def has_add_permission(self, request):
         return False  # endpoints come from the API, which checks the address and makes the secret

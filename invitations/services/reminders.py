@@ -2,8 +2,10 @@
 indexed scan) and sends each a reminder under the resend's rules, as actor system/reminder."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.principals import Actor
@@ -24,6 +26,11 @@ class RemindersSent:
     refused: int
 
 
+def due_reminders(*, now: datetime) -> QuerySet[Invitation]:
+    """The invitations whose next reminder is due, read from the partial index of those with one ahead."""
+    return Invitation.objects.filter(next_reminder_at__lte=now).order_by("next_reminder_at")
+
+
 def invitation_reminders_send(*, limit: int = 500) -> RemindersSent:
     """Send one batch of due reminders, in one transaction: each one passing the rules moves to
     `pending` with one more attempt and one more reminder, audited and told as invitation.resent;
@@ -31,14 +38,15 @@ def invitation_reminders_send(*, limit: int = 500) -> RemindersSent:
     the attempts are in the outbox and the sweeper sends what Redis did not take. Nothing twice."""
     now = timezone.now()
     with transaction.atomic():
-        due = Invitation.objects.filter(next_reminder_at__lte=now)
         # skip_locked: two sweeps at once take different rows; one a resend holds is left for later.
-        rows = list(invitations_lock(due, skip_locked=True).order_by("next_reminder_at")[:limit])
+        rows = list(invitations_lock(due_reminders(now=now), skip_locked=True).order_by("next_reminder_at")[:limit])
         suppressions = suppressions_matching(send_target(invitation) for invitation in rows)
         eligible: list[Invitation] = []
         refused: list[Invitation] = []
         for invitation in rows:
-            refusal = resend_refusal(invitation=invitation, now=now, suppressions=suppressions, statuses=REMINDABLE)
+            refusal = resend_refusal(
+                invitation=invitation, now=now, suppressions=suppressions, statuses=REMINDABLE, retries={}
+            )
             (refused if refusal is not None else eligible).append(invitation)
         if refused:
             Invitation.objects.filter(pk__in=[invitation.pk for invitation in refused]).update(next_reminder_at=None)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.principals import Actor
 from api.errors import ApiError
+from delivery.selectors import delivery_retries_due
 from delivery.services.queueing import delivery_attempts_queue
 from invitations.exceptions import (
     CooldownActive,
@@ -44,13 +45,18 @@ def resend_refusal(
     now: datetime,
     suppressions: dict[Target, Suppression] | None = None,
     statuses: frozenset[str] = RESENDABLE,
+    retries: dict[int, datetime] | None = None,
 ) -> ApiError | None:
-    """The first resend rule this invitation breaks, in API.md's order, or None. ``suppressions``:
-    those of a batch's recipients, found at once (``suppressions_matching``); else looked up here.
-    ``statuses``: where a send may go from (a reminder's are sent and delivered)."""
+    """The first resend rule this invitation breaks, in API.md's order, or None. ``suppressions``
+    and ``retries`` (``delivery_retries_due``): a batch's, found at once; else looked up here when
+    needed. ``statuses``: where a send may go from (a reminder's are sent and delivered)."""
     if invitation.expires_at <= now:
         return InvitationExpired()
     if invitation.status not in statuses:
+        if invitation.status == Invitation.Status.FAILED:
+            if retries is None:
+                retries = delivery_retries_due(invitation_ids=[invitation.pk])
+            return InvalidStatus(status=invitation.status, next_retry_at=retries.get(invitation.pk))
         return InvalidStatus(status=invitation.status)
     if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
         return MaxAttemptsReached()
@@ -190,8 +196,10 @@ def invitation_resend_many(
         results: dict[int, InvitationResendResult] = {}
         eligible: list[Invitation] = []
         suppressions = suppressions_matching(send_target(invitation) for invitation in invitations.values())
+        failed = [pk for pk, invitation in invitations.items() if invitation.status == Invitation.Status.FAILED]
+        retries = delivery_retries_due(invitation_ids=failed) if failed else {}
         for invitation in invitations.values():
-            refusal = resend_refusal(invitation=invitation, now=now, suppressions=suppressions)
+            refusal = resend_refusal(invitation=invitation, now=now, suppressions=suppressions, retries=retries)
             if refusal is None:
                 eligible.append(invitation)
             else:

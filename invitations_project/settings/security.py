@@ -7,12 +7,11 @@ from invitations_project.settings.base import DEBUG
 from invitations_project.settings.environment import NOT_NEGATIVE, POSITIVE, _header_and_value, env
 
 # --- Support console (Django admin) -------------------------------------------------------------
-# A Resend over more rows than this shows a confirmation page first; one over ADMIN_RESEND_MAX_ROWS
-# is refused with a pointer to the resend_invitations command.
+# A bulk Resend over more rows than this shows a confirmation page first (a bulk Cancel always
+# does); a bulk Resend or Cancel takes at most ADMIN_RESEND_MAX_ROWS rows of its selection and says
+# when it cut it, pointing at the resend_invitations command.
 ADMIN_RESEND_CONFIRM_ABOVE = env.int("ADMIN_RESEND_CONFIRM_ABOVE", 10, validate=NOT_NEGATIVE)
 ADMIN_RESEND_MAX_ROWS = env.int("ADMIN_RESEND_MAX_ROWS", 1000, validate=POSITIVE)
-# Up to this many rows, one outcome message each; past it, a summary and the refusals up to this many.
-ADMIN_RESEND_MESSAGES_MAX = env.int("ADMIN_RESEND_MESSAGES_MAX", 20, validate=POSITIVE)
 
 # Admin logins (django-axes): after ADMIN_LOGIN_FAILURE_LIMIT failures from one IP, or for one
 # username, further logins from it or for it are refused, the right password included, until

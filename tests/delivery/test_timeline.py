@@ -122,9 +122,9 @@ def test_the_admin_page_shows_the_timeline_newest_first_with_the_bounce_reason(t
     table = page[page.index('class="form-row field-timeline') :]
     table = table[: table.index("</table>")]
     rows = table.split("<tr>")[2:]  # after the header row
-    assert "opened" in rows[0] and "2026-03-02 09:06:30" in rows[0]
+    assert "opened" in rows[0] and "2026-03-02 09:06:30 UTC" in rows[0]
     times = [row.split("</td>")[0].removeprefix("<td>") for row in rows]
-    assert times == sorted(times, reverse=True) and times[-1] == "2026-03-02 09:00:00"
+    assert times == sorted(times, reverse=True) and times[-1] == "2026-03-02 09:00:00 UTC"
     assert any("created" in row for row in rows)
     bounced = next(row for row in rows if "bounced" in row)
     assert "send #1" in bounced and "unable to deliver" in bounced

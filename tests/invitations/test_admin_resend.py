@@ -1,4 +1,5 @@
-"""The support console's Resend: the API's rules and audit, per-invitation outcomes, permission and CSRF."""
+"""The support console's Resend: the API's rules and audit, one summary of totals for a bulk run and
+the rule's own message for the page's button, permission and CSRF."""
 
 from datetime import timedelta
 
@@ -59,28 +60,14 @@ def three(organization):
     }
 
 
-def test_the_resend_action_reports_each_outcome_with_the_rules_own_message(
-    agent, three, django_capture_on_commit_callbacks
-):
+def test_the_resend_action_ends_with_one_summary_of_totals(agent, three, django_capture_on_commit_callbacks):
     client = logged_in(agent)
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
         response = post_action(client, three.values())
     assert response.status_code == 200
-    assert sorted(messages_of(response)) == sorted(
-        [
-            ("success", f"Invitation {three['eligible'].token}: resent; send attempt 2 queued."),
-            (
-                "warning",
-                f"Invitation {three['cooldown'].token}: not resent. This invitation was sent less than 180 "
-                "seconds ago; wait before resending it (remaining_seconds=150)",
-            ),
-            (
-                "warning",
-                f"Invitation {three['delivered'].token}: not resent. Only sent invitations can be resent; "
-                "this one is delivered: the recipient has already engaged; resending would create confusion.",
-            ),
-        ]
-    )
+    assert messages_of(response) == [
+        ("warning", "Resend: 1 of 3 invitations resent. Not resent: 1 cooldown, 1 wrong status.")
+    ]
 
 
 def test_the_resend_action_writes_the_apis_audit_row_with_the_staff_user_as_actor(agent, three, delivery_queue):
@@ -104,13 +91,13 @@ def test_the_resend_action_writes_the_apis_audit_row_with_the_staff_user_as_acto
         ({"delivery_attempts": 10}, "maximum of 10 send attempts"),
         ({"expires_at": T0 - timedelta(seconds=1)}, "has expired and cannot be resent"),
         ({"status": S.PENDING}, "still in flight"),
-        ({"status": S.FAILED}, "retried automatically"),
+        ({"status": S.FAILED}, "correct the recipient"),
     ],
 )
-def test_every_refusal_rule_is_reported_by_its_own_message(agent, organization, overrides, phrase):
+def test_every_refusal_rule_is_reported_by_its_own_message_on_the_page(agent, organization, overrides, phrase):
     refused = invitation(organization, **overrides)
     with time_machine.travel(T0, tick=False):
-        response = post_action(logged_in(agent), [refused])
+        response = logged_in(agent).post(reverse("admin:invitations_invitation_resend", args=[refused.pk]), follow=True)
     [(level, message)] = messages_of(response)
     assert level == "warning"
     assert message.startswith(f"Invitation {refused.token}: not resent.") and phrase in message
@@ -134,13 +121,20 @@ def test_staff_without_the_permission_see_no_resend_and_cannot_post_it(viewer, t
     assert not InvitationEvent.objects.exists()
 
 
-def test_staff_with_the_permission_see_the_action_and_the_button(agent, three):
+def test_staff_with_the_permission_see_the_action_and_the_button_where_a_resend_can_succeed(agent, three):
     client = logged_in(agent)
-    listing = client.get(CHANGELIST).content.decode()
-    detail = client.get(reverse("admin:invitations_invitation_change", args=[three["eligible"].pk])).content.decode()
+    with time_machine.travel(T0, tick=False):
+        listing = client.get(CHANGELIST).content.decode()
+        detail = client.get(
+            reverse("admin:invitations_invitation_change", args=[three["eligible"].pk])
+        ).content.decode()
+        cooling = client.get(
+            reverse("admin:invitations_invitation_change", args=[three["cooldown"].pk])
+        ).content.decode()
     assert '<option value="resend">Resend selected invitations</option>' in listing
     assert 'id="resend-button"' in detail
     assert reverse("admin:invitations_invitation_resend", args=[three["eligible"].pk]) in detail
+    assert 'id="resend-button"' not in cooling
 
 
 def test_the_detail_page_button_resends_and_reports_back_on_the_page(agent, three, delivery_queue):
@@ -180,12 +174,12 @@ def test_a_resend_over_many_rows_asks_for_confirmation_first(agent, organization
     client = logged_in(agent)
     with time_machine.travel(T0, tick=False):
         first = post_action(client, rows)
-        assert first.templates[0].name == "admin/invitations/invitation/resend_confirmation.html"
+        assert first.templates[0].name == "admin/invitations/invitation/bulk_confirmation.html"
         assert "Resend 11 invitations?" in first.content.decode()
         assert not InvitationEvent.objects.exists()
         confirmed = post_action(client, rows, confirm="yes")
     assert InvitationEvent.objects.filter(reason="resend", actor_user=agent).count() == 11
-    assert len(messages_of(confirmed)) == 11
+    assert messages_of(confirmed) == [("success", "Resend: 11 of 11 invitations resent.")]
 
 
 def test_ten_rows_or_fewer_are_resent_without_a_confirmation_page(agent, organization, settings):
@@ -211,26 +205,29 @@ def test_select_across_every_page_is_confirmed_and_resends_exactly_the_filtered_
     assert not resent & {i.pk for i in email}
 
 
-def test_a_resend_over_the_admin_maximum_is_refused_with_a_pointer_to_the_command(agent, organization, settings):
+def test_a_selection_over_the_admin_maximum_is_cut_and_the_summary_says_so(agent, organization, settings):
     settings.ADMIN_RESEND_MAX_ROWS = 3
     rows = [invitation(organization) for _ in range(4)]
     with time_machine.travel(T0, tick=False):
         response = post_action(logged_in(agent), rows, confirm="yes")
-    [(level, message)] = messages_of(response)
-    assert level == "error" and "resend_invitations" in message
-    assert not InvitationEvent.objects.exists()
+    (cut_level, cut), (level, summary) = messages_of(response)
+    assert cut_level == "warning" and "cut to its first 3" in cut and "resend_invitations" in cut
+    assert (level, summary) == ("success", "Resend: 3 of 3 invitations resent.")
+    assert InvitationEvent.objects.count() == 3
 
 
-def test_many_outcomes_are_summarised_with_the_refusals_listed(agent, organization, settings):
-    settings.ADMIN_RESEND_MESSAGES_MAX = 3
-    settings.ADMIN_RESEND_CONFIRM_ABOVE = 100
-    rows = [invitation(organization) for _ in range(4)] + [invitation(organization, status=S.DELIVERED)]
-    with time_machine.travel(T0, tick=False):
-        response = post_action(logged_in(agent), rows)
-    got = messages_of(response)
-    assert got[0] == ("success", "4 of 5 invitations resent.")
-    assert got[1][0] == "warning" and got[1][1].startswith(f"Invitation {rows[-1].token}: not resent.")
-    assert len(got) == 2
+def test_a_bulk_cancel_asks_first_then_ends_with_one_summary(organization, settings):
+    canceler = StaffUserFactory(permissions=("invitations.view_invitation", "invitations.cancel_invitation"))
+    rows = [invitation(organization) for _ in range(3)] + [invitation(organization, status=S.COMPLETED)]
+    client = logged_in(canceler)
+    first = post_action(client, rows, action="cancel")
+    assert first.templates[0].name == "admin/invitations/invitation/bulk_confirmation.html"
+    assert "Cancel 4 invitations?" in first.content.decode() and "cannot be undone" in first.content.decode()
+    assert not Invitation.objects.filter(status=S.CANCELED).exists()
+    confirmed = post_action(client, rows, action="cancel", confirm="yes")
+    assert Invitation.objects.filter(status=S.CANCELED).count() == 3
+    [(level, message)] = messages_of(confirmed)
+    assert level == "warning" and message.startswith("Cancel: 3 of 4 invitations canceled. Not canceled: 1")
 
 
 def test_the_detail_page_shows_attempts_and_audit_events_read_only(

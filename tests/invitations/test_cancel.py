@@ -106,12 +106,16 @@ def test_the_admin_cancel_action_needs_its_permission(client, organization):
     invitation = InvitationFactory(organization=organization)
     agent = StaffUserFactory(permissions=("invitations.view_invitation",))
     client.force_login(agent)
-    client.post("/admin/invitations/invitation/", {"action": "cancel", "_selected_action": [invitation.pk]})
+    client.post(
+        "/admin/invitations/invitation/", {"action": "cancel", "_selected_action": [invitation.pk], "confirm": "yes"}
+    )
     invitation.refresh_from_db()
     assert invitation.status == S.SENT
     allowed = StaffUserFactory(permissions=("invitations.view_invitation", "invitations.cancel_invitation"))
     client.force_login(allowed)
-    client.post("/admin/invitations/invitation/", {"action": "cancel", "_selected_action": [invitation.pk]})
+    client.post(
+        "/admin/invitations/invitation/", {"action": "cancel", "_selected_action": [invitation.pk], "confirm": "yes"}
+    )
     invitation.refresh_from_db()
     assert invitation.status == S.CANCELED
     assert InvitationEvent.objects.get(to_status="canceled").actor_user_id == allowed.pk

@@ -207,3 +207,30 @@ def test_a_reminder_run_killed_mid_way_sends_nothing_and_the_next_run_sends_each
     assert DeliveryAttempt.objects.count() == len(rows)
     assert sorted(DeliveryAttempt.objects.values_list("invitation_id", flat=True)) == sorted(row.pk for row in rows)
     assert InvitationEvent.objects.filter(reason="reminder").count() == 40
+
+
+@pytest.mark.django_db
+def test_the_sweep_finds_the_due_reminders_through_its_index(organization):
+    from django.utils import timezone
+
+    from invitations.services.reminders import due_reminders
+
+    workflow = WorkflowFactory(organization=organization)
+    now = timezone.now()
+    common = {"organization": organization, "workflow": workflow, "livemode": True, "channel": "email"}
+    rows = [
+        Invitation(
+            **common,
+            recipient=f"n{i}@example.com",
+            created_at=now,
+            expires_at=now + timedelta(days=30),
+            next_reminder_at=now - timedelta(minutes=1) if i < 5 else None,
+        )
+        for i in range(20_000)
+    ]
+    Invitation.objects.bulk_create(rows, batch_size=5000)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Invitation._meta.db_table}")
+    plan = due_reminders(now=now).explain()
+    assert "inv_reminder_due" in plan, plan
+    assert due_reminders(now=now).count() == 5

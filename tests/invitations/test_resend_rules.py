@@ -35,7 +35,7 @@ def sent_invitation(organization, **kwargs):
         (S.STARTED, "already engaged"),
         (S.COMPLETED, "already engaged"),
         (S.REJECTED, "already engaged"),
-        (S.FAILED, "retried automatically"),
+        (S.FAILED, "failed for good (no retry follows); a resend to the same address would fail again: correct"),
     ],
 )
 def test_resend_of_a_non_sent_invitation_is_refused_with_its_status_and_why(api, organization, status, phrase):
@@ -51,6 +51,23 @@ def test_resend_of_a_non_sent_invitation_is_refused_with_its_status_and_why(api,
     assert invitation.status == status
     assert invitation.delivery_attempts == 1
     assert not DeliveryAttempt.objects.exists()
+
+
+def test_resend_of_a_failed_invitation_with_a_retry_ahead_says_when_it_is_tried_again(api, organization):
+    invitation = sent_invitation(organization, status=S.FAILED)
+    DeliveryAttempt.objects.create(
+        invitation=invitation,
+        number=1,
+        channel="email",
+        recipient=invitation.recipient,
+        livemode=True,
+        status=DeliveryAttempt.Status.RETRYING,
+        retry_at=T0 + timedelta(minutes=5),
+    )
+    with time_machine.travel(T0, tick=False):
+        error = resend(api, invitation).json()["error"]
+    assert error["type"] == "invalid_status"
+    assert "retried automatically (next try at 2026-03-02 09:05:00 UTC)" in error["message"]
 
 
 def test_resend_of_an_expired_invitation_is_refused(api, organization):
