@@ -28,14 +28,15 @@ class Organization(models.Model):
     # Automatic reminders an invitation gets when its create leaves them out (API.md "Reminders").
     reminder_after_hours = models.FloatField(
         default=48,
+        db_default=48,
         validators=[validate_reminder_hours],
         help_text="Hours after the last accepted send before the first reminder.",
     )
     reminder_every_hours = models.FloatField(
-        default=72, validators=[validate_reminder_hours], help_text="Hours between later reminders."
+        default=72, db_default=72, validators=[validate_reminder_hours], help_text="Hours between later reminders."
     )
     reminder_max = models.PositiveSmallIntegerField(
-        default=0, help_text="How many reminders an invitation gets by default; 0 sends none."
+        default=0, db_default=0, help_text="How many reminders an invitation gets by default; 0 sends none."
     )
 
     class Meta:

@@ -145,7 +145,7 @@ class InvitationResendApi(InvitationBaseApi):
         description="Only a sent invitation can be resent: it moves back to pending, sentAt is cleared, "
         "deliveryAttempts grows by one and a fresh delivery is queued. Refusals are checked in the order "
         "authentication, rate limits, 404, 422 invitation_expired, 409 invalid_status, 422 max_attempts_reached, "
-        "429 cooldown_active.",
+        "429 cooldown_active, 422 recipient_suppressed.",
         request=None,
         parameters=[TOKEN_PARAMETER],
         responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409, 422)},

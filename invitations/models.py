@@ -89,10 +89,11 @@ class Invitation(models.Model):
     expiry_announced_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Automatic reminders (API.md "Reminders"): what was asked (or the organization's defaults then),
     # how many went, and when the next is due (null: none left or allowed), kept by every move.
-    reminder_after_hours = models.FloatField(default=48)
-    reminder_every_hours = models.FloatField(default=72)
-    reminder_max = models.PositiveSmallIntegerField(default=0)
-    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    # Defaults in the database too: rows written by plain SQL (bulk loads) get them.
+    reminder_after_hours = models.FloatField(default=48, db_default=48)
+    reminder_every_hours = models.FloatField(default=72, db_default=72)
+    reminder_max = models.PositiveSmallIntegerField(default=0, db_default=0)
+    reminders_sent = models.PositiveSmallIntegerField(default=0, db_default=0)
     next_reminder_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from accounts.models import Organization
@@ -66,6 +66,18 @@ def suppression_active(*, organization_id: int, livemode: bool, channel: str, re
         )
         .order_by()
         .first()
+    )
+
+
+def active_suppression_of_row(field: str, *, organization: str = "organization_id") -> Subquery:
+    """``active_suppression_field`` for the outer row's own recipient: a row with ``livemode``,
+    ``channel`` and ``recipient`` fields and its organization's id at ``organization``."""
+    return active_suppression_field(
+        field,
+        organization_id=OuterRef(organization),
+        livemode=OuterRef("livemode"),
+        channel=OuterRef("channel"),
+        recipient=OuterRef("recipient"),
     )
 
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.principals import Actor
@@ -23,7 +23,7 @@ from invitations.services.outcomes import (
 )
 from ops.metrics import DELIVERIES, count_on_commit
 from suppressions.models import Suppression
-from suppressions.selectors import active_suppression_field
+from suppressions.selectors import active_suppression_of_row
 
 logger = logging.getLogger(__name__)
 
@@ -63,15 +63,7 @@ def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:
     # And the reason its recipient is suppressed, if it is (since it was queued, say).
     attempt = (
         DeliveryAttempt.objects.select_related("invitation__organization", "invitation__workflow__organization")
-        .annotate(
-            suppressed_as=active_suppression_field(
-                "reason",
-                organization_id=OuterRef("invitation__organization_id"),
-                livemode=OuterRef("livemode"),
-                channel=OuterRef("channel"),
-                recipient=OuterRef("recipient"),
-            )
-        )
+        .annotate(suppressed_as=active_suppression_of_row("reason", organization="invitation__organization_id"))
         .get(pk=attempt_id)
     )
     attempt.lost_try_claimed_at = lost_try_claimed_at

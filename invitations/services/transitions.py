@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from django.db.models import OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from accounts.principals import Actor
 from invitations import lifecycle
@@ -15,7 +15,7 @@ from invitations.models import Invitation, InvitationEvent
 from invitations.reminders import reminder_due_at
 from invitations.selectors import InvitationLookup
 from invitations.serializers import invitation_to_dict
-from suppressions.selectors import active_suppression_field
+from suppressions.selectors import active_suppression_of_row
 from webhooks.events import NewEvent, webhook_events_emit
 
 S = Invitation.Status
@@ -95,14 +95,7 @@ def invitations_lock(rows: QuerySet[Invitation], *, skip_locked: bool = False) -
     order. ``skip_locked`` leaves out the rows another transaction holds instead of waiting."""
     locked = rows.select_for_update(of=("self",), skip_locked=skip_locked).select_related("workflow")
     # Whether the recipient is suppressed, read with the row: a send's rules need it (``recipient_refusal``).
-    suppressed = active_suppression_field(
-        "pk",
-        organization_id=OuterRef("organization_id"),
-        livemode=OuterRef("livemode"),
-        channel=OuterRef("channel"),
-        recipient=OuterRef("recipient"),
-    )
-    return locked.annotate(suppression_pk=suppressed).order_by("pk")
+    return locked.annotate(suppression_pk=active_suppression_of_row("pk")).order_by("pk")
 
 
 def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:

@@ -96,12 +96,17 @@ def test_a_date_in_a_message_is_written_as_its_language_writes_it(locale, writte
     assert f" {written}" in rendered(locale, expires_at=expires).text
 
 
-@pytest.mark.parametrize("language", SHIPPED)
-def test_every_reminder_sms_says_so_and_fits_one_gsm7_segment(settings, language):
+def long_named_sms_invitation(settings, language: str) -> Invitation:
+    """An SMS invitation of an organization with a long name, its link on a production-length host."""
     settings.PUBLIC_BASE_URL = PRODUCTION_BASE_URL
     organization = OrganizationFactory(name=LONG_NAME)
     workflow = WorkflowFactory(organization=organization)
-    invitation = InvitationFactory(locale=language, channel="sms", organization=organization, workflow=workflow)
+    return InvitationFactory(locale=language, channel="sms", organization=organization, workflow=workflow)
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_every_reminder_sms_says_so_and_fits_one_gsm7_segment(settings, language):
+    invitation = long_named_sms_invitation(settings, language)
     attempt = DeliveryAttempt(
         invitation=invitation,
         number=2,
@@ -128,10 +133,7 @@ def test_every_shipped_language_translates_the_whole_email(language):
 
 @pytest.mark.parametrize("language", SHIPPED)
 def test_every_sms_fits_one_gsm7_segment_with_a_long_name_and_a_production_link(settings, language):
-    settings.PUBLIC_BASE_URL = PRODUCTION_BASE_URL
-    organization = OrganizationFactory(name=LONG_NAME)
-    workflow = WorkflowFactory(organization=organization)
-    invitation = InvitationFactory(locale=language, channel="sms", organization=organization, workflow=workflow)
+    invitation = long_named_sms_invitation(settings, language)
     text = render(DeliveryAttempt(invitation=invitation, number=1, channel="sms", recipient="+1", livemode=True)).text
     assert invitation.link in text and LONG_NAME in text
     assert (len(LONG_NAME), len(invitation.link)) == (30, 72)

@@ -175,6 +175,26 @@ def test_the_21st_resend_in_a_minute_is_refused_before_the_invitation_is_looked_
 
 
 @pytest.mark.django_db
+def test_a_correction_draws_on_the_resend_buckets_before_the_invitation_is_looked_up(organization, api):
+    invitations = sent_invitations(organization, 20)
+    with time_machine.travel(T0, tick=False):
+        for n, invitation in enumerate(invitations[:10]):
+            assert resend(api, invitation.token, ip=f"203.0.113.{n}").status_code == 200
+        for n, invitation in enumerate(invitations[10:]):
+            corrected = api.patch(
+                f"/v1/autodoc/invitations/{invitation.token}",
+                {"recipient": f"fixed{n}@example.com"},
+                format="json",
+                REMOTE_ADDR=f"203.0.113.{50 + n}",
+            )
+            assert corrected.status_code == 200, corrected.json()
+        refused = api.patch(f"/v1/autodoc/invitations/{UNKNOWN_TOKEN}", {"recipient": "x@example.com"}, format="json")
+        assert_rate_limited(refused, "organization")
+        # Reads are not throttled.
+        assert api.get(f"/v1/autodoc/invitations/{invitations[0].token}").status_code == 200
+
+
+@pytest.mark.django_db
 def test_missing_credentials_answer_401_even_when_the_buckets_are_full(organization, api, client):
     invitations = sent_invitations(organization, 21)
     with time_machine.travel(T0, tick=False):
