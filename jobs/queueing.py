@@ -62,7 +62,7 @@ def enqueue_now(
     queue_name: str = "delivery",
     batch: Sequence[tuple] | None = None,
     per_job_options: Sequence[dict] | None = None,
-    delay: int = 0,
+    delay: float = 0,
     **job_options,
 ) -> bool:
     """Enqueue ``func(*args)``, or ``func(*call)`` for each call in ``batch``, in one Redis round trip;

@@ -311,16 +311,46 @@ def _endpoint_health(endpoint_id: int, *, succeeded: bool, now: datetime) -> Non
     )
 
 
-def _schedule_retry(delay: int) -> None:
+def _schedule_retry(delay: float) -> None:
+    """A dispatcher on rq's scheduler ``delay`` seconds from now, one per second however many
+    retries fall due in it. rq's scheduler keeps whole seconds, so it may start up to a second
+    early: the dispatcher then waits for what is about to fall due (``_wait_for_next_due``)."""
     if settings.DELIVERY_INLINE:
         return  # no scheduler: the sweeper dispatches retries when they are due
     redis = _redis()
-    key = f"webhooks:dispatch-at:{int(time.time() + delay)}"
+    at = time.time() + max(delay, 0)
+    key = f"webhooks:dispatch-at:{int(at)}"
     try:
-        if redis.set(key, "1", nx=True, ex=delay + 60):
-            enqueue_now(DISPATCH_JOB, queue_name="webhooks", delay=delay)
+        if redis.set(key, "1", nx=True, ex=int(delay) + 60):
+            enqueue_now(DISPATCH_JOB, queue_name="webhooks", delay=max(delay, 0.001))
     except RedisError as exc:
         logger.warning("Could not schedule a webhook retry (%s); the sweeper will dispatch it", exc)
+
+
+# A retry due this soon after a dispatch found nothing more is waited for in the dispatcher itself.
+SHORT_WAIT_SECONDS = 2.0
+
+
+def _wait_for_next_due(deadline: float, *, may_wait: bool = True) -> bool:
+    """When nothing is due: whether a retry falls due within SHORT_WAIT_SECONDS (then this
+    dispatcher waits for it, and returns True to dispatch again); one due later, before the next
+    sweep, gets a dispatcher of its own at its `nextAttemptAt` rather than waiting for that sweep."""
+    now = timezone.now()
+    soonest = (
+        WebhookDelivery.objects.filter(status=D.RETRYING, next_attempt_at__gt=now, endpoint__enabled=True)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if soonest is None:
+        return False
+    wait_seconds = (soonest - now).total_seconds()
+    if may_wait and wait_seconds <= SHORT_WAIT_SECONDS and time.monotonic() + wait_seconds < deadline:
+        time.sleep(wait_seconds)
+        return True
+    if wait_seconds < settings.DELIVERY_SWEEP_INTERVAL_SECONDS:
+        _schedule_retry(wait_seconds)
+    return False
 
 
 def webhook_deliveries_dispatch(*, max_seconds: float | None = None) -> int:
@@ -337,25 +367,35 @@ def webhook_deliveries_dispatch(*, max_seconds: float | None = None) -> int:
     deadline = time.monotonic() + (max_seconds or settings.WEBHOOK_DISPATCH_MAX_SECONDS)
     threads = settings.WEBHOOK_DISPATCH_THREADS
     slots = _Slots()
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook") as pool:
+        made = _dispatch_due(pool, threads, slots, deadline)
+        # Once per run: a retry about to fall due is waited for, and sent, here.
+        if _wait_for_next_due(deadline):
+            made += _dispatch_due(pool, threads, slots, deadline)
+            _wait_for_next_due(deadline, may_wait=False)
+    return made
+
+
+def _dispatch_due(pool: ThreadPoolExecutor, threads: int, slots: "_Slots", deadline: float) -> int:
+    """Send what is due, ``threads`` tries in flight at a time, until nothing is (or the deadline)."""
     in_flight: dict[Future, WebhookDelivery] = {}
     made = 0
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook") as pool:
-        while True:
-            free = threads - len(in_flight)
-            if free and time.monotonic() < deadline:
-                claimed = _claim(limit=free, slots=slots)
-                secrets = active_secrets({d.endpoint_id for d in claimed}, timezone.now())
-                for delivery in claimed:
-                    body, headers = signed_request(delivery, secrets.get(delivery.endpoint_id, []))
-                    in_flight[pool.submit(guard.post, delivery.endpoint.url, body=body, headers=headers)] = delivery
-                if not claimed and not in_flight:
-                    break
-            elif not in_flight:
+    while True:
+        free = threads - len(in_flight)
+        if free and time.monotonic() < deadline:
+            claimed = _claim(limit=free, slots=slots)
+            secrets = active_secrets({d.endpoint_id for d in claimed}, timezone.now())
+            for delivery in claimed:
+                body, headers = signed_request(delivery, secrets.get(delivery.endpoint_id, []))
+                in_flight[pool.submit(guard.post, delivery.endpoint.url, body=body, headers=headers)] = delivery
+            if not claimed and not in_flight:
                 break
-            done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
-            for future in done:
-                delivery = in_flight.pop(future)
-                slots.give_back(delivery)
-                _record(delivery, future.result())
-                made += 1
+        elif not in_flight:
+            break
+        done, _ = wait(in_flight, timeout=0.2, return_when=FIRST_COMPLETED)
+        for future in done:
+            delivery = in_flight.pop(future)
+            slots.give_back(delivery)
+            _record(delivery, future.result())
+            made += 1
     return made
