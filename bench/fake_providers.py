@@ -91,6 +91,8 @@ class FakePostmark(FakeProvider):
 
     def __init__(self, latency: float):
         self.messages: list[dict] = []
+        # Recipients whose next message is answered 500 once, as a passing outage would be.
+        self.fail_once: set[str] = set()
         super().__init__(latency)
 
     def handle(self, handler, body: bytes):
@@ -98,6 +100,11 @@ class FakePostmark(FakeProvider):
             return 405, {"ErrorCode": 405, "Message": "Method not allowed"}, "application/json"
         data = json.loads(body or b"{}")
         messages = data if isinstance(data, list) else [data]
+        with self.lock:
+            failing = not isinstance(data, list) and data.get("To") in self.fail_once
+            self.fail_once.discard(data.get("To") if failing else None)
+        if failing:
+            return 500, {"ErrorCode": 500, "Message": "Internal server error (a passing outage)"}, "application/json"
         answers = [self.accept(message) for message in messages]
         return 200, answers if handler.path.rstrip("/").endswith("batch") else answers[0], "application/json"
 

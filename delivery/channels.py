@@ -2,12 +2,15 @@
 
 import re
 import smtplib
+import threading
 from dataclasses import dataclass
 from email.utils import make_msgid
 
+from anymail.backends.base import AnymailBaseBackend
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from django.conf import settings
+from django.core.mail import get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
@@ -117,6 +120,7 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         headers={"Message-ID": message_id, "X-Delivery-Attempt": key, "Content-Language": rendered.language},
     )
     message.attach_alternative(rendered.html, "text/html")
+    message.connection = _email_connection()
     # Read by anymail ESPs; the tracking webhooks echo the metadata back.
     message.metadata = {"delivery_attempt_id": str(attempt.pk), "invitation_token": attempt.invitation.token}
     message.tags = ["invitation"]
@@ -141,6 +145,26 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     if anymail_status is not None and anymail_status.message_id:
         return str(anymail_status.message_id)
     return message_id
+
+
+_email = threading.local()
+
+
+def _email_connection():
+    """This thread's connection to an email provider's API, kept open from one send to the next (its
+    HTTP session and the TCP connection under it reused), for the configured anymail backend; None
+    (one connection per send, Django's default) for any other backend."""
+    key = (settings.EMAIL_BACKEND, repr(sorted(settings.ANYMAIL.items())))
+    cached = getattr(_email, "cached", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    connection = get_connection(fail_silently=False)
+    if not isinstance(connection, AnymailBaseBackend):
+        connection = None
+    elif hasattr(connection, "open"):
+        connection.open()
+    _email.cached = (key, connection)
+    return connection
 
 
 def _first_line(exc: Exception) -> str:

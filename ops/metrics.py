@@ -59,9 +59,9 @@ WEBHOOK_DELIVERIES = Counter(
 )
 
 
-def count_on_commit(counter, **labels) -> None:
-    """Add one to ``counter`` once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: counter.labels(**labels).inc())
+def count_on_commit(counter, amount: int = 1, **labels) -> None:
+    """Add ``amount`` (one) to ``counter`` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: counter.labels(**labels).inc(amount))
 
 
 @cache

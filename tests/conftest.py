@@ -309,3 +309,11 @@ def postmark_record(record_type: str, attempt, **fields) -> dict:
     }
     payload.update(fields)
     return payload
+
+
+def queued_attempt_ids(queue) -> list[int]:
+    """The delivery attempts the queue's jobs name: a lone send's job names one, a batch's several."""
+    ids: list[int] = []
+    for job in queue.get_jobs():
+        ids += job.args[0] if isinstance(job.args[0], list) else [job.args[0]]
+    return ids

@@ -327,8 +327,7 @@ def _schedule_retry(delay: float) -> None:
         logger.warning("Could not schedule a webhook retry (%s); the sweeper will dispatch it", exc)
 
 
-# A retry due this soon after a dispatch found nothing more is waited for in the dispatcher itself.
-SHORT_WAIT_SECONDS = 2.0
+SHORT_WAIT_SECONDS = 2.0  # a retry due this soon is waited for in the dispatcher itself
 
 
 def _wait_for_next_due(deadline: float, *, may_wait: bool = True) -> bool:

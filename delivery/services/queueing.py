@@ -18,6 +18,7 @@ from jobs.queueing import enqueue_on_commit
 
 # By dotted path: the jobs module imports the services, not the other way round.
 DELIVER_JOB = "delivery.jobs.deliver_attempt"
+DELIVER_BATCH_JOB = "delivery.jobs.deliver_attempts"
 
 
 def retry_policy(*, tries_done: int = 0) -> Retry | None:
@@ -60,18 +61,29 @@ def delivery_attempts_queue(
     *, invitations: Sequence[Invitation], actor: Actor, on_enqueued: Callable[[bool, int], None] | None = None
 ) -> list[DeliveryAttempt]:
     """Write the outbox rows for the invitations' current sends, asked for by ``actor``, in one
-    INSERT; their jobs go to Redis in one pipeline after commit.
+    INSERT; their jobs go to Redis in one pipeline after commit. A lone send (a create, a resend)
+    is its own job, and goes at once; many (a bulk resend, reminders) go DELIVERY_BATCH_SIZE to a
+    job, each batch claimed, sent and recorded together.
 
-    ``on_enqueued(taken, count)`` hears, after commit, whether Redis took the jobs; when it did not,
-    the attempts stay `queued` for the sweeper.
+    ``on_enqueued(taken, count)`` hears, after commit, whether Redis took the jobs of these
+    ``count`` attempts; when it did not, they stay `queued` for the sweeper.
     """
     attempts = DeliveryAttempt.objects.bulk_create([_attempt_for(invitation, actor) for invitation in invitations])
+
+    def heard(taken: bool, _jobs: int) -> None:
+        if on_enqueued is not None:
+            on_enqueued(taken, len(attempts))
+
+    if len(attempts) == 1:
+        enqueue_on_commit(DELIVER_JOB, attempts[0].pk, queue_name="delivery", on_result=heard, retry=retry_policy())
+        return attempts
+    size = settings.DELIVERY_BATCH_SIZE
+    ids = [attempt.pk for attempt in attempts]
     enqueue_on_commit(
-        DELIVER_JOB,
+        DELIVER_BATCH_JOB,
         queue_name="delivery",
-        batch=[(attempt.pk,) for attempt in attempts],
-        on_result=on_enqueued,
-        retry=retry_policy(),
+        batch=[(ids[start : start + size],) for start in range(0, len(ids), size)],
+        on_result=heard,
     )
     return attempts
 

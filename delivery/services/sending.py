@@ -1,26 +1,31 @@
-"""Sending one attempt: claim it once, send it (or simulate a sandbox send), report the outcome."""
+"""Sending: claim an attempt once (or a batch in one statement), send it (or simulate a sandbox send),
+the provider calls of a batch overlapping, and report the outcomes, a batch's acceptances together."""
 
 import logging
-from datetime import timedelta
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.principals import Actor
 from accounts.selectors import sandbox_recipient_allowed
-from billing.services import billing_event_record_send
+from billing.services import SendToBill, billing_event_record_send, billing_events_record_sends
 from delivery import channels
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.events import provider_event_apply, suppress_recipient
-from delivery.services.queueing import max_tries, retry_wait
+from delivery.services.queueing import DELIVER_JOB, max_tries, retry_policy, retry_wait
 from invitations.services.outcomes import (
     DeliveryOutcome,
-    invitation_delivery_accepted,
     invitation_delivery_failed,
     invitation_delivery_wanted,
+    invitations_delivery_accepted,
 )
+from jobs.queueing import enqueue_on_commit
 from ops.metrics import DELIVERIES, count_on_commit
 from suppressions.models import Suppression
 from suppressions.selectors import active_suppression_of_row
@@ -57,37 +62,126 @@ def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:
             if lost_try_claimed_at is None:
                 return None
             DeliveryAttempt.objects.filter(pk=attempt_id).update(**claim)
-    # Everything sending and billing need, in one SELECT: the invitation (its state decides whether
-    # the send is still wanted), its organization (billed) and its workflow's organization (named in
-    # the message).
-    # And the reason its recipient is suppressed, if it is (since it was queued, say).
-    attempt = (
-        DeliveryAttempt.objects.select_related("invitation__organization", "invitation__workflow__organization")
-        .annotate(suppressed_as=active_suppression_of_row("reason", organization="invitation__organization_id"))
-        .get(pk=attempt_id)
-    )
+    attempt = _claimed([attempt_id])[0]
     attempt.lost_try_claimed_at = lost_try_claimed_at
     return attempt
 
 
+def _claimed(attempt_ids: list[int]) -> list[DeliveryAttempt]:
+    """The claimed attempts with everything sending and billing need, in one SELECT: the invitation
+    (its state decides whether the send is still wanted), its organization (billed), its workflow's
+    organization (named in the message), and the reason its recipient is suppressed, if it is (since
+    it was queued, say)."""
+    return list(
+        DeliveryAttempt.objects.select_related("invitation__organization", "invitation__workflow__organization")
+        .annotate(suppressed_as=active_suppression_of_row("reason", organization="invitation__organization_id"))
+        .filter(pk__in=attempt_ids)
+        .order_by("pk")
+    )
+
+
+def delivery_attempts_claim(*, attempt_ids: list[int]) -> list[DeliveryAttempt]:
+    """Take a batch of attempts for sending in one UPDATE: those still queued or waiting to retry.
+    The others (another job has them, or they are done) are left out; a `sending` one whose worker
+    was lost is taken over by its own job from the sweeper (``delivery_attempt_claim``)."""
+    claimed = _claim_many(attempt_ids, timezone.now())
+    return _claimed(claimed) if claimed else []
+
+
+def _claim_many(attempt_ids: list[int], now: datetime) -> list[int]:
+    """The ids this UPDATE moved to `sending`: exactly those, however many jobs claim at once."""
+    connection = connections[router.db_for_write(DeliveryAttempt)]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET status = %s, claimed_at = %s, updated_at = %s, tries = tries + 1 "
+                "WHERE id = ANY(%s) AND status IN (%s, %s) RETURNING id",
+                [A.SENDING, now, now, list(attempt_ids), A.QUEUED, A.RETRYING],
+            )
+            return [row[0] for row in cursor.fetchall()]
+    # Elsewhere (the embedded default's SQLite, one process): this claim's own timestamp names its rows.
+    claimable = DeliveryAttempt.objects.filter(pk__in=attempt_ids, status__in=(A.QUEUED, A.RETRYING))
+    claimable.update(status=A.SENDING, claimed_at=now, updated_at=now, tries=F("tries") + 1)
+    return list(
+        DeliveryAttempt.objects.filter(pk__in=attempt_ids, status=A.SENDING, claimed_at=now).values_list(
+            "pk", flat=True
+        )
+    )
+
+
 def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
-    """Send one attempt. Raises DeliveryError on a transient failure so rq retries it."""
+    """Send one attempt. Raises DeliveryError on a transient failure so rq retries it (the job's
+    Retry carries the backoff)."""
     attempt = delivery_attempt_claim(attempt_id=attempt_id)
     if attempt is None:
         logger.info("Delivery attempt %s already claimed or finished; nothing to do", attempt_id)
         return None
+    [(attempt, retry)] = _send_claimed([attempt])
+    if retry is not None:
+        raise retry
+    return attempt
+
+
+def delivery_attempts_send(*, attempt_ids: list[int]) -> list[DeliveryAttempt]:
+    """Send a batch: claimed in one UPDATE, loaded in one SELECT, the provider calls overlapping
+    (DELIVERY_CONCURRENCY per process), the acceptances written in one transaction. A transient
+    failure gets a job of its own, scheduled after its backoff with rq's Retry for the rest."""
+    attempts = delivery_attempts_claim(attempt_ids=attempt_ids)
+    for attempt, retry in _send_claimed(attempts):
+        if retry is not None:
+            enqueue_on_commit(
+                DELIVER_JOB,
+                attempt.pk,
+                queue_name="delivery",
+                delay=retry_wait(attempt.tries),
+                retry=retry_policy(tries_done=attempt.tries),
+            )
+    return attempts
+
+
+def _send_claimed(attempts: list[DeliveryAttempt]) -> list[tuple[DeliveryAttempt, channels.DeliveryError | None]]:
+    """Settle each claimed attempt: not sent (no longer wanted, suppressed, out of tries), simulated
+    (a sandbox send off the allow-list), or sent; the accepted ones recorded together. Each comes
+    back with the transient error a retry should follow, or None."""
+    settled: list[tuple[DeliveryAttempt, channels.DeliveryError | None]] = []
+    accepted: list[tuple[DeliveryAttempt, str, str]] = []
+    to_send: list[DeliveryAttempt] = []
+    for attempt in attempts:
+        skip = _not_sent(attempt)
+        if skip is not None:
+            settled.append((attempt, None))
+        elif not attempt.livemode and not sandbox_recipient_allowed(
+            organization=attempt.invitation.organization_id, recipient=attempt.recipient
+        ):
+            logger.info("Delivery attempt %s is a sandbox send off the allow-list; simulated", attempt.pk)
+            accepted.append((attempt, channels.simulate(attempt), A.SIMULATED))
+        else:
+            to_send.append(attempt)
+    for attempt, outcome in zip(to_send, provider_calls(to_send), strict=True):
+        if isinstance(outcome, str):
+            accepted.append((attempt, outcome, A.ACCEPTED))
+            continue
+        final = outcome.permanent or attempt.tries >= max_tries()
+        _attempt_failed(attempt=attempt, error=outcome, final=final)
+        settled.append((attempt, None if final else outcome))
+    if accepted:
+        _attempts_accepted(accepted)
+        settled += [(attempt, None) for attempt, _message_id, _status in accepted]
+    return settled
+
+
+def _not_sent(attempt: DeliveryAttempt) -> DeliveryAttempt | None:
+    """Settle an attempt that must not reach the provider; None when it may go."""
     if attempt.tries > max_tries():
         # Only reachable when workers died mid-send again and again: stop rather than loop.
-        return _attempt_failed(
-            attempt=attempt,
-            error=channels.DeliveryError(f"Gave up after {attempt.tries - 1} tries.", permanent=True),
-            final=True,
-        )
+        error = channels.DeliveryError(f"Gave up after {attempt.tries - 1} tries.", permanent=True)
+        return _attempt_failed(attempt=attempt, error=error, final=True)
     if not invitation_delivery_wanted(invitation=attempt.invitation, attempt_number=attempt.number):
         attempt.status = A.CANCELED
         attempt.error_message = "Not sent: a newer send superseded it, or the recipient had already moved on."
         attempt.save(update_fields=["status", "error_message", "updated_at"])
-        logger.info("Delivery attempt %s no longer wanted; canceled", attempt_id)
+        logger.info("Delivery attempt %s no longer wanted; canceled", attempt.pk)
         return attempt
     suppressed_as = getattr(attempt, "suppressed_as", None)
     if suppressed_as:
@@ -95,26 +189,39 @@ def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
         reason = Suppression.Reason(suppressed_as).label
         error = channels.DeliveryError(f"Not sent: {attempt.recipient} is suppressed ({reason}).", permanent=True)
         return _attempt_failed(attempt=attempt, error=error, final=True)
-    if not attempt.livemode and not sandbox_recipient_allowed(
-        organization=attempt.invitation.organization_id, recipient=attempt.recipient
-    ):
-        logger.info("Delivery attempt %s is a sandbox send off the allow-list; simulated", attempt_id)
-        return _attempt_accepted(attempt=attempt, message_id=channels.simulate(attempt), status=A.SIMULATED)
+    return None
+
+
+_pool_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _provider_pool() -> ThreadPoolExecutor:
+    """The process's provider calls in flight, DELIVERY_CONCURRENCY at most, whichever job asks."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.DELIVERY_CONCURRENCY, thread_name_prefix="provider")
+        return _pool
+
+
+def provider_calls(attempts: list[DeliveryAttempt]) -> list[str | channels.DeliveryError]:
+    """Each attempt's provider call: its message id, or the DeliveryError it failed with. One runs
+    here; more overlap on the process's provider pool (they touch no database)."""
+    if len(attempts) == 1:
+        return [_call(attempts[0])]
+    return list(_provider_pool().map(_call, attempts))
+
+
+def _call(attempt: DeliveryAttempt) -> str | channels.DeliveryError:
     try:
-        message_id = channels.send(attempt)
+        return channels.send(attempt)
     except channels.DeliveryError as exc:
-        error = exc
+        return exc
     except Exception as exc:
         # An error nobody classified (a bug, an SDK surprise): retry it, bounded by the tries.
-        logger.exception("Unexpected error sending delivery attempt %s", attempt_id)
-        error = channels.DeliveryError(f"The send failed unexpectedly ({exc.__class__.__name__}).", permanent=False)
-    else:
-        return _attempt_accepted(attempt=attempt, message_id=message_id)
-    final = error.permanent or attempt.tries >= max_tries()
-    _attempt_failed(attempt=attempt, error=error, final=final)
-    if final:
-        return attempt
-    raise error
+        logger.exception("Unexpected error sending delivery attempt %s", attempt.pk)
+        return channels.DeliveryError(f"The send failed unexpectedly ({exc.__class__.__name__}).", permanent=False)
 
 
 def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, final: bool) -> DeliveryAttempt:
@@ -142,42 +249,65 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     return attempt
 
 
-def _attempt_accepted(*, attempt: DeliveryAttempt, message_id: str, status: str = A.ACCEPTED) -> DeliveryAttempt:
+ACCEPTED_FIELDS = ["status", "provider_message_id", "accepted_at", "error_message", "retry_at", "updated_at"]
+
+
+def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None:
+    """The provider took these messages: in one transaction, the attempts, their invitations `sent`
+    (one UPDATE, one INSERT of audit rows, one of webhook events), each live send billed once, and
+    the events the provider reported before this was written applied now."""
     now = timezone.now()
-    attempt.status = status
-    attempt.provider_message_id = message_id
-    attempt.accepted_at = now
-    attempt.error_message = ""
-    attempt.retry_at = None
+    attempts = [attempt for attempt, _message_id, _status in accepted]
+    for attempt, message_id, status in accepted:
+        attempt.status = status
+        attempt.provider_message_id = message_id
+        attempt.accepted_at = now
+        attempt.updated_at = now
+        attempt.error_message = ""
+        attempt.retry_at = None
     with transaction.atomic():
-        attempt.save(
-            update_fields=["status", "provider_message_id", "accepted_at", "error_message", "retry_at", "updated_at"]
+        if len(attempts) == 1:
+            attempts[0].save(update_fields=ACCEPTED_FIELDS)
+        else:
+            DeliveryAttempt.objects.bulk_update(attempts, ACCEPTED_FIELDS)
+        for (channel, status), count in Counter((a.channel, a.status) for a in attempts).items():
+            count_on_commit(DELIVERIES, count, channel=channel, outcome=status)
+        invitations_delivery_accepted(
+            accepted=[(a.invitation_id, a.number, a.provider_message_id) for a in attempts], actor=WORKER_ACTOR
         )
-        count_on_commit(DELIVERIES, channel=attempt.channel, outcome=status)
-        invitation_delivery_accepted(
-            invitation_id=attempt.invitation_id,
-            attempt_number=attempt.number,
-            actor=WORKER_ACTOR,
-            provider_message_id=message_id,
+        bills = [
+            SendToBill(
+                organization=attempt.invitation.organization,
+                channel=attempt.channel,
+                livemode=attempt.livemode,
+                source_id=f"attempt:{attempt.pk}",
+                reference=attempt.invitation.token,
+            )
+            for attempt in attempts
+        ]
+        if len(bills) == 1:
+            billing_event_record_send(**vars(bills[0]))
+        else:
+            billing_events_record_sends(sends=bills)
+        _apply_deferred(attempts)
+    for attempt in attempts:
+        logger.info(
+            "Delivery attempt %s %s by the provider as %s", attempt.pk, attempt.status, attempt.provider_message_id
         )
-        billing_event_record_send(
-            organization=attempt.invitation.organization,
-            channel=attempt.channel,
-            livemode=attempt.livemode,
-            source_id=f"attempt:{attempt.pk}",
-            reference=attempt.invitation.token,
-        )
-        # Events the provider reported before this acceptance was written apply now, in order; one
-        # that named another message id was not about this send after all.
-        deferred = attempt.provider_events.filter(outcome=ProviderEvent.Outcome.DEFERRED).order_by(
-            F("occurred_at").asc(nulls_last=True), "received_at", "id"
-        )
-        for event in deferred:
-            if event.message_id in ("", message_id):
-                event.outcome, event.note = provider_event_apply(attempt=attempt, event=event)
-            else:
-                event.outcome = ProviderEvent.Outcome.UNMATCHED
-                event.note = "Its message id is not the one the provider gave this send."
-            event.save(update_fields=["outcome", "note"])
-    logger.info("Delivery attempt %s %s by the provider as %s", attempt.pk, status, message_id)
-    return attempt
+
+
+def _apply_deferred(attempts: list[DeliveryAttempt]) -> None:
+    """Events the provider reported before the acceptances were written apply now, in order; one that
+    named another message id was not about its send after all."""
+    by_id = {attempt.pk: attempt for attempt in attempts}
+    deferred = ProviderEvent.objects.filter(attempt_id__in=by_id, outcome=ProviderEvent.Outcome.DEFERRED).order_by(
+        F("occurred_at").asc(nulls_last=True), "received_at", "id"
+    )
+    for event in deferred:
+        attempt = by_id[event.attempt_id or 0]
+        if event.message_id in ("", attempt.provider_message_id):
+            event.outcome, event.note = provider_event_apply(attempt=attempt, event=event)
+        else:
+            event.outcome = ProviderEvent.Outcome.UNMATCHED
+            event.note = "Its message id is not the one the provider gave this send."
+        event.save(update_fields=["outcome", "note"])

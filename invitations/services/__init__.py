@@ -15,10 +15,10 @@ from invitations.services.correct import invitation_update
 from invitations.services.create import invitation_create, normalize_recipient, workflow_get_default
 from invitations.services.outcomes import (
     DeliveryOutcome,
-    invitation_delivery_accepted,
     invitation_delivery_failed,
     invitation_delivery_reported,
     invitation_delivery_wanted,
+    invitations_delivery_accepted,
 )
 from invitations.services.recipient import (
     DOSSIER_EVENT_STATUS,
@@ -45,7 +45,6 @@ __all__ = [
     "invitation_cancel",
     "invitation_cancel_many",
     "invitation_create",
-    "invitation_delivery_accepted",
     "invitation_delivery_failed",
     "invitation_delivery_reported",
     "invitation_delivery_wanted",
@@ -56,6 +55,7 @@ __all__ = [
     "invitation_resend_bulk",
     "invitation_resend_many",
     "invitation_update",
+    "invitations_delivery_accepted",
     "normalize_recipient",
     "resend_refusal",
     "transition_apply",

@@ -9,7 +9,13 @@ from django.utils import timezone
 from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.models import Invitation
-from invitations.services.transitions import invitation_lock, invitations_lock, note_record, transition_apply
+from invitations.services.transitions import (
+    invitation_lock,
+    invitations_lock,
+    note_record,
+    transition_apply,
+    transitions_apply,
+)
 
 S = Invitation.Status
 
@@ -52,35 +58,42 @@ def invitation_delivery_wanted(*, invitation: Invitation, attempt_number: int) -
 
     `invitation` is the row as the caller has just read it (the delivery job loads it with the
     attempt it claimed). This is a check before sending, not a lock: a change that lands after it is
-    caught by `invitation_delivery_accepted`, which decides under the row lock.
+    caught by `invitations_delivery_accepted`, which decides under the row lock.
     """
     return invitation.delivery_attempts == attempt_number and lifecycle.is_allowed(invitation.status, S.SENT)
 
 
-def invitation_delivery_accepted(
-    *, invitation_id: int, actor: Actor, provider_message_id: str = "", attempt_number: int | None = None
-) -> Invitation:
-    """The provider accepted a message: `pending` or `failed` becomes `sent`.
-
-    Anything else means a later event already moved the invitation on, or the message belongs to
-    an older attempt; it is left as it is.
+def invitations_delivery_accepted(*, accepted: list[tuple[int, int, str]], actor: Actor) -> list[Invitation]:
+    """The provider accepted these messages, each (invitation id, attempt number, provider message
+    id): every invitation still `pending` or `failed` whose latest attempt it was becomes `sent`, in
+    one UPDATE with its audit rows and webhook events. The others had been moved on by a later event,
+    or the message belonged to an older attempt; they are left as they are. Returns the moved ones.
     """
+    wanted = {invitation_id: (number, message_id) for invitation_id, number, message_id in accepted}
     # No savepoint: inside the delivery job's transaction an error here rolls the whole outcome back.
     with transaction.atomic(savepoint=False):
-        # Lock the invitation row (only it; its workflow is read for the webhook event) before checking
-        # that this attempt is current: a resend or a provider event may be changing it.
-        invitation = invitations_lock(Invitation.objects.filter(pk=invitation_id)).get()
-        if _is_current(invitation, attempt_number) and lifecycle.is_allowed(invitation.status, S.SENT):
+        # Lock the invitation rows (only them; their workflows are read for the webhook events) before
+        # checking that each attempt is current: a resend or a provider event may be changing one.
+        locked = invitations_lock(Invitation.objects.filter(pk__in=wanted))
+        moved = [
+            invitation
+            for invitation in locked
+            if _is_current(invitation, wanted[invitation.pk][0]) and lifecycle.is_allowed(invitation.status, S.SENT)
+        ]
+        for invitation in moved:
             invitation.error_message = ""
-            transition_apply(
-                invitation=invitation,
+        if moved:
+            transitions_apply(
+                invitations=moved,
                 to_status=S.SENT,
                 actor=actor,
                 now=timezone.now(),
-                message=f"Provider message id {provider_message_id}" if provider_message_id else "",
+                message=lambda invitation: (
+                    f"Provider message id {wanted[invitation.pk][1]}" if wanted[invitation.pk][1] else ""
+                ),
                 update_fields=("error_message",),
             )
-    return invitation
+    return moved
 
 
 def _fail(

@@ -293,3 +293,26 @@ def test_both_ways_of_recording_a_send_return_the_first_event_for_a_repeated_sou
     assert (again_fast.pk, again_orm.pk) == (fast.pk, orm.pk)
     assert billed(again_fast) == billed(fast) and billed(again_orm) == billed(orm)
     assert BillingEvent.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_batch_of_sends_is_billed_at_each_organizations_price_once_and_never_in_sandbox(
+    organization, other_organization
+):
+    from billing.services import SendToBill, billing_events_record_sends
+
+    Price.objects.create(organization=organization, event_type="send.email", amount=Decimal("0.0080"), currency="USD")
+    sends = [
+        SendToBill(organization=organization, channel="email", livemode=True, source_id="attempt:1"),
+        SendToBill(organization=organization, channel="sms", livemode=True, source_id="attempt:2"),
+        SendToBill(organization=other_organization, channel="email", livemode=True, source_id="attempt:3"),
+        SendToBill(organization=organization, channel="email", livemode=False, source_id="attempt:4"),
+    ]
+    billing_events_record_sends(sends=sends)
+    billing_events_record_sends(sends=sends[:1])  # a repeated source bills nothing new
+    billed = {e.source_id: (e.event_type, e.amount, e.currency) for e in BillingEvent.objects.all()}
+    assert billed == {
+        "attempt:1": ("send.email", Decimal("0.0080"), "USD"),
+        "attempt:2": ("send.sms", Decimal("0.0500"), "EUR"),
+        "attempt:3": ("send.email", Decimal("0.0100"), "EUR"),
+    }

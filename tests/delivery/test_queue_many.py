@@ -1,4 +1,5 @@
-"""Queueing delivery attempts: one INSERT, one Redis pipeline after commit, the same jobs for one or many."""
+"""Queueing delivery attempts: one INSERT, one Redis pipeline after commit; a lone send its own job,
+many DELIVERY_BATCH_SIZE to a job."""
 
 import pytest
 from django.db import transaction
@@ -12,20 +13,22 @@ from tests.factories import InvitationFactory
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_batch_enqueues_the_same_jobs_as_a_single_send(organization, delivery_queue):
+def test_a_lone_send_is_its_own_job_and_many_go_a_batch_to_a_job(organization, delivery_queue, settings):
+    settings.DELIVERY_BATCH_SIZE = 2
     single_invitation, *batch = [InvitationFactory(organization=organization) for _ in range(4)]
     with transaction.atomic():
         (single,) = delivery_attempts_queue(invitations=[single_invitation], actor=TEST_ACTOR)
         attempts = delivery_attempts_queue(invitations=batch, actor=TEST_ACTOR)
         assert delivery_queue.count == 0  # nothing leaves before commit
-    jobs = {job.args[0]: job for job in delivery_queue.get_jobs()}
-    assert set(jobs) == {single.pk, *(a.pk for a in attempts)}
-    reference = jobs[single.pk]
-    for attempt in attempts:
-        job = jobs[attempt.pk]
-        assert job.func_name == reference.func_name == "delivery.jobs.deliver_attempt"
-        assert (job.retries_left, job.retry_intervals) == (reference.retries_left, reference.retry_intervals)
-        assert (job.timeout, job.result_ttl, job.origin) == (reference.timeout, reference.result_ttl, "delivery")
+    lone, *batches = delivery_queue.get_jobs()
+    assert (lone.func_name, lone.args) == ("delivery.jobs.deliver_attempt", (single.pk,))
+    # rq's Retry carries a lone send's backoff; a batch reschedules each failure as a job of its own.
+    assert lone.retries_left == len(settings.DELIVERY_RETRY_INTERVALS)
+    assert [job.func_name for job in batches] == ["delivery.jobs.deliver_attempts"] * 2
+    assert [job.args[0] for job in batches] == [[attempts[0].pk, attempts[1].pk], [attempts[2].pk]]
+    assert {(job.timeout, job.result_ttl, job.origin) for job in batches} == {
+        (lone.timeout, lone.result_ttl, "delivery")
+    }
     rows = DeliveryAttempt.objects.filter(pk__in=[a.pk for a in attempts]).order_by("pk")
     assert [(a.invitation_id, a.number, a.status, a.recipient) for a in rows] == [
         (i.pk, 1, "queued", i.recipient) for i in batch

@@ -1,0 +1,106 @@
+"""Many sends at once (a bulk resend) go DELIVERY_BATCH_SIZE to a job: claimed in one statement,
+their provider calls overlapping, their acceptances written together, with exactly the effects of
+one-by-one sends. Through anymail's Postmark backend to a Postmark-compatible server on 127.0.0.1
+and a real rq worker."""
+
+from datetime import timedelta
+
+import django_rq
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rq.registry import ScheduledJobRegistry
+
+from billing.models import BillingEvent
+from delivery.jobs import deliver_attempts
+from delivery.models import DeliveryAttempt
+from invitations.models import Invitation, InvitationEvent
+from invitations.services import invitation_resend_bulk
+from tests.conftest import T0, TEST_ACTOR, queued_attempt_ids
+from tests.factories import InvitationFactory
+from webhooks.models import Event
+
+pytestmark = pytest.mark.django_db
+
+A = DeliveryAttempt.Status
+S = Invitation.Status
+
+
+def sent(organization, count: int) -> list[Invitation]:
+    return [
+        InvitationFactory(
+            organization=organization,
+            recipient=f"p{n}@example.com",
+            created_at=T0 - timedelta(hours=1),
+            sent_at=T0 - timedelta(minutes=10),
+        )
+        for n in range(count)
+    ]
+
+
+def test_a_bulk_resend_goes_a_batch_to_a_job_with_the_effects_of_single_sends(
+    organization, fake_postmark, run_worker, delivery_queue, settings, django_capture_on_commit_callbacks
+):
+    settings.DELIVERY_BATCH_SIZE = 20
+    invitations = sent(organization, 45)
+    with time_machine.travel(T0, tick=True):
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation_resend_bulk(invitation_ids=[i.pk for i in invitations], actor=TEST_ACTOR)
+        assert [len(job.args[0]) for job in delivery_queue.get_jobs()] == [20, 20, 5]
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_worker() == 3
+
+    assert set(Invitation.objects.values_list("status", "delivery_attempts")) == {(S.SENT, 2)}
+    assert set(DeliveryAttempt.objects.values_list("status", "tries")) == {(A.ACCEPTED, 1)}
+    assert sorted(message["To"] for message in fake_postmark.messages) == sorted(i.recipient for i in invitations)
+    assert BillingEvent.objects.count() == 45
+    accepted = InvitationEvent.objects.filter(reason="provider_accepted")
+    assert accepted.count() == 45 and all(row.message.startswith("Provider message id ") for row in accepted)
+    assert Event.objects.filter(type="invitation.sent").count() == 45
+
+
+def test_a_batch_costs_a_dozen_statements_however_many_it_sends(
+    organization, fake_postmark, settings, django_capture_on_commit_callbacks
+):
+    settings.DELIVERY_BATCH_SIZE = 30
+    invitations = sent(organization, 30)
+    with time_machine.travel(T0, tick=True):
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation_resend_bulk(invitation_ids=[i.pk for i in invitations], actor=TEST_ACTOR)
+        ids = list(DeliveryAttempt.objects.order_by("pk").values_list("pk", flat=True))
+        with CaptureQueriesContext(connection) as queries:
+            result = deliver_attempts(ids)
+        assert result == {"claimed": 30, "skipped": 0}
+        # One by one, the same 30 sends took 11 statements each.
+        assert len(queries) <= 12, [q["sql"][:80] for q in queries]
+        assert deliver_attempts(ids) == {"claimed": 0, "skipped": 30}
+    assert Invitation.objects.filter(status=S.SENT).count() == 30
+    assert sorted(BillingEvent.objects.values_list("source_id", flat=True)) == sorted(f"attempt:{pk}" for pk in ids)
+
+
+def test_a_transient_failure_in_a_batch_gets_a_retry_job_of_its_own_and_the_others_go(
+    organization, fake_postmark, run_worker, delivery_queue, django_capture_on_commit_callbacks
+):
+    invitations = sent(organization, 5)
+    fake_postmark.fail_once.add(invitations[2].recipient)
+    with time_machine.travel(T0, tick=False) as clock:
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation_resend_bulk(invitation_ids=[i.pk for i in invitations], actor=TEST_ACTOR)
+        with django_capture_on_commit_callbacks(execute=True):
+            run_worker()
+        failing = DeliveryAttempt.objects.get(invitation=invitations[2])
+        assert (failing.status, failing.tries) == (A.RETRYING, 1)
+        assert Invitation.objects.get(pk=invitations[2].pk).status == S.FAILED
+        assert Invitation.objects.filter(status=S.SENT).count() == 4
+        [retry_id] = ScheduledJobRegistry(queue=delivery_queue).get_job_ids()
+        retry = delivery_queue.fetch_job(retry_id)
+        assert (retry.func_name, retry.args) == ("delivery.jobs.deliver_attempt", (failing.pk,))
+        clock.shift(timedelta(seconds=61))
+        with django_capture_on_commit_callbacks(execute=True):
+            run_worker(with_scheduler=True)
+    failing.refresh_from_db()
+    assert (failing.status, failing.tries) == (A.ACCEPTED, 2)
+    assert set(Invitation.objects.values_list("status", flat=True)) == {S.SENT}
+    assert BillingEvent.objects.count() == 5
+    assert queued_attempt_ids(django_rq.get_queue("delivery")) == []
