@@ -7,7 +7,8 @@ Twilio-compatible Messages API) that answers each call after --latency seconds.
 
     .venv/bin/python bench/provider_latency.py --count 10000 --workers 2 [--channel sms] [--kill]
 
-Prints the wall time from the command's start until every invitation is `sent`, the rate, what the
+Prints the wall time from the command's start until every invitation is `sent`, the rate, the CPU
+the service's processes (Python, PostgreSQL, Redis) spent meanwhile, a message's share of it, what the
 provider received (distinct attempt keys, calls repeating a key), the billing events, and the
 workers' peak memory (VmHWM of each worker and its scheduler, summed). With --kill, one worker is
 SIGKILLed once a third is sent and another started in its place, as a supervisor would; the
@@ -39,6 +40,17 @@ def seed(count: int, channel: str) -> None:
 
     organization = organization_create(slug="latency", name="Latency", actor=Actor.system("bench"))
     seeding.sent_invitations(organization, count, channel=channel)
+
+
+def service_cpu() -> dict[str, float]:
+    """CPU seconds so far of the service's kinds of process: Python (workers, the command, the
+    scheduler; this process too, taken out by the caller), PostgreSQL and Redis."""
+    kinds = {"python": ("python",), "postgres": ("postgres",), "redis": ("redis-server",)}
+    used = harness.cpu_seconds_by_program()
+    return {
+        kind: sum(seconds for name, seconds in used.items() if name.startswith(prefixes))
+        for kind, prefixes in kinds.items()
+    }
 
 
 def sent_count() -> int:
@@ -113,6 +125,7 @@ def main() -> None:
         workers = [children.start(worker_args, env=env, log=logs / f"worker-{n}.log") for n in range(args.workers)]
         for name in ("webhooks", "default", "sweeper"):
             children.start(harness.procfile_command(name), env=env, log=logs / f"{name}.log")
+        cpu_before, own_before = service_cpu(), sum(os.times()[:2])
         started = time.monotonic()
         command = children.start(
             [harness.PYTHON, "manage.py", "resend_invitations", "--org", "latency", "--channel", args.channel],
@@ -132,6 +145,7 @@ def main() -> None:
                 print(f"killed worker {killed.pid} at {done} sent, {time.monotonic() - started:.1f} s in")
             time.sleep(0.5)
         elapsed = time.monotonic() - started
+        cpu_after, own_after = service_cpu(), sum(os.times()[:2])
         command.wait(timeout=60)
         peak = max(peak, process_tree_peak_kib([w.pid for w in workers]))
         billed = BillingEvent.objects.count()
@@ -153,6 +167,12 @@ def main() -> None:
     if args.channel == "sms":
         print(f"provider: {provider.lookups} lookups of an earlier try's message before sending again")
     print(f"billing events: {billed}")
+    # This process is the fake provider: its own CPU is the provider's, not the service's.
+    spent = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
+    spent["python"] = spent.get("python", 0.0) - (own_after - own_before)
+    total = sum(spent.values())
+    parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in sorted(spent.items()))
+    print(f"CPU of the service's processes: {total:.1f} s ({parts}), {total / max(done, 1) * 1000:.2f} ms a message")
     print(f"workers' peak memory: {peak / 1024:.0f} MiB")
     print(f"machine: {harness.machine_description()}")
 
