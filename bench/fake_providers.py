@@ -87,28 +87,53 @@ class FakeProvider:
 
 
 class FakePostmark(FakeProvider):
-    """Postmark's /email and /email/batch; ``messages`` keeps every message's JSON."""
+    """Postmark's /email and /email/batch; ``messages`` keeps every message's JSON. A recipient in
+    ``fail_once`` makes the next call with it answer 500 once, as a passing outage would (the whole
+    call, batch or not). One in ``inactive`` is refused as Postmark refuses an address that bounced
+    before: HTTP 422 ErrorCode 406 for a single message, that message's result in a batch. One in
+    ``rate_limited_once`` gets ErrorCode 429 (rate limit exceeded) once, the same way."""
 
     def __init__(self, latency: float):
         self.messages: list[dict] = []
-        # Recipients whose next message is answered 500 once, as a passing outage would be.
         self.fail_once: set[str] = set()
+        self.inactive: set[str] = set()
+        self.rate_limited_once: set[str] = set()
+        self.batch_calls = 0
         super().__init__(latency)
 
     def handle(self, handler, body: bytes):
         if handler.command != "POST":
             return 405, {"ErrorCode": 405, "Message": "Method not allowed"}, "application/json"
         data = json.loads(body or b"{}")
-        messages = data if isinstance(data, list) else [data]
+        batch = handler.path.rstrip("/").endswith("batch")
+        if batch != isinstance(data, list):
+            return 422, {"ErrorCode": 402, "Message": "Received invalid JSON input."}, "application/json"
+        messages = data if batch else [data]
         with self.lock:
-            failing = not isinstance(data, list) and data.get("To") in self.fail_once
-            self.fail_once.discard(data.get("To") if failing else None)
+            self.batch_calls += batch
+            failing = self.fail_once & {message.get("To") for message in messages}
+            self.fail_once -= failing
         if failing:
             return 500, {"ErrorCode": 500, "Message": "Internal server error (a passing outage)"}, "application/json"
         answers = [self.accept(message) for message in messages]
-        return 200, answers if handler.path.rstrip("/").endswith("batch") else answers[0], "application/json"
+        if batch:
+            return 200, answers, "application/json"
+        status = {0: 200, 429: 429}.get(answers[0]["ErrorCode"], 422)
+        return status, answers[0], "application/json"
 
     def accept(self, message: dict) -> dict:
+        with self.lock:
+            limited = message.get("To") in self.rate_limited_once
+            self.rate_limited_once.discard(message.get("To"))
+        if limited:
+            return {"ErrorCode": 429, "Message": "Rate limit exceeded."}
+        if message.get("To") in self.inactive:
+            return {
+                "ErrorCode": 406,
+                "Message": "You tried to send to recipient(s) that have been marked as inactive. Found inactive "
+                f"addresses: {message['To']}. Inactive recipients are ones that have generated a hard bounce, a spam "
+                "complaint, or a manual suppression.",
+            }
         with self.lock:
             self.messages.append(message)
         key = next((h["Value"] for h in message.get("Headers", []) if h.get("Name") == "X-Delivery-Attempt"), "")

@@ -6,8 +6,10 @@ import threading
 from dataclasses import dataclass
 from email.utils import make_msgid
 
+import requests
 from anymail.backends.base import AnymailBaseBackend
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+from anymail.backends.postmark import EmailBackend as PostmarkBackend
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.core.mail import get_connection
@@ -109,7 +111,7 @@ def idempotency_key(attempt: DeliveryAttempt) -> str:
     return f"delivery-attempt-{attempt.pk}"
 
 
-def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
+def _email_message(attempt: DeliveryAttempt, rendered: RenderedMessage) -> AnymailMessage:
     key = idempotency_key(attempt)
     message_id = make_msgid(idstring=key, domain=settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or None)
     message = AnymailMessage(
@@ -124,14 +126,21 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     # Read by anymail ESPs; the tracking webhooks echo the metadata back.
     message.metadata = {"delivery_attempt_id": str(attempt.pk), "invitation_token": attempt.invitation.token}
     message.tags = ["invitation"]
+    return message
+
+
+def _recipient_refused(said: str) -> DeliveryError:
+    return DeliveryError(
+        f"Recipient refused by the email provider: {said}", permanent=True, suppress_as=Suppression.Reason.HARD_BOUNCE
+    )
+
+
+def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
+    message = _email_message(attempt, rendered)
     try:
         message.send(fail_silently=False)
     except AnymailRecipientsRefused as exc:
-        raise DeliveryError(
-            f"Recipient refused by the email provider: {_first_line(exc)}",
-            permanent=True,
-            suppress_as=Suppression.Reason.HARD_BOUNCE,
-        ) from exc
+        raise _recipient_refused(_provider_said(exc) or _first_line(exc)) from exc
     except AnymailAPIError as exc:
         raise _provider_error(exc) from exc
     except smtplib.SMTPException as exc:
@@ -144,7 +153,77 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     anymail_status = getattr(message, "anymail_status", None)
     if anymail_status is not None and anymail_status.message_id:
         return str(anymail_status.message_id)
-    return message_id
+    return str(message.extra_headers["Message-ID"])
+
+
+# Postmark's /email/batch takes up to 500 messages a call.
+POSTMARK_BATCH_LIMIT = 500
+# Postmark's per-message error codes (https://postmarkapp.com/developer/api/overview#error-codes):
+# 300 an invalid message (its 'To' address, when the words say so), 406 an inactive recipient (a hard
+# bounce or a spam complaint before). These may pass later: 10 (our server token refused, fixed by an
+# operator), 100 (maintenance), 405 (the account may not send now), 429 (rate limit).
+_POSTMARK_TRANSIENT_CODES = {10, 100, 405, 429}
+
+
+def email_batch_size() -> int:
+    """How many emails go to the provider in one call: Postmark's batch limit when anymail's Postmark
+    backend (with its per-message API) is configured; 1 (a call each) for any other backend."""
+    connection = _email_connection()
+    if isinstance(connection, PostmarkBackend) and not connection.use_bulk_api:
+        return POSTMARK_BATCH_LIMIT
+    return 1
+
+
+def send_email_batch(attempts: list[DeliveryAttempt]) -> list[str | DeliveryError]:
+    """The attempts' emails in one call to Postmark's /email/batch: each its own message, with its own
+    recipient, idempotency key and metadata, built by anymail's Postmark payload exactly as a single
+    send's. Postmark answers one result per message, in order: each attempt's message id, or the
+    DeliveryError for it. A call that fails as a whole fails each of its messages alike."""
+    connection = _email_connection()
+    messages = [_email_message(attempt, render(attempt)) for attempt in attempts]
+    payloads = [connection.build_message_payload(message, connection.send_defaults) for message in messages]
+    params = payloads[0].get_request_params(connection.api_url)
+    params.update(url=f"{connection.api_url}email/batch", data=payloads[0].serialize_json([p.data for p in payloads]))
+    params.setdefault("timeout", connection.timeout)
+    try:
+        response = connection.session.request(**params)
+    except requests.RequestException as exc:
+        # It may have reached the provider: the retries carry the same keys.
+        if isinstance(exc, requests.Timeout):
+            error = DeliveryError("The email provider did not answer in time.", permanent=False, unsure=True)
+        else:
+            cause = exc.__class__.__name__
+            error = DeliveryError(f"The email provider could not be reached: {cause}.", permanent=False, unsure=True)
+        return [error] * len(attempts)
+    if response.status_code != 200:
+        error = _provider_error(AnymailRequestsAPIError(response=response, backend=connection))
+        return [error] * len(attempts)
+    try:
+        answers = response.json()
+    except ValueError:
+        answers = None
+    if not isinstance(answers, list) or len(answers) != len(attempts):
+        # The messages may have been taken: their retries carry the same keys.
+        error = DeliveryError("The email provider's batch answer could not be read.", permanent=False, unsure=True)
+        return [error] * len(attempts)
+    return [_batch_result(answer) for answer in answers]
+
+
+def _batch_result(answer) -> str | DeliveryError:
+    code = answer.get("ErrorCode", 0) if isinstance(answer, dict) else -1
+    said = " ".join(str(answer.get("Message", "")).split()) if isinstance(answer, dict) else ""
+    if code == 0 and answer.get("MessageID"):
+        if "inactive addresses" not in said:
+            return str(answer["MessageID"])
+        return _recipient_refused(said)
+    if code == 406 or (code == 300 and re.match(r"^(Invalid|Error\s+parsing)\s+'To'", said, re.IGNORECASE)):
+        return _recipient_refused(said)
+    if code == -1:
+        return DeliveryError("The email provider's batch answer could not be read.", permanent=False, unsure=True)
+    return DeliveryError(
+        f"The email provider refused the message (error {code}): {said or 'no reason given'}",
+        permanent=code not in _POSTMARK_TRANSIENT_CODES,
+    )
 
 
 _email = threading.local()
@@ -171,6 +250,17 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
+def _provider_said(exc: AnymailAPIError) -> str:
+    """The words of the provider's answer (its JSON's Message), or ""."""
+    response = getattr(exc, "response", None)
+    try:
+        answer = response.json() if response is not None else {}
+    except ValueError:
+        return ""
+    said = (answer.get("Message") or answer.get("message") or "") if isinstance(answer, dict) else ""
+    return " ".join(str(said).split())
+
+
 def _provider_error(exc: AnymailAPIError) -> DeliveryError:
     """An email provider's API error in words: its own message when its answer has one."""
     status = getattr(exc, "status_code", None)
@@ -178,17 +268,12 @@ def _provider_error(exc: AnymailAPIError) -> DeliveryError:
         # No answer at all: the last line of anymail's text is the cause ("Connection refused").
         cause = (str(exc).strip().splitlines() or ["no answer"])[-1].rpartition(": ")[2]
         return DeliveryError(f"The email provider could not be reached: {cause}.", permanent=False, unsure=True)
-    said = ""
-    try:
-        answer = exc.response.json() if exc.response is not None else {}
-        said = str(answer.get("Message") or answer.get("message") or "") if isinstance(answer, dict) else ""
-    except ValueError:
-        pass
+    said = _provider_said(exc)
     # A 4xx refuses this message; but a timeout, a rate limit or our own credentials being refused
     # (401/403, fixed by an operator) may pass on a later try.
     permanent = 400 <= status < 500 and status not in (401, 403, 408, 429)
     return DeliveryError(
-        f"The email provider refused the message (HTTP {status}): {' '.join(said.split()) or _first_line(exc)}",
+        f"The email provider refused the message (HTTP {status}): {said or _first_line(exc)}",
         permanent=permanent,
     )
 

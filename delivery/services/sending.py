@@ -207,10 +207,22 @@ def _provider_pool() -> ThreadPoolExecutor:
 
 def provider_calls(attempts: list[DeliveryAttempt]) -> list[str | channels.DeliveryError]:
     """Each attempt's provider call: its message id, or the DeliveryError it failed with. One runs
-    here; more overlap on the process's provider pool (they touch no database)."""
+    here; more overlap on the process's provider pool (they touch no database), emails in calls to
+    the provider's batch API where it has one (``channels.email_batch_size``)."""
     if len(attempts) == 1:
         return [_call(attempts[0])]
-    return list(_provider_pool().map(_call, attempts))
+    emails = [attempt for attempt in attempts if attempt.channel == "email"]
+    size = channels.email_batch_size() if len(emails) > 1 else 1
+    if size == 1:
+        return list(_provider_pool().map(_call, attempts))
+    pool = _provider_pool()
+    singles = {a.pk: pool.submit(_call, a) for a in attempts if a.channel != "email"}
+    chunks = [emails[start : start + size] for start in range(0, len(emails), size)]
+    batches = [(chunk, pool.submit(_call_batch, chunk)) for chunk in chunks]
+    outcomes = {pk: future.result() for pk, future in singles.items()}
+    for chunk, future in batches:
+        outcomes.update(zip((a.pk for a in chunk), future.result(), strict=True))
+    return [outcomes[attempt.pk] for attempt in attempts]
 
 
 def _call(attempt: DeliveryAttempt) -> str | channels.DeliveryError:
@@ -219,9 +231,21 @@ def _call(attempt: DeliveryAttempt) -> str | channels.DeliveryError:
     except channels.DeliveryError as exc:
         return exc
     except Exception as exc:
-        # An error nobody classified (a bug, an SDK surprise): retry it, bounded by the tries.
-        logger.exception("Unexpected error sending delivery attempt %s", attempt.pk)
-        return channels.DeliveryError(f"The send failed unexpectedly ({exc.__class__.__name__}).", permanent=False)
+        return _unexpected(exc, [attempt])[0]
+
+
+def _call_batch(attempts: list[DeliveryAttempt]) -> list[str | channels.DeliveryError]:
+    try:
+        return channels.send_email_batch(attempts)
+    except Exception as exc:
+        return _unexpected(exc, attempts)
+
+
+def _unexpected(exc: Exception, attempts: list[DeliveryAttempt]) -> list[str | channels.DeliveryError]:
+    """An error nobody classified (a bug, an SDK surprise): retried, bounded by the tries."""
+    logger.exception("Unexpected error sending delivery attempts %s", ", ".join(str(a.pk) for a in attempts))
+    error = channels.DeliveryError(f"The send failed unexpectedly ({exc.__class__.__name__}).", permanent=False)
+    return [error] * len(attempts)
 
 
 def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, final: bool) -> DeliveryAttempt:
