@@ -10,6 +10,7 @@ URL, so a repeated attempt is a message the recipient got twice.
 
 import base64
 import json
+import socket
 import sys
 import threading
 import time
@@ -46,6 +47,9 @@ class FakeProvider:
 
             def setup(self):
                 super().setup()
+                # The headers and the body go as written, as a real API's server sends them (no
+                # Nagle wait for the client's delayed ACK between the two writes).
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with provider.lock:
                     provider.connections += 1
 

@@ -30,6 +30,13 @@ class _TwilioHttpClient(TwilioHttpClient):
     def __init__(self, *, base_url: str, **options):
         super().__init__(**options)
         self.base_url = base_url
+        if self.session is not None:
+            # The environment's proxies and CA bundle, read once for this client rather than on every
+            # call (requests' trust_env walks the whole environment per request).
+            environment = self.session.merge_environment_settings(base_url, {}, None, None, None)
+            self.session.proxies.update(environment["proxies"])
+            self.session.verify = environment["verify"]
+            self.session.trust_env = False
 
     def request(self, method: str, url: str, *args, **kwargs):
         if url.startswith(TWILIO_API + "/"):

@@ -268,6 +268,27 @@ def test_with_twilio_api_base_url_the_backend_calls_a_twilio_compatible_api_ther
     assert sid.startswith("SM") and provider.calls == {callback: 2}  # the refused call sent nothing
 
 
+def test_a_proxy_named_in_the_environment_carries_the_calls(settings, monkeypatch):
+    """The environment's proxy settings are read once per client, not on every call, and still used."""
+    provider = FakeTwilio(0, account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+    proxy = FakeTwilio(0, account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN = TWILIO_SID, TWILIO_TOKEN
+    # A new base URL, so a new client reads the environment.
+    settings.TWILIO_API_BASE_URL = provider.url.replace("127.0.0.1", "localhost")
+    message = SmsMessage(to=PHONE, body="Your link", sender="AutoDoc", idempotency_key="8")
+    try:
+        with pytest.raises(PermanentSmsError, match="HTTP 404"):
+            TwilioSmsBackend().send(message)
+    finally:
+        provider.stop()
+        proxy.stop()
+    # The proxy got the call (for the whole URL, which it does not serve); the API itself saw nothing.
+    assert proxy.connections == 1 and provider.connections == 0
+
+
 def test_a_retried_send_takes_the_message_an_earlier_try_created_instead_of_sending_it_again(settings):
     """Twilio takes no idempotency key: a try whose answer was lost (its worker killed) must not
     become a second SMS when the attempt is tried again."""
