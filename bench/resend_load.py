@@ -426,6 +426,8 @@ def main() -> None:
                 open_runs[str(rate)] = {**phase.summary(), "rate": rate, "sent_late_max_ms": phase.sent_late_ms}
                 accepted += phase.statuses.get(200, 0)
             figures["open_loop"] = open_runs
+        # gunicorn stops gracefully: the requests wrk left in flight finish before the rows are counted.
+        children.stop_all()
         figures["checks"] = verify(seeded, accepted)
     finally:
         children.stop_all()
