@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connections, router, transaction
+from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from ops.sql import Write, pending_run
 from webhooks.dispatch import schedule_dispatch
 from webhooks.models import Endpoint, Event, WebhookDelivery, new_event_id
 
@@ -40,6 +41,61 @@ def subscribed(event_type: str) -> Q:
     return Q(event_types__contains=",*,") | Q(event_types__contains=f",{event_type},")
 
 
+class EventsToEmit:
+    """Events to write with their fan-out in the caller's transaction, their dispatch scheduled
+    after commit (``ops.sql.Pending``): on PostgreSQL as writes another statement can carry, so a
+    change and its events cost one round trip; else through the ORM."""
+
+    def __init__(self, events: list[NewEvent], now: datetime | None = None) -> None:
+        self.events = events
+        self.now = now or timezone.now()
+        self.ids = [new_event_id() for _ in events]
+
+    def writes(self, connection) -> list[Write]:
+        """The events' INSERT feeding the INSERT of one pending delivery for each enabled endpoint of
+        their organization and mode that subscribes to their type, whatever their numbers."""
+        if not self.events:
+            return []
+        qn = connection.ops.quote_name
+        event_table, endpoint_table = qn(Event._meta.db_table), qn(Endpoint._meta.db_table)
+        delivery_table = qn(WebhookDelivery._meta.db_table)
+        rows = ", ".join(["(%s, %s::bigint, %s::boolean, %s, %s, %s::jsonb, %s::timestamptz)"] * len(self.events))
+        params: list = []
+        for event, public_id in zip(self.events, self.ids, strict=True):
+            params += [public_id, event.organization_id, event.livemode, event.type, event.subject]
+            params += [json.dumps(event.data, cls=DjangoJSONEncoder), self.now]
+        new_event = Write(
+            "new_event",
+            f"INSERT INTO {event_table} (public_id, organization_id, livemode, type, subject, data, created_at) "
+            f"VALUES {rows} RETURNING id, organization_id, livemode, type",
+            params,
+        )
+        new_delivery = Write(
+            "new_webhook_delivery",
+            f"""INSERT INTO {delivery_table} (event_id, endpoint_id, status, tries, created_at, updated_at)
+            SELECT new_event.id, endpoint.id, %s, 0, %s::timestamptz, %s::timestamptz
+            FROM new_event JOIN {endpoint_table} AS endpoint
+              ON endpoint.organization_id = new_event.organization_id AND endpoint.livemode = new_event.livemode
+            WHERE endpoint.enabled
+              AND (endpoint.event_types LIKE '%%,*,%%' OR endpoint.event_types LIKE '%%,' || new_event.type || ',%%')
+            RETURNING 1""",
+            [WebhookDelivery.Status.PENDING, self.now, self.now],
+            returning="1",
+        )
+        return [new_event, new_delivery]
+
+    def written(self, returned: dict[str, list]) -> None:
+        self._delivered(len(returned.get("new_webhook_delivery", [])))
+
+    def save(self) -> None:
+        if self.events:
+            self._delivered(_emit_orm(self.events, self.ids, self.now))
+
+    def _delivered(self, count: int) -> None:
+        if count:
+            transaction.on_commit(schedule_dispatch, using=router.db_for_write(Event))
+
+
 def webhook_events_emit(*, events: list[NewEvent], now: datetime | None = None) -> list[str]:
     """Write the events and one pending delivery for each enabled endpoint of their organization and
     mode that subscribes to their type, in the caller's transaction; dispatch them after commit.
@@ -47,46 +103,9 @@ def webhook_events_emit(*, events: list[NewEvent], now: datetime | None = None) 
     Returns the new events' ids. On PostgreSQL this is one statement whatever the number of events
     and endpoints (an INSERT of the events feeding the INSERT of the deliveries).
     """
-    if not events:
-        return []
-    now = now or timezone.now()
-    ids = [new_event_id() for _ in events]
-    connection = connections[router.db_for_write(Event)]
-    if connection.vendor == "postgresql":
-        delivered = _emit_postgresql(connection, events, ids, now)
-    else:
-        delivered = _emit_orm(events, ids, now)
-    if delivered:
-        transaction.on_commit(schedule_dispatch, using=connection.alias)
-    return ids
-
-
-def _emit_postgresql(connection, events: list[NewEvent], ids: list[str], now: datetime) -> int:
-    qn = connection.ops.quote_name
-    event_table, endpoint_table = qn(Event._meta.db_table), qn(Endpoint._meta.db_table)
-    delivery_table = qn(WebhookDelivery._meta.db_table)
-    rows = ", ".join(["(%s, %s, %s, %s, %s, %s::jsonb, %s)"] * len(events))
-    params: list = []
-    for event, public_id in zip(events, ids, strict=True):
-        params += [public_id, event.organization_id, event.livemode, event.type, event.subject]
-        params += [json.dumps(event.data, cls=DjangoJSONEncoder), now]
-    sql = f"""
-        WITH new_event AS (
-            INSERT INTO {event_table} (public_id, organization_id, livemode, type, subject, data, created_at)
-            VALUES {rows}
-            RETURNING id, organization_id, livemode, type
-        )
-        INSERT INTO {delivery_table} (event_id, endpoint_id, status, tries, created_at, updated_at)
-        SELECT new_event.id, endpoint.id, %s, 0, %s, %s
-        FROM new_event JOIN {endpoint_table} AS endpoint
-          ON endpoint.organization_id = new_event.organization_id AND endpoint.livemode = new_event.livemode
-        WHERE endpoint.enabled
-          AND (endpoint.event_types LIKE '%%,*,%%' OR endpoint.event_types LIKE '%%,' || new_event.type || ',%%')
-    """
-    params += [WebhookDelivery.Status.PENDING, now, now]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    pending = EventsToEmit(events, now)
+    pending_run(pending, using=router.db_for_write(Event))
+    return pending.ids
 
 
 def _emit_orm(events: list[NewEvent], ids: list[str], now: datetime) -> int:

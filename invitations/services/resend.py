@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from api.errors import ApiError
 from delivery.selectors import delivery_retries_due
-from delivery.services.queueing import delivery_attempts_queue
+from delivery.services.queueing import SendsToQueue
 from invitations.exceptions import (
     CooldownActive,
     InvalidStatus,
@@ -123,8 +123,8 @@ def send_again(
         reason=reason,
         update_fields=(*SEND_FIELDS, *update_fields),
         event_data=event_data,
+        along=[SendsToQueue(invitations, actor, on_enqueued)],
     )
-    delivery_attempts_queue(invitations=invitations, actor=actor, on_enqueued=on_enqueued)
 
 
 def invitation_resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invitation:

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from django.db import connections, router
 from django.db.models import QuerySet
 
 from accounts.principals import Actor
@@ -15,8 +16,9 @@ from invitations.models import Invitation, InvitationEvent
 from invitations.reminders import reminder_due_at
 from invitations.selectors import InvitationLookup
 from invitations.serializers import invitation_to_dict
-from suppressions.selectors import active_suppression_of_row
-from webhooks.events import NewEvent, webhook_events_emit
+from ops.sql import Pending, combinable, pending_run, rows_insert, rows_update
+from suppressions.selectors import active_suppression_of_table_row
+from webhooks.events import EventsToEmit, NewEvent
 
 S = Invitation.Status
 # Every move the customer's endpoints are told of, as the event type they receive.
@@ -63,6 +65,10 @@ def webhook_event(
     )
 
 
+# An audit row's columns as a new one writes them: all but its id.
+AUDIT_FIELDS = [f.name for f in InvitationEvent._meta.concrete_fields if not f.primary_key]
+
+
 def audit_event(
     *,
     invitation: Invitation,
@@ -95,7 +101,8 @@ def invitations_lock(rows: QuerySet[Invitation], *, skip_locked: bool = False) -
     order. ``skip_locked`` leaves out the rows another transaction holds instead of waiting."""
     locked = rows.select_for_update(of=("self",), skip_locked=skip_locked).select_related("workflow")
     # Whether the recipient is suppressed, read with the row: a send's rules need it (``recipient_refusal``).
-    return locked.annotate(suppression_pk=active_suppression_of_row("pk")).order_by("pk")
+    suppressed = active_suppression_of_table_row("pk", table=Invitation._meta.db_table)
+    return locked.annotate(suppression_pk=suppressed).order_by("pk")
 
 
 def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
@@ -104,10 +111,12 @@ def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
     tenant's or mode's, exactly like a missing one)."""
     if not isinstance(invitation, InvitationLookup):
         return invitations_lock(Invitation.objects.filter(pk=invitation.pk).select_related("organization")).get()
-    # The caller's organization is the invitation's: no need to join it.
-    locked = invitations_lock(invitation.queryset()).first()
-    if locked is None:
+    # The caller's organization is the invitation's: no need to join it. One row at most (the token
+    # is unique): no order to keep, nor a LIMIT.
+    found = list(invitations_lock(invitation.queryset()).order_by())
+    if not found:
         raise InvitationNotFound()
+    locked = found[0]
     locked.organization = invitation.organization
     return locked
 
@@ -140,10 +149,12 @@ def transitions_apply(
     reason: lifecycle.Reason | None = None,
     update_fields: Sequence[str] = (),
     event_data: Callable[[Invitation], dict] | None = None,
+    along: Sequence[Pending] = (),
 ) -> None:
     """Apply one move of the transition table to each invitation, save it, write its audit row and
-    its outbound webhook event: one UPDATE (or INSERT, for new invitations) and one INSERT of audit
-    rows however many there are.
+    its outbound webhook event, and what the caller writes ``along`` with them (the sends it queues):
+    on PostgreSQL, for invitations that exist, one statement however many there are; else one UPDATE
+    (or INSERT, for new invitations), one INSERT of audit rows and the events' own.
 
     The caller holds the row locks and the transaction and has set ``update_fields`` on the
     instances; the status, its timestamp and ``updated_at`` are set here. ``message`` is the audit
@@ -166,27 +177,24 @@ def transitions_apply(
         if timestamp_field:
             setattr(invitation, timestamp_field, now)
         invitation.next_reminder_at = reminder_due_at(invitation)
-    _save_moved(invitations, fields)
     moves = [
         (invitation, from_status, reason or lifecycle.TRANSITIONS[(from_status, to_status)])
         for invitation, from_status in zip(invitations, from_statuses, strict=True)
     ]
-    InvitationEvent.objects.bulk_create(
+    audits = [
+        audit_event(
+            invitation=invitation,
+            from_status=from_status,
+            to_status=to_status,
+            reason=move_reason,
+            actor=actor,
+            at=now,
+            message=message(invitation) if callable(message) else message,
+        )
+        for invitation, from_status, move_reason in moves
+    ]
+    events = EventsToEmit(
         [
-            audit_event(
-                invitation=invitation,
-                from_status=from_status,
-                to_status=to_status,
-                reason=move_reason,
-                actor=actor,
-                at=now,
-                message=message(invitation) if callable(message) else message,
-            )
-            for invitation, from_status, move_reason in moves
-        ]
-    )
-    webhook_events_emit(
-        events=[
             webhook_event(
                 invitation=invitation,
                 from_status=from_status,
@@ -197,8 +205,22 @@ def transitions_apply(
             )
             for invitation, from_status, move_reason in moves
         ],
-        now=now,
+        now,
     )
+    using = router.db_for_write(Invitation)
+    if combinable(using) and all(invitation.pk for invitation in invitations):
+        # The moves, their audit rows, their events and what the caller writes with them: one statement.
+        connection = connections[using]
+        writes = [
+            rows_update("moved", invitations, fields, connection),
+            rows_insert("audit", audits, AUDIT_FIELDS, connection),
+        ]
+        pending_run(events, *along, using=using, writes=writes)
+        return
+    _save_moved(invitations, fields)
+    InvitationEvent.objects.bulk_create(audits)
+    for pending in (events, *along):
+        pending.save()
 
 
 def transition_apply(*, invitation: Invitation, **move) -> Invitation:

@@ -208,14 +208,28 @@ def test_the_token_without_its_prefix_is_accepted(api, organization):
 
 
 def test_one_resend_request_runs_a_bounded_number_of_queries(api, organization):
-    """Bound: 9 queries. Key lookup, key last-used touch, the invitation found and locked in one,
-    invitation update, audit insert, webhook event (with its fan-out) insert, attempt insert, plus
-    the savepoint pair. Anything more is an N+1 creeping in."""
+    """Bound: 6 statements. Key lookup, key last-used touch, the invitation found and locked in one,
+    then its move, audit row, webhook event (with its fan-out) and delivery attempt in one, plus the
+    savepoint pair. Anything more is an N+1 creeping in."""
     invitation = sent_invitation(organization)
     with time_machine.travel(T0, tick=False), CaptureQueriesContext(connection) as queries:
         response = resend(api, invitation)
     assert response.status_code == 200
     statements = [q["sql"] for q in queries.captured_queries]
-    assert len(statements) <= 9, "\n".join(statements)
+    assert len(statements) <= 6, "\n".join(statements)
     assert sum("FOR UPDATE" in sql for sql in statements) == 1
     assert sum(sql.startswith("SELECT") and "invitations_invitation" in sql for sql in statements) == 1
+    (writes,) = [sql for sql in statements if sql.startswith("WITH")]
+    tables = ("invitations_invitation", "invitations_invitationevent", "delivery_deliveryattempt", "webhooks_event")
+    assert all(f'"{table}"' in writes for table in tables)
+    invitation.refresh_from_db()
+    attempt = DeliveryAttempt.objects.get(invitation=invitation, number=2)
+    event = InvitationEvent.objects.get(invitation=invitation, reason="resend")
+    assert (invitation.status, invitation.delivery_attempts, invitation.sent_at) == ("pending", 2, None)
+    assert (attempt.status, attempt.recipient, attempt.created_at, attempt.updated_at) == (
+        DeliveryAttempt.Status.QUEUED,
+        invitation.recipient,
+        T0,
+        T0,
+    )
+    assert (event.created_at, event.message) == (T0, "Send attempt 2 requested.")
