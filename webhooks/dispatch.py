@@ -312,9 +312,10 @@ def _endpoint_health(endpoint_id: int, *, succeeded: bool, now: datetime) -> Non
 
 
 def _schedule_retry(delay: float) -> None:
-    """A dispatcher on rq's scheduler ``delay`` seconds from now, one per second however many
-    retries fall due in it. rq's scheduler keeps whole seconds, so it may start up to a second
-    early: the dispatcher then waits for what is about to fall due (``_wait_for_next_due``)."""
+    """A dispatcher on rq's scheduler for a retry due ``delay`` seconds from now, one per second
+    however many retries fall due in it. rq's scheduler keeps whole seconds and looks once a second,
+    so the dispatcher is asked for SCHEDULER_LEAD_SECONDS early: it starts up to two seconds before
+    the retry is due, never after, and waits for it (``_wait_for_next_due``)."""
     if settings.DELIVERY_INLINE:
         return  # no scheduler: the sweeper dispatches retries when they are due
     redis = _redis()
@@ -322,12 +323,15 @@ def _schedule_retry(delay: float) -> None:
     key = f"webhooks:dispatch-at:{int(at)}"
     try:
         if redis.set(key, "1", nx=True, ex=int(delay) + 60):
-            enqueue_now(DISPATCH_JOB, queue_name="webhooks", delay=max(delay, 0.001))
+            enqueue_now(DISPATCH_JOB, queue_name="webhooks", delay=max(delay - SCHEDULER_LEAD_SECONDS, 0.001))
     except RedisError as exc:
         logger.warning("Could not schedule a webhook retry (%s); the sweeper will dispatch it", exc)
 
 
-SHORT_WAIT_SECONDS = 2.0  # a retry due this soon is waited for in the dispatcher itself
+SCHEDULER_LEAD_SECONDS = 1.0
+# A retry due this soon is waited for in the dispatcher itself: more than a scheduled dispatcher's
+# earliest start (its lead and rq's whole second).
+SHORT_WAIT_SECONDS = 3.0
 
 
 def _wait_for_next_due(deadline: float, *, may_wait: bool = True) -> bool:

@@ -5,6 +5,7 @@ all in the caller's transaction and under the caller's row lock."""
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import cache
 
 from django.db import connections, router
 from django.db.models import QuerySet
@@ -12,10 +13,11 @@ from django.db.models import QuerySet
 from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.exceptions import InvalidTransition, InvitationNotFound
-from invitations.models import Invitation, InvitationEvent
+from invitations.models import Invitation, InvitationEvent, Workflow
 from invitations.reminders import reminder_due_at
 from invitations.selectors import InvitationLookup
 from invitations.serializers import invitation_to_dict
+from invitations.tokens import normalize_token
 from ops.sql import Pending, combinable, pending_run, rows_insert, rows_update
 from suppressions.selectors import active_suppression_of_table_row
 from webhooks.events import EventsToEmit, NewEvent
@@ -111,14 +113,35 @@ def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
     tenant's or mode's, exactly like a missing one)."""
     if not isinstance(invitation, InvitationLookup):
         return invitations_lock(Invitation.objects.filter(pk=invitation.pk).select_related("organization")).get()
-    # The caller's organization is the invitation's: no need to join it. One row at most (the token
-    # is unique): no order to keep, nor a LIMIT.
-    found = list(invitations_lock(invitation.queryset()).order_by())
+    token = normalize_token(invitation.token)
+    using = router.db_for_write(Invitation)
+    params = [invitation.organization.pk, invitation.livemode, token]
+    found = list(Invitation.objects.db_manager(using).raw(_lock_by_token_sql(using), params)) if token else []
     if not found:
         raise InvitationNotFound()
     locked = found[0]
+    # The caller's organization is the invitation's: no need to join it. Of the workflow, the
+    # representation shows the token; the rest loads if something asks for it.
     locked.organization = invitation.organization
+    locked.workflow = Workflow.from_db(using, ["id", "token"], [locked.workflow_id, vars(locked).pop("workflow_token")])
     return locked
+
+
+@cache
+def _lock_by_token_sql(using: str) -> str:
+    """What ``invitations_lock`` runs for one tenant's, mode's and token's row, written out: an API
+    request's lock costs half as much without the ORM building it each time. One row at most (the
+    token is unique): no order to keep."""
+    connection = connections[using]
+    qn = connection.ops.quote_name
+    table = qn(Invitation._meta.db_table)
+    suppressed = active_suppression_of_table_row("pk", table=Invitation._meta.db_table)
+    lock = f" FOR UPDATE OF {table}" if connection.features.has_select_for_update_of else ""
+    return (
+        f"SELECT {table}.*, ({suppressed.sql}) AS suppression_pk, workflow.token AS workflow_token "
+        f"FROM {table} JOIN {qn(Workflow._meta.db_table)} AS workflow ON workflow.id = {table}.workflow_id "
+        f"WHERE {table}.organization_id = %s AND {table}.livemode = %s AND {table}.token = %s{lock}"
+    )
 
 
 def _save_moved(invitations: Sequence[Invitation], fields: list[str]) -> None:
