@@ -24,6 +24,9 @@ from urllib.parse import parse_qs
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # A real API's accept backlog: with socketserver's 5, the connections a worker's provider threads
+    # open at once overflow it, and the kernel resets some of them.
+    request_queue_size = 1024
 
     def handle_error(self, request, client_address):
         # A worker SIGKILLed mid-call leaves its connection half-read: nothing to report.

@@ -23,6 +23,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -117,6 +118,8 @@ def main() -> None:
         import django_rq
 
         from billing.models import BillingEvent
+        from delivery.models import DeliveryAttempt
+        from invitations.models import Invitation, InvitationEvent
 
         for queue in ("delivery", "webhooks", "default"):
             django_rq.get_connection(queue).flushdb()
@@ -150,6 +153,14 @@ def main() -> None:
         peak = max(peak, process_tree_peak_kib([w.pid for w in workers]))
         billed = BillingEvent.objects.count()
         done = sent_count()
+        # Sends that needed more than one try (a transient failure waits out its backoff: the tail),
+        # and what the failed tries said, from the invitations' audit rows.
+        retried_sends = DeliveryAttempt.objects.filter(tries__gt=1).count()
+        retried = Counter(
+            InvitationEvent.objects.filter(to_status=Invitation.Status.FAILED)
+            .values_list("message", flat=True)
+            .iterator()
+        )
     finally:
         children.stop_all()
         harness.tear_down(args.database_url)
@@ -167,6 +178,7 @@ def main() -> None:
     if args.channel == "sms":
         print(f"provider: {provider.lookups} lookups of an earlier try's message before sending again")
     print(f"billing events: {billed}")
+    print(f"sends tried more than once: {retried_sends}" + "".join(f"; {n}× {e!r}" for e, n in retried.items()))
     # This process is the fake provider: its own CPU is the provider's, not the service's.
     spent = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
     spent["python"] = spent.get("python", 0.0) - (own_after - own_before)

@@ -4,12 +4,13 @@ worker vanished mid-send."""
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from delivery.models import DeliveryAttempt
 from delivery.selectors import delivery_attempts_stale
-from delivery.services.queueing import DELIVER_JOB, retry_policy
+from delivery.services.queueing import DELIVER_BATCH_JOB, DELIVER_JOB, retry_policy
 from jobs.queueing import enqueue_now
 
 logger = logging.getLogger(__name__)
@@ -49,22 +50,25 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
         by_status[attempt.status].append(attempt.pk)
     if dry_run:
         return result
-    for start in range(0, len(stale), batch_size):
-        batch = stale[start : start + batch_size]
-        taken = enqueue_now(
+    lost = [attempt for attempt in stale if attempt.status == A.SENDING]
+    waiting = [attempt for attempt in stale if attempt.status != A.SENDING]
+    size = settings.DELIVERY_BATCH_SIZE
+    # A lost worker's send is taken over by a job of its own (``delivery_attempt_claim``); the
+    # others go as batches, so a backlog waiting for its jobs costs a job per batch, not per send.
+    for start in range(0, len(lost), batch_size):
+        chunk = lost[start : start + batch_size]
+        _requeue(
+            result,
+            chunk,
+            now,
             DELIVER_JOB,
-            queue_name="delivery",
-            batch=[(attempt.pk,) for attempt in batch],
-            per_job_options=[{"retry": retry_policy(tries_done=attempt.tries)} for attempt in batch],
+            batch=[(attempt.pk,) for attempt in chunk],
+            per_job_options=[{"retry": retry_policy(tries_done=attempt.tries)} for attempt in chunk],
         )
-        if not taken:
-            result.not_enqueued.extend(attempt.pk for attempt in batch)
-            continue
-        # Only rows nobody moved meanwhile: a worker may already have claimed one.
-        touched = Q()
-        for attempt in batch:
-            touched |= Q(pk=attempt.pk, status=attempt.status, updated_at=attempt.updated_at)
-        DeliveryAttempt.objects.filter(touched).update(updated_at=now)
+    for start in range(0, len(waiting), batch_size):
+        chunk = waiting[start : start + batch_size]
+        ids = [attempt.pk for attempt in chunk]
+        _requeue(result, chunk, now, DELIVER_BATCH_JOB, batch=[(ids[i : i + size],) for i in range(0, len(ids), size)])
     if result.found:
         logger.info(
             "Sweeper: %d queued, %d retrying, %d stuck sending; %d not enqueued",
@@ -74,3 +78,15 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
             len(result.not_enqueued),
         )
     return result
+
+
+def _requeue(result: SweepResult, attempts: list[DeliveryAttempt], now, job: str, **options) -> None:
+    """Enqueue these attempts' jobs; touch the rows nobody moved meanwhile (a worker may already
+    have claimed one), so the next sweep waits another grace period before trying them again."""
+    if not enqueue_now(job, queue_name="delivery", **options):
+        result.not_enqueued.extend(attempt.pk for attempt in attempts)
+        return
+    touched = Q()
+    for attempt in attempts:
+        touched |= Q(pk=attempt.pk, status=attempt.status, updated_at=attempt.updated_at)
+    DeliveryAttempt.objects.filter(touched).update(updated_at=now)

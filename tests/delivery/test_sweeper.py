@@ -217,3 +217,42 @@ def test_a_send_in_progress_is_not_taken_over_before_the_sending_timeout(
 
     assert requeue().startswith("Enqueued 0 ")
     assert delivery_queue.count == 0
+
+
+def test_a_backlog_waiting_for_its_jobs_goes_in_batches_and_a_lost_send_in_a_job_of_its_own(
+    organization, delivery_queue, run_worker, settings
+):
+    settings.DELIVERY_BATCH_SIZE = 50
+    now = timezone.now()
+    long_ago = now - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE_SECONDS + 60)
+    waiting = [sent_invitation(organization, status=S.PENDING, sent_at=None) for _ in range(120)]
+    DeliveryAttempt.objects.bulk_create(
+        DeliveryAttempt(invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True)
+        for invitation in waiting
+    )
+    lost_invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    lost = DeliveryAttempt.objects.create(
+        invitation=lost_invitation,
+        number=1,
+        channel="email",
+        recipient=lost_invitation.recipient,
+        livemode=True,
+        status=A.SENDING,
+        tries=1,
+        claimed_at=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 60),
+    )
+    DeliveryAttempt.objects.update(created_at=long_ago, updated_at=long_ago)
+
+    assert requeue().startswith("Enqueued 121 delivery attempts")
+    jobs = delivery_queue.jobs
+    batches = [job for job in jobs if job.func_name == "delivery.jobs.deliver_attempts"]
+    singles = [job for job in jobs if job.func_name == "delivery.jobs.deliver_attempt"]
+    assert sorted(len(job.args[0]) for job in batches) == [20, 50, 50]
+    assert [job.args for job in singles] == [(lost.pk,)]
+    assert singles[0].retries_left is not None
+    run_worker()
+
+    assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {A.ACCEPTED}
+    assert sorted(message.to[0] for message in mail.outbox) == sorted(
+        [invitation.recipient for invitation in waiting] + [lost_invitation.recipient]
+    )
