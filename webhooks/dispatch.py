@@ -1,7 +1,6 @@
 """Sending deliveries: the dispatcher (an rq job on the `webhooks` queue) claims due deliveries and
 sends them on a pool of threads, at most WEBHOOK_ENDPOINT_CONCURRENCY at a time per endpoint across
-every worker, so a slow endpoint holds back only itself. Threads only talk HTTP; the database is
-read and written by the dispatcher's own thread.
+every worker, so a slow endpoint holds back only itself. Threads only talk HTTP.
 
 PostgreSQL is the source of truth: a delivery is `pending` or `retrying` until a try settles it.
 Redis down at commit delays a delivery until the sweeper's next dispatch; a dispatcher killed
@@ -312,10 +311,9 @@ def _endpoint_health(endpoint_id: int, *, succeeded: bool, now: datetime) -> Non
 
 
 def _schedule_retry(delay: float) -> None:
-    """A dispatcher on rq's scheduler for a retry due ``delay`` seconds from now, one per second
-    however many retries fall due in it. rq's scheduler keeps whole seconds and looks once a second,
-    so the dispatcher is asked for SCHEDULER_LEAD_SECONDS early: it starts up to two seconds before
-    the retry is due, never after, and waits for it (``_wait_for_next_due``)."""
+    """A dispatcher on rq's scheduler for a retry due ``delay`` seconds from now, one per second of
+    them. rq's scheduler keeps whole seconds, so the dispatcher is asked for SCHEDULER_LEAD_SECONDS
+    early: it starts up to two seconds early, never late, and waits (``_wait_for_next_due``)."""
     if settings.DELIVERY_INLINE:
         return  # no scheduler: the sweeper dispatches retries when they are due
     redis = _redis()
@@ -329,9 +327,7 @@ def _schedule_retry(delay: float) -> None:
 
 
 SCHEDULER_LEAD_SECONDS = 1.0
-# A retry due this soon is waited for in the dispatcher itself: more than a scheduled dispatcher's
-# earliest start (its lead and rq's whole second).
-SHORT_WAIT_SECONDS = 3.0
+SHORT_WAIT_SECONDS = 3.0  # waited for in the dispatcher itself: past a scheduled one's earliest start
 
 
 def _wait_for_next_due(deadline: float, *, may_wait: bool = True) -> bool:
