@@ -3,6 +3,7 @@ WITH query, so a change and the rows that go with it (its audit row, its outbox 
 one round trip and no ORM compilation. PostgreSQL only: the callers keep their ORM path for the
 embedded SQLite."""
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -45,46 +46,47 @@ def _fields(model: type[Model], names: Sequence[str]) -> list[Field]:
 
 def rows_insert(name: str, objs: Sequence[Model], fields: Sequence[str], connection, *, returning: str = "") -> Write:
     """``INSERT`` of these unsaved instances' ``fields``, their values prepared as Django's own
-    INSERT prepares them (``auto_now`` and ``auto_now_add`` included). ``returning`` as in Write."""
+    INSERT prepares them (``auto_now`` and ``auto_now_add`` included). Many rows go a column to an
+    array, one parameter per column however many rows (``UNNEST``, as Django's bulk_create does on
+    PostgreSQL), returned in the order given; one row goes as a VALUES row, cheaper to send alone.
+    ``returning`` as in Write."""
     model = type(objs[0])
     model_fields = _fields(model, fields)
     qn = connection.ops.quote_name
-    row = "(" + ", ".join(f"%s::{_cast(model_field, connection)}" for model_field in model_fields) + ")"
-    params: list = []
+    columns: list[list] = [[] for _ in model_fields]
     for obj in objs:
-        for model_field in model_fields:
-            params.append(model_field.get_db_prep_save(model_field.pre_save(obj, True), connection))
-    sql = (
-        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in model_fields)}) "
-        f"VALUES {', '.join([row] * len(objs))}"
-    )
+        for column, model_field in zip(columns, model_fields, strict=True):
+            column.append(model_field.get_db_prep_save(model_field.pre_save(obj, True), connection))
+    if len(objs) == 1:
+        values = ", ".join(f"%s::{_cast(model_field, connection)}" for model_field in model_fields)
+        rows, params = f"VALUES ({values})", [column[0] for column in columns]
+    else:
+        arrays = ", ".join(f"%s::{_cast(model_field, connection)}[]" for model_field in model_fields)
+        rows, params = f"SELECT * FROM UNNEST({arrays})", columns
+    sql = f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in model_fields)}) {rows}"
     if returning:
         sql += f" RETURNING {returning}"
     return Write(name, sql, params, returning)
 
 
-def rows_update(name: str, objs: Sequence[Model], fields: Sequence[str], connection) -> Write:
-    """``UPDATE`` of these saved instances' ``fields`` to their current values, each row its own
-    values, joined to them by primary key (what Django's bulk_update writes as a CASE per row and field)."""
+def rows_update(name: str, objs: Sequence[Model], fields: Sequence[str], connection) -> list[Write]:
+    """``UPDATE`` of these saved instances' ``fields`` to their current values: one statement per
+    distinct set of values, naming its rows by primary key in one array (a bulk resend has one per
+    attempt count). Django's bulk_update would write a CASE per row and field; a VALUES list to
+    join, a cast parameter per row and field."""
     model = type(objs[0])
     pk = model._meta.pk
     model_fields = _fields(model, fields)
     qn = connection.ops.quote_name
-    columns = [pk, *model_fields]
-    row = "(" + ", ".join(f"%s::{_cast(column, connection)}" for column in columns) + ")"
-    params: list = []
+    groups: dict[tuple, list] = defaultdict(list)
     for obj in objs:
-        params.append(pk.get_db_prep_save(obj.pk, connection))
-        for model_field in model_fields:
-            params.append(model_field.get_db_prep_save(getattr(obj, model_field.attname), connection))
-    names = [f"v{i}" for i in range(len(columns))]
-    sets = ", ".join(f"{qn(f.column)} = new.{n}" for f, n in zip(model_fields, names[1:], strict=True))
-    sql = (
-        f"UPDATE {qn(model._meta.db_table)} AS old SET {sets} "
-        f"FROM (VALUES {', '.join([row] * len(objs))}) AS new ({', '.join(names)}) "
-        f"WHERE old.{qn(pk.column)} = new.v0"
-    )
-    return Write(name, sql, params)
+        values = tuple(
+            model_field.get_db_prep_save(getattr(obj, model_field.attname), connection) for model_field in model_fields
+        )
+        groups[values].append(pk.get_db_prep_save(obj.pk, connection))
+    sets = ", ".join(f"{qn(f.column)} = %s::{_cast(f, connection)}" for f in model_fields)
+    sql = f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {qn(pk.column)} = ANY(%s)"
+    return [Write(f"{name}_{number}", sql, [*values, pks]) for number, (values, pks) in enumerate(groups.items())]
 
 
 def writes_run(connection, writes: Sequence[Write]) -> dict[str, list]:

@@ -235,15 +235,15 @@ def transitions_apply(
         # The moves, their audit rows, their events and what the caller writes with them: one statement.
         connection = connections[using]
         writes = [
-            rows_update("moved", invitations, fields, connection),
+            *rows_update("moved", invitations, fields, connection),
             rows_insert("audit", audits, AUDIT_FIELDS, connection),
         ]
         pending_run(events, *along, using=using, writes=writes)
         return
     _save_moved(invitations, fields)
     InvitationEvent.objects.bulk_create(audits)
-    for pending in (events, *along):
-        pending.save()
+    # The events and what goes along: one statement between them on PostgreSQL.
+    pending_run(events, *along, using=using)
 
 
 def transition_apply(*, invitation: Invitation, **move) -> Invitation:
