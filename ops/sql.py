@@ -3,7 +3,6 @@ WITH query, so a change and the rows that go with it (its audit row, its outbox 
 one round trip and no ORM compilation. PostgreSQL only: the callers keep their ORM path for the
 embedded SQLite."""
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -69,24 +68,28 @@ def rows_insert(name: str, objs: Sequence[Model], fields: Sequence[str], connect
     return Write(name, sql, params, returning)
 
 
-def rows_update(name: str, objs: Sequence[Model], fields: Sequence[str], connection) -> list[Write]:
-    """``UPDATE`` of these saved instances' ``fields`` to their current values: one statement per
-    distinct set of values, naming its rows by primary key in one array (a bulk resend has one per
-    attempt count). Django's bulk_update would write a CASE per row and field; a VALUES list to
-    join, a cast parameter per row and field."""
+def rows_update(name: str, objs: Sequence[Model], fields: Sequence[str], connection) -> Write:
+    """``UPDATE`` of these saved instances' ``fields`` to their current values, each row its own
+    values, joined to them by primary key (what Django's bulk_update writes as a CASE per row and field)."""
     model = type(objs[0])
     pk = model._meta.pk
     model_fields = _fields(model, fields)
     qn = connection.ops.quote_name
-    groups: dict[tuple, list] = defaultdict(list)
+    columns = [pk, *model_fields]
+    row = "(" + ", ".join(f"%s::{_cast(column, connection)}" for column in columns) + ")"
+    params: list = []
     for obj in objs:
-        values = tuple(
-            model_field.get_db_prep_save(getattr(obj, model_field.attname), connection) for model_field in model_fields
-        )
-        groups[values].append(pk.get_db_prep_save(obj.pk, connection))
-    sets = ", ".join(f"{qn(f.column)} = %s::{_cast(f, connection)}" for f in model_fields)
-    sql = f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {qn(pk.column)} = ANY(%s)"
-    return [Write(f"{name}_{number}", sql, [*values, pks]) for number, (values, pks) in enumerate(groups.items())]
+        params.append(pk.get_db_prep_save(obj.pk, connection))
+        for model_field in model_fields:
+            params.append(model_field.get_db_prep_save(getattr(obj, model_field.attname), connection))
+    names = [f"v{i}" for i in range(len(columns))]
+    sets = ", ".join(f"{qn(f.column)} = new.{n}" for f, n in zip(model_fields, names[1:], strict=True))
+    sql = (
+        f"UPDATE {qn(model._meta.db_table)} AS old SET {sets} "
+        f"FROM (VALUES {', '.join([row] * len(objs))}) AS new ({', '.join(names)}) "
+        f"WHERE old.{qn(pk.column)} = new.v0"
+    )
+    return Write(name, sql, params)
 
 
 def writes_run(connection, writes: Sequence[Write]) -> dict[str, list]:

@@ -235,7 +235,7 @@ def transitions_apply(
         # The moves, their audit rows, their events and what the caller writes with them: one statement.
         connection = connections[using]
         writes = [
-            *rows_update("moved", invitations, fields, connection),
+            rows_update("moved", invitations, fields, connection),
             rows_insert("audit", audits, AUDIT_FIELDS, connection),
         ]
         pending_run(events, *along, using=using, writes=writes)

@@ -26,7 +26,7 @@ def test_each_row_gets_its_own_values_and_inserts_return_their_ids_in_order(orga
     returned = writes_run(
         connection,
         [
-            *rows_update("moved", invitations, ["delivery_attempts", "reference"], connection),
+            rows_update("moved", invitations, ["delivery_attempts", "reference"], connection),
             rows_insert(
                 "audit",
                 audits,
@@ -54,7 +54,7 @@ def test_one_failing_write_leaves_nothing_of_the_others(organization):
         "broken", "INSERT INTO invitations_invitationevent (invitation_id) VALUES (%s::bigint)", [invitation.pk]
     )
     with pytest.raises(DatabaseError), transaction.atomic():
-        writes_run(connection, [*rows_update("moved", [invitation], ["delivery_attempts"], connection), broken])
+        writes_run(connection, [rows_update("moved", [invitation], ["delivery_attempts"], connection), broken])
 
     invitation.refresh_from_db()
     assert invitation.delivery_attempts == 1
@@ -66,7 +66,7 @@ def test_a_value_longer_than_its_column_is_refused_not_cut(organization):
     invitation = InvitationFactory(organization=organization, reference="kept")
     invitation.reference = "r" * 201
     with pytest.raises(DataError), transaction.atomic():
-        writes_run(connection, rows_update("moved", [invitation], ["reference"], connection))
+        writes_run(connection, [rows_update("moved", [invitation], ["reference"], connection)])
 
     invitation.refresh_from_db()
     assert invitation.reference == "kept"
