@@ -135,10 +135,13 @@ def _lock_by_token_sql(using: str) -> str:
     connection = connections[using]
     qn = connection.ops.quote_name
     table = qn(Invitation._meta.db_table)
+    # The model's columns named, as the ORM names them: a column a migration adds ahead of this
+    # process's code is not read.
+    columns = ", ".join(f"{table}.{qn(f.column)}" for f in Invitation._meta.concrete_fields)
     suppressed = active_suppression_of_table_row("pk", table=Invitation._meta.db_table)
     lock = f" FOR UPDATE OF {table}" if connection.features.has_select_for_update_of else ""
     return (
-        f"SELECT {table}.*, ({suppressed.sql}) AS suppression_pk, workflow.token AS workflow_token "
+        f"SELECT {columns}, ({suppressed.sql}) AS suppression_pk, workflow.token AS workflow_token "
         f"FROM {table} JOIN {qn(Workflow._meta.db_table)} AS workflow ON workflow.id = {table}.workflow_id "
         f"WHERE {table}.organization_id = %s AND {table}.livemode = %s AND {table}.token = %s{lock}"
     )

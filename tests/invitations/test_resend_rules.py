@@ -233,3 +233,20 @@ def test_one_resend_request_runs_a_bounded_number_of_queries(api, organization):
         T0,
     )
     assert (event.created_at, event.message) == (T0, "Send attempt 2 requested.")
+
+
+def test_a_column_added_by_a_migration_while_the_process_runs_does_not_break_the_prepared_lock(api, organization):
+    """The lock is prepared on the connection after DB_PREPARE_THRESHOLD runs; a new column (a
+    rolling deploy's migration, ahead of this process's code) leaves it working."""
+    invitations = [sent_invitation(organization) for _ in range(8)]
+    with time_machine.travel(T0, tick=False):
+        for invitation in invitations[:6]:
+            assert resend(api, invitation).status_code == 200
+        with connection.cursor() as cursor:
+            # The test's transaction holds deferred foreign-key checks, which ALTER TABLE may not.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE invitations_invitation ADD COLUMN added_meanwhile integer")
+        for invitation in invitations[6:]:
+            response = resend(api, invitation)
+            assert response.status_code == 200, response.json()
+            assert response.json()["deliveryAttempts"] == 2
