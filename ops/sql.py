@@ -51,6 +51,8 @@ def rows_insert(name: str, objs: Sequence[Model], fields: Sequence[str], connect
     ``returning`` as in Write."""
     model = type(objs[0])
     model_fields = _fields(model, fields)
+    if any(f.get_internal_type() == "JSONField" for f in model_fields):
+        raise TypeError(f"{model.__name__}: JSON columns are not written here (an array of jsonb)")
     qn = connection.ops.quote_name
     columns: list[list] = [[] for _ in model_fields]
     for obj in objs:
@@ -126,8 +128,10 @@ def combinable(using: str) -> bool:
 
 def pending_run(*pending: Pending, using: str, writes: Sequence[Write] = ()) -> dict[str, list]:
     """Write ``writes`` and every pending's rows: one statement where the database can, else each
-    pending saved on its own (the caller's ``writes`` are then its to save)."""
+    pending saved on its own (and ``writes``, which only PostgreSQL can run, refused)."""
     if not combinable(using):
+        if writes:
+            raise ValueError("Combined writes need PostgreSQL; save them through the ORM here.")
         for each in pending:
             each.save()
         return {}

@@ -85,7 +85,10 @@ class SendsToQueue:
         return [rows_insert("new_attempt", self.attempts, ATTEMPT_FIELDS, connection, returning="id")]
 
     def written(self, returned: dict[str, list]) -> None:
-        self._enqueue(returned.get("new_attempt", []))
+        ids = returned.get("new_attempt", [])
+        for attempt, pk in zip(self.attempts, ids, strict=True):
+            attempt.pk = pk
+        self._enqueue(ids)
 
     def save(self) -> None:
         DeliveryAttempt.objects.bulk_create(self.attempts)
