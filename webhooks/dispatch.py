@@ -1,6 +1,7 @@
 """Sending deliveries: the dispatcher (an rq job on the `webhooks` queue) claims due deliveries and
 sends them on a pool of threads, at most WEBHOOK_ENDPOINT_CONCURRENCY at a time per endpoint across
-every worker, so a slow endpoint holds back only itself. Threads only talk HTTP.
+every worker, so a slow endpoint holds back only itself. Threads only talk HTTP; the database is
+read and written by the dispatcher's own thread.
 
 PostgreSQL is the source of truth: a delivery is `pending` or `retrying` until a try settles it.
 Redis down at commit delays a delivery until the sweeper's next dispatch; a dispatcher killed
@@ -311,9 +312,8 @@ def _endpoint_health(endpoint_id: int, *, succeeded: bool, now: datetime) -> Non
 
 
 def _schedule_retry(delay: float) -> None:
-    """A dispatcher on rq's scheduler for a retry due ``delay`` seconds from now, one per second of
-    them. rq's scheduler keeps whole seconds, so the dispatcher is asked for SCHEDULER_LEAD_SECONDS
-    early: it starts up to two seconds early, never late, and waits (``_wait_for_next_due``)."""
+    """A dispatcher on rq's scheduler (whole seconds) for retries due in ``delay`` s, one a second:
+    asked for SCHEDULER_LEAD_SECONDS early, it is never late and waits (``_wait_for_next_due``)."""
     if settings.DELIVERY_INLINE:
         return  # no scheduler: the sweeper dispatches retries when they are due
     redis = _redis()
