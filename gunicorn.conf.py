@@ -1,4 +1,5 @@
-"""gunicorn's settings, read from the working directory: `gunicorn invitations_project.asgi`.
+"""gunicorn's settings, read from the working directory: `gunicorn invitations_project.asgi`
+(the Procfile's web process), or `gunicorn invitations_project.wsgi`.
 
 Environment: PORT (8000) or GUNICORN_BIND, WEB_CONCURRENCY (workers; 2 per CPU + 1),
 GUNICORN_TIMEOUT (30 s). `kill -HUP` on the master reloads the code gracefully: new workers start,
@@ -14,9 +15,9 @@ from gunicorn.glogging import Logger
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
-# gunicorn's asyncio worker: it reads each request in its event loop, so clients that send slowly (or
-# hold half-sent headers open) cost a socket each, never a worker; a whole request is then answered by
-# Django on one thread per worker (invitations_project/asgi.py). Up to worker_connections per worker.
+# gunicorn's asyncio worker for Django's ASGI application: it reads each request in its event loop, so
+# clients that send slowly (or hold half-sent headers open) cost a socket each, never a thread. Up to
+# worker_connections per worker. The WSGI application runs on the threaded worker (``on_starting``).
 worker_class = "asgi"
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 asgi_lifespan = "off"
@@ -81,3 +82,18 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid, directory)
+
+
+def on_starting(server):
+    # `gunicorn invitations_project.wsgi`, the command Django's deployment docs show, names the WSGI
+    # application: run it on gunicorn's threaded worker rather than hand it to the ASGI worker.
+    module = (server.app.app_uri or "").partition(":")[0]
+    if server.cfg.worker_class_str == "asgi" and module.endswith(".wsgi"):
+        server.cfg.set("worker_class", "gthread")
+        server.cfg.set("threads", int(os.environ.get("GUNICORN_THREADS", "8")))
+        server.worker_class = server.cfg.worker_class
+        server.log.warning(
+            "%s is a WSGI application: serving it on the threaded worker, where a slow client holds a "
+            "thread; `gunicorn invitations_project.asgi` reads requests in an event loop instead.",
+            module,
+        )

@@ -20,7 +20,6 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
@@ -66,7 +65,10 @@ def _lock_id(claim: IdempotentRequest) -> int:
 
 def _claim_row(claim: IdempotentRequest, *, expired_before) -> bool:
     """Insert the claim, or take over the key's row when its answer is past its time; True when this
-    request now holds the key. Must run inside the request's transaction."""
+    request now holds the key. Must run inside the request's transaction.
+
+    Raw SQL: the ORM has no conditional upsert (ON CONFLICT ... DO UPDATE ... WHERE) that says
+    whether this statement won the row, nor a transaction-scoped advisory lock guarding it."""
     table = IdempotentRequest._meta.db_table
     values: list[Any] = [claim.organization_id, claim.livemode, claim.key, claim.fingerprint, claim.created_at]
     upsert = (
@@ -125,12 +127,7 @@ def idempotency_claim(*, tenant: tuple[int, bool], key: str, fingerprint: str) -
 
 
 def _store_answer(claim: IdempotentRequest, *, status: int, body) -> None:
-    # One plain UPDATE: this runs on every keyed POST.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {IdempotentRequest._meta.db_table} SET response_status = %s, response_body = %s WHERE id = %s",
-            [status, json.dumps(body, cls=DjangoJSONEncoder), claim.pk],
-        )
+    IdempotentRequest.objects.filter(pk=claim.pk).update(response_status=status, response_body=body)
 
 
 class IdempotentApiMixin(APIView):

@@ -1,33 +1,23 @@
-"""Request throttles: django-ratelimit counters on the shared cache (Redis), one bucket per rule.
+"""Request throttles: django-ratelimit counters on the shared cache (Redis), one bucket per rule,
+counted through its public ``get_usage``.
 
 A bucket is a fixed window counted with atomic cache operations, so every web process shares it.
 The views apply their buckets after authentication and permissions and before they look anything
-up (API.md's order). If the cache cannot be reached the throttle lets the request through and logs
-it: the limits that protect an invitation (attempt cap, cooldown) are kept in PostgreSQL.
-
-With Redis as the cache, an endpoint's buckets are counted in one round trip: a Lua script
-increments the buckets' keys in order and stops after the first bucket over its rate, as counting
-them one by one would. Its windows and keys follow django-ratelimit's scheme (``_window``,
-``_bucket_key``). Any other cache counts them through django-ratelimit's get_usage.
+up (API.md's order), in order, stopping after the first bucket over its rate. If the cache cannot
+be reached the throttle lets the request through and logs it: the limits that protect an invitation
+(attempt cap, cooldown) are kept in PostgreSQL.
 """
 
-import hashlib
 import ipaddress
 import logging
 import re
-import time
-import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
-from django_ratelimit.core import EXPIRATION_FUDGE, get_usage
-from redis import Redis
+from django_ratelimit.core import get_usage
 from redis.exceptions import RedisError
 from rest_framework.views import APIView
 
@@ -143,52 +133,6 @@ class RateLimit:
         return usage
 
 
-# KEYS: the buckets' cache keys in order; ARGV: each bucket's limit and lifetime in seconds.
-# Returns the counts of the buckets counted: none after the first one over its limit.
-_COUNT_IN_ORDER_LUA = """
-local counts = {}
-for i, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then
-    redis.call('EXPIRE', key, ARGV[2 * i])
-  end
-  counts[i] = count
-  if count > tonumber(ARGV[2 * i - 1]) then
-    break
-  end
-end
-return counts
-"""
-_count_script = None
-
-
-def _window(value: str, period: int) -> int:
-    """When the fixed window counting ``value`` now ends: windows of ``period`` seconds from the
-    epoch, shifted per value so that not every client's window ends at once."""
-    now = int(time.time())
-    if period == 1:
-        return now
-    end = now - now % period + zlib.crc32(value.encode()) % period
-    return end + period if end < now else end
-
-
-def _bucket_key(group: str, count: int, period: int, value: str, window: int) -> str:
-    """The bucket's cache key (before the cache's own prefix): the rule, the client, the window."""
-    digest = hashlib.sha256(f"{group}{count}/{period}s{value}{window}".encode()).hexdigest()
-    return settings.RATELIMIT_CACHE_PREFIX + digest
-
-
-def _cache_redis() -> Redis:
-    """A client of the cache's Redis, with the cache's options (its timeouts), one per process."""
-    config: dict[str, Any] = settings.CACHES[settings.RATELIMIT_USE_CACHE]
-    return _redis_client(str(config["LOCATION"]), tuple(sorted(config.get("OPTIONS", {}).items())))
-
-
-@lru_cache(maxsize=4)
-def _redis_client(url: str, options: tuple[tuple[str, Any], ...]) -> Redis:
-    return Redis.from_url(url, **dict(options))
-
-
 def count_in_order(request, limits: Sequence[RateLimit]) -> list[dict | None]:
     """Count this request in ``limits`` in order, stopping after the first bucket over its rate (its
     refusal is the answer); each bucket's usage, None for a bucket not counted (no key for this
@@ -196,41 +140,6 @@ def count_in_order(request, limits: Sequence[RateLimit]) -> list[dict | None]:
     usages: list[dict | None] = [None] * len(limits)
     if not settings.RATELIMIT_ENABLE:
         return usages
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    if not isinstance(cache, RedisCache):
-        return _count_one_by_one(request, limits)
-    buckets = []  # (index, cache key, limit, period, window)
-    for index, limit in enumerate(limits):
-        value = limit.key(request)
-        if value is None:
-            continue
-        rate = limit.rate()
-        count, period = _rate_parts(rate)
-        window = _window(value, period)
-        key = cache.make_and_validate_key(_bucket_key(limit.group, count, period, value, window))
-        buckets.append((index, key, count, period, window))
-    if not buckets:
-        return usages
-    global _count_script
-    try:
-        client = _cache_redis()
-        if _count_script is None:
-            _count_script = client.register_script(_COUNT_IN_ORDER_LUA)
-        args = [arg for _i, _k, count, period, _w in buckets for arg in (count, period + EXPIRATION_FUDGE)]
-        counts = _count_script(keys=[key for _i, key, *_rest in buckets], args=args, client=client)
-    except (RedisError, OSError) as exc:
-        logger.warning(
-            "Throttles %s not applied: the cache is unreachable (%s)", ", ".join(limit.group for limit in limits), exc
-        )
-        return usages
-    now = int(time.time())
-    for (index, _key, count, _period, window), counted in zip(buckets, counts, strict=False):
-        usages[index] = {"count": counted, "limit": count, "should_limit": counted > count, "time_left": window - now}
-    return usages
-
-
-def _count_one_by_one(request, limits: Sequence[RateLimit]) -> list[dict | None]:
-    usages: list[dict | None] = [None] * len(limits)
     for index, limit in enumerate(limits):
         value = limit.key(request)
         if value is None:

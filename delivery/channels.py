@@ -8,8 +8,7 @@ from email.utils import make_msgid
 
 import requests
 from anymail.backends.base import AnymailBaseBackend
-from anymail.backends.postmark import EmailBackend as PostmarkBackend
-from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from django.conf import settings
 from django.core.mail import get_connection
@@ -18,6 +17,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from delivery.models import DeliveryAttempt
+from delivery.providers import postmark
 from delivery.sms import SmsError, SmsMessage, get_sms_backend
 from invitations.languages import canonical_tag, language_for
 from suppressions.models import Suppression
@@ -156,37 +156,28 @@ def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
     return str(message.extra_headers["Message-ID"])
 
 
-# Postmark's /email/batch takes up to 500 messages a call.
-POSTMARK_BATCH_LIMIT = 500
 # Postmark's per-message error codes (https://postmarkapp.com/developer/api/overview#error-codes):
 # 300 an invalid message (its 'To' address, when the words say so), 406 an inactive recipient (a hard
 # bounce or a spam complaint before). These may pass later: 10 (our server token refused, fixed by an
 # operator), 100 (maintenance), 405 (the account may not send now), 429 (rate limit).
 _POSTMARK_TRANSIENT_CODES = {10, 100, 405, 429}
+POSTMARK_BACKEND = "anymail.backends.postmark.EmailBackend"
 
 
 def email_batch_size() -> int:
     """How many emails go to the provider in one call: Postmark's batch limit when anymail's Postmark
-    backend (with its per-message API) is configured; 1 (a call each) for any other backend."""
-    connection = _email_connection()
-    if isinstance(connection, PostmarkBackend) and not connection.use_bulk_api:
-        return POSTMARK_BATCH_LIMIT
-    return 1
+    backend is configured; 1 (a call each) for any other backend."""
+    return postmark.BATCH_LIMIT if settings.EMAIL_BACKEND == POSTMARK_BACKEND else 1
 
 
 def send_email_batch(attempts: list[DeliveryAttempt]) -> list[str | DeliveryError]:
     """The attempts' emails in one call to Postmark's /email/batch: each its own message, with its own
-    recipient, idempotency key and metadata, built by anymail's Postmark payload exactly as a single
-    send's. Postmark answers one result per message, in order: each attempt's message id, or the
-    DeliveryError for it. A call that fails as a whole fails each of its messages alike."""
-    connection = _email_connection()
-    messages = [_email_message(attempt, render(attempt)) for attempt in attempts]
-    payloads = [connection.build_message_payload(message, connection.send_defaults) for message in messages]
-    params = payloads[0].get_request_params(connection.api_url)
-    params.update(url=f"{connection.api_url}email/batch", data=payloads[0].serialize_json([p.data for p in payloads]))
-    params.setdefault("timeout", connection.timeout)
+    recipient, idempotency key and metadata, as a single send's. Postmark answers one result per
+    message, in order: each attempt's message id, or the DeliveryError for it. A call that fails as
+    a whole fails each of its messages alike."""
+    messages = [postmark.postmark_message(_email_message(attempt, render(attempt))) for attempt in attempts]
     try:
-        response = connection.session.request(**params)
+        response = postmark.postmark_batch_send(messages)
     except requests.RequestException as exc:
         # It may have reached the provider: the retries carry the same keys.
         if isinstance(exc, requests.Timeout):
@@ -196,7 +187,7 @@ def send_email_batch(attempts: list[DeliveryAttempt]) -> list[str | DeliveryErro
             error = DeliveryError(f"The email provider could not be reached: {cause}.", permanent=False, unsure=True)
         return [error] * len(attempts)
     if response.status_code != 200:
-        error = _provider_error(AnymailRequestsAPIError(response=response, backend=connection))
+        error = _http_refusal(response.status_code, _said(response), f"HTTP {response.status_code}")
         return [error] * len(attempts)
     try:
         answers = response.json()
@@ -250,15 +241,27 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
-def _provider_said(exc: AnymailAPIError) -> str:
-    """The words of the provider's answer (its JSON's Message), or ""."""
-    response = getattr(exc, "response", None)
+def _said(response) -> str:
+    """The words of a provider's answer (its JSON's Message), or ""."""
     try:
         answer = response.json() if response is not None else {}
     except ValueError:
         return ""
     said = (answer.get("Message") or answer.get("message") or "") if isinstance(answer, dict) else ""
     return " ".join(str(said).split())
+
+
+def _provider_said(exc: AnymailAPIError) -> str:
+    return _said(getattr(exc, "response", None))
+
+
+def _http_refusal(status: int, said: str, fallback: str) -> DeliveryError:
+    """A provider's HTTP refusal in words. A 4xx refuses this message; but a timeout, a rate limit
+    or our own credentials being refused (401/403, fixed by an operator) may pass on a later try."""
+    permanent = 400 <= status < 500 and status not in (401, 403, 408, 429)
+    return DeliveryError(
+        f"The email provider refused the message (HTTP {status}): {said or fallback}", permanent=permanent
+    )
 
 
 def _provider_error(exc: AnymailAPIError) -> DeliveryError:
@@ -268,14 +271,7 @@ def _provider_error(exc: AnymailAPIError) -> DeliveryError:
         # No answer at all: the last line of anymail's text is the cause ("Connection refused").
         cause = (str(exc).strip().splitlines() or ["no answer"])[-1].rpartition(": ")[2]
         return DeliveryError(f"The email provider could not be reached: {cause}.", permanent=False, unsure=True)
-    said = _provider_said(exc)
-    # A 4xx refuses this message; but a timeout, a rate limit or our own credentials being refused
-    # (401/403, fixed by an operator) may pass on a later try.
-    permanent = 400 <= status < 500 and status not in (401, 403, 408, 429)
-    return DeliveryError(
-        f"The email provider refused the message (HTTP {status}): {said or _first_line(exc)}",
-        permanent=permanent,
-    )
+    return _http_refusal(status, _provider_said(exc), _first_line(exc))
 
 
 def sms_status_callback_url(attempt: DeliveryAttempt) -> str:

@@ -7,8 +7,6 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 
 from delivery.models import DeliveryAttempt, ProviderEvent
 
-A = DeliveryAttempt.Status
-
 
 def _stuck(*, now: datetime, older_than: timedelta, untouched_since: datetime | None = None) -> Q:
     before = now - older_than
@@ -16,9 +14,9 @@ def _stuck(*, now: datetime, older_than: timedelta, untouched_since: datetime | 
     untouched = Q(updated_at__lt=untouched_since) if untouched_since is not None else Q()
     # Each branch on its own, the untouched bound in each: every one is a range of the (status, updated_at) index.
     return (
-        Q(untouched, status=A.QUEUED, created_at__lt=before)
-        | Q(untouched, Q(retry_at__lt=before) | Q(retry_at__isnull=True), status=A.RETRYING)
-        | Q(untouched, status=A.SENDING, claimed_at__lt=lost_before)
+        Q(untouched, status=DeliveryAttempt.Status.QUEUED, created_at__lt=before)
+        | Q(untouched, Q(retry_at__lt=before) | Q(retry_at__isnull=True), status=DeliveryAttempt.Status.RETRYING)
+        | Q(untouched, status=DeliveryAttempt.Status.SENDING, claimed_at__lt=lost_before)
     )
 
 
@@ -56,7 +54,7 @@ def delivery_attempts_for(*, invitation_id: int) -> list[DeliveryAttempt]:
 def delivery_attempt_oldest_queued_at() -> datetime | None:
     """When the oldest attempt still waiting to be sent (queued, or retrying) was written."""
     return (
-        DeliveryAttempt.objects.filter(status__in=(A.QUEUED, A.RETRYING))
+        DeliveryAttempt.objects.filter(status__in=(DeliveryAttempt.Status.QUEUED, DeliveryAttempt.Status.RETRYING))
         .order_by("created_at")
         .values_list("created_at", flat=True)
         .first()
@@ -66,7 +64,7 @@ def delivery_attempt_oldest_queued_at() -> datetime | None:
 def delivery_retries_due(*, invitation_ids) -> dict[int, datetime]:
     """When each of these invitations' send is tried again, for those with a retry ahead (a failed
     invitation without one has failed for good)."""
-    rows = DeliveryAttempt.objects.filter(invitation_id__in=invitation_ids, status=A.RETRYING).values_list(
-        "invitation_id", "retry_at"
-    )
+    rows = DeliveryAttempt.objects.filter(
+        invitation_id__in=invitation_ids, status=DeliveryAttempt.Status.RETRYING
+    ).values_list("invitation_id", "retry_at")
     return {invitation_id: retry_at for invitation_id, retry_at in rows if retry_at is not None}

@@ -8,9 +8,8 @@ from django.conf import settings
 
 from invitations.models import Invitation
 
-S = Invitation.Status
 # A reminder goes only while the message is out and nobody has opened it yet.
-REMINDABLE = frozenset({S.SENT, S.DELIVERED})
+REMINDABLE = frozenset({Invitation.Status.SENT, Invitation.Status.DELIVERED})
 
 
 def reminder_due_at(invitation: Invitation) -> datetime | None:

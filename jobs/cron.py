@@ -10,7 +10,10 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 from rq import cron
 
+from jobs.workers import database_job
 
+
+@database_job
 def run_periodic(path: str):
     """The periodic job at ``path``, run on the `default` queue."""
     return import_string(path)()

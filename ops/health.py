@@ -20,8 +20,9 @@ def _database() -> str:
     global _migrations_applied
     connection = connections[DEFAULT_DB_ALIAS]
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        connection.ensure_connection()
+        if not connection.is_usable():
+            raise DatabaseError("the connection does not answer")
         if not _migrations_applied:
             executor = MigrationExecutor(connection)
             if executor.migration_plan(executor.loader.graph.leaf_nodes()):

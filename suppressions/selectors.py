@@ -3,7 +3,6 @@
 from collections.abc import Iterable
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Lower
 
 from accounts.models import Organization
@@ -79,29 +78,6 @@ def active_suppression_of_row(field: str, *, organization: str = "organization_i
         livemode=OuterRef("livemode"),
         channel=OuterRef("channel"),
         recipient=OuterRef("recipient"),
-    )
-
-
-def active_suppression_of_table_row(field: str, *, table: str) -> RawSQL:
-    """``active_suppression_of_row`` for a query over ``table`` itself, not aliased (a row lock's):
-    the same subquery written out, which costs half as much to build as the query around it. Not for
-    a queryset that is itself used as a subquery (its tables are then renamed)."""
-    meta = Suppression._meta
-    columns = {model_field.name: model_field.column for model_field in meta.concrete_fields}
-    columns["pk"] = columns[meta.pk.name]
-
-    def column(name: str) -> str:
-        return f'suppression."{columns[name]}"'
-
-    def outer(name: str) -> str:
-        return f'"{table}"."{name}"'
-
-    return RawSQL(
-        f'SELECT {column(field)} FROM "{meta.db_table}" AS suppression '
-        f"WHERE {column('organization')} = {outer('organization_id')} AND {column('livemode')} = {outer('livemode')} "
-        f"AND {column('channel')} = {outer('channel')} AND {column('recipient')} = LOWER({outer('recipient')}) "
-        f"AND {column('lifted_at')} IS NULL LIMIT 1",
-        [],
     )
 
 

@@ -4,11 +4,9 @@ They refuse to run on anything else rather than skip: a green run means the real
 """
 
 import base64
-import socket
 import subprocess
 import threading
 import time
-from datetime import UTC, datetime
 
 import django_rq
 import pytest
@@ -23,9 +21,9 @@ from accounts.services import api_key_create
 from delivery import sms
 from requestlog.store import request_log_send
 from tests.factories import OrganizationFactory
+from tests.helpers import free_port as _free_port
 
 TEST_ACTOR = Actor.system("tests")
-T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
 
 
 def pytest_configure(config):
@@ -165,12 +163,6 @@ def jwt_api(make_member, organization) -> APIClient:
 
 
 # --- A Redis of a test's own, that the test can stop -------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class RedisServer:

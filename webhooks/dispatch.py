@@ -30,7 +30,6 @@ from webhooks.models import Endpoint, EndpointSecret, WebhookDelivery, WebhookTr
 
 logger = logging.getLogger(__name__)
 
-D = WebhookDelivery.Status
 DISPATCH_JOB = "webhooks.jobs.dispatch_webhooks"
 PENDING_FLAG = "webhooks:dispatch-pending"
 USER_AGENT = "invitations-webhooks/1"
@@ -70,7 +69,7 @@ def organization_concurrency() -> int:
 
 def _due(now: datetime) -> Q:
     return (
-        Q(status__in=(D.PENDING, D.RETRYING), endpoint__enabled=True)
+        Q(status__in=(WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING), endpoint__enabled=True)
         & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         & (Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_stale_after()))
     )
@@ -264,14 +263,11 @@ def _record(delivery: WebhookDelivery, answer: guard.Answer) -> None:
     """Settle one try: succeeded, retrying after the next interval, or failed for good."""
     now = timezone.now()
     intervals = settings.WEBHOOK_RETRY_INTERVALS
-    tries = delivery.tries + 1
-    next_at = None
+    tries, next_at, status = delivery.tries + 1, None, WebhookDelivery.Status.FAILED
     if answer.succeeded:
-        status = D.SUCCEEDED
+        status = WebhookDelivery.Status.SUCCEEDED
     elif tries <= len(intervals):
-        status, next_at = D.RETRYING, now + timedelta(seconds=intervals[tries - 1])
-    else:
-        status = D.FAILED
+        status, next_at = WebhookDelivery.Status.RETRYING, now + timedelta(seconds=intervals[tries - 1])
     with transaction.atomic():
         if not WebhookDelivery.objects.filter(pk=delivery.pk).exists():
             return  # deleted with its endpoint while the try was in flight
@@ -336,7 +332,9 @@ def _wait_for_next_due(deadline: float, *, may_wait: bool = True) -> bool:
     sweep, gets a dispatcher of its own at its `nextAttemptAt` rather than waiting for that sweep."""
     now = timezone.now()
     soonest = (
-        WebhookDelivery.objects.filter(status=D.RETRYING, next_attempt_at__gt=now, endpoint__enabled=True)
+        WebhookDelivery.objects.filter(
+            status=WebhookDelivery.Status.RETRYING, next_attempt_at__gt=now, endpoint__enabled=True
+        )
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()

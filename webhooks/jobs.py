@@ -1,9 +1,11 @@
 """rq jobs of the `webhooks` queue: thin; the rows say what is left to do."""
 
+from jobs.workers import database_job
 from webhooks.dispatch import webhook_deliveries_dispatch
 from webhooks.services import webhook_outbox_sweep
 
 
+@database_job
 def dispatch_webhooks() -> int:
     return webhook_deliveries_dispatch()
 

@@ -4,6 +4,7 @@ deliveries (one per event and endpoint) with every try."""
 import secrets
 import string
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from accounts.models import Organization
@@ -76,7 +77,7 @@ class Event(models.Model):
     type = models.CharField(max_length=64)
     # What the event is about (an invitation's token), for filtering; webhooks knows nothing of it.
     subject = models.CharField(max_length=64, blank=True)
-    data = models.JSONField()
+    data = models.JSONField(encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

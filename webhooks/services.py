@@ -14,7 +14,7 @@ from accounts.principals import Actor
 from accounts.services import account_event_record
 from api.errors import ValidationFailed
 from webhooks import guard
-from webhooks.dispatch import D, claim_stale_after, schedule_dispatch
+from webhooks.dispatch import claim_stale_after, schedule_dispatch
 from webhooks.events import EVENT_TYPES, TEST_EVENT, NewEvent, subscribed, webhook_events_emit
 from webhooks.models import Endpoint, EndpointSecret, Event, WebhookDelivery
 
@@ -141,7 +141,9 @@ def webhook_endpoint_test(*, endpoint: Endpoint) -> Event:
 
 def _send_again(deliveries) -> int:
     """Put deliveries back in the outbox, whatever they became, with the same event id."""
-    count = deliveries.update(status=D.PENDING, next_attempt_at=None, claimed_at=None, updated_at=timezone.now())
+    count = deliveries.update(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at=None, claimed_at=None, updated_at=timezone.now()
+    )
     if count:
         transaction.on_commit(schedule_dispatch)
     return count
@@ -166,7 +168,11 @@ def webhook_event_redeliver(*, event: Event, endpoint: Endpoint | None = None) -
 def webhook_endpoint_recover(*, endpoint: Endpoint, since: datetime) -> int:
     """Send again every delivery to this endpoint that failed for good since ``since``."""
     with transaction.atomic():
-        return _send_again(WebhookDelivery.objects.filter(endpoint=endpoint, status=D.FAILED, created_at__gte=since))
+        return _send_again(
+            WebhookDelivery.objects.filter(
+                endpoint=endpoint, status=WebhookDelivery.Status.FAILED, created_at__gte=since
+            )
+        )
 
 
 def webhook_emit(*, organization_id: int, livemode: bool, type: str, subject: str, data: dict) -> str:
@@ -181,10 +187,13 @@ def webhook_outbox_sweep(*, now: datetime | None = None) -> dict:
     have been down at commit), forget events past WEBHOOK_EVENT_RETENTION_DAYS."""
     now = now or timezone.now()
     released = WebhookDelivery.objects.filter(
-        status__in=(D.PENDING, D.RETRYING), claimed_at__lt=now - claim_stale_after()
+        status__in=(WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING),
+        claimed_at__lt=now - claim_stale_after(),
     ).update(claimed_at=None)
-    due = WebhookDelivery.objects.filter(status__in=(D.PENDING, D.RETRYING), next_attempt_at__lte=now).exists() or (
-        WebhookDelivery.objects.filter(status=D.PENDING, next_attempt_at__isnull=True).exists()
+    due = WebhookDelivery.objects.filter(
+        status__in=(WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING), next_attempt_at__lte=now
+    ).exists() or (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__isnull=True).exists()
     )
     if due:
         schedule_dispatch()

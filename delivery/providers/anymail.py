@@ -22,23 +22,21 @@ from suppressions.models import Suppression
 # `deferred`, which the ESP retries itself; bounced and rejected mean this address will not work,
 # unless the ESP says the bounce was soft (``_soft_bounce``). A complaint or an unsubscribe comes
 # after delivery: the status stays, the address is suppressed.
-K = ProviderEvent.Kind
-R = Suppression.Reason
 ANYMAIL_EVENT_KINDS = {
-    "queued": (K.QUEUED, False),
-    "sent": (K.QUEUED, False),
-    "deferred": (K.QUEUED, False),
-    "delivered": (K.DELIVERED, False),
-    "opened": (K.OPENED, False),
-    "clicked": (K.OPENED, False),
-    "bounced": (K.FAILED, True),
-    "rejected": (K.FAILED, True),
-    "failed": (K.FAILED, False),
-    "complained": (K.OTHER, False),
-    "unsubscribed": (K.OTHER, False),
+    "queued": (ProviderEvent.Kind.QUEUED, False),
+    "sent": (ProviderEvent.Kind.QUEUED, False),
+    "deferred": (ProviderEvent.Kind.QUEUED, False),
+    "delivered": (ProviderEvent.Kind.DELIVERED, False),
+    "opened": (ProviderEvent.Kind.OPENED, False),
+    "clicked": (ProviderEvent.Kind.OPENED, False),
+    "bounced": (ProviderEvent.Kind.FAILED, True),
+    "rejected": (ProviderEvent.Kind.FAILED, True),
+    "failed": (ProviderEvent.Kind.FAILED, False),
+    "complained": (ProviderEvent.Kind.OTHER, False),
+    "unsubscribed": (ProviderEvent.Kind.OTHER, False),
 }
 # anymail's reject_reason of a `rejected` event -> why the address is suppressed.
-REJECTED_SUPPRESSION = {"spam": R.COMPLAINT, "unsubscribed": R.UNSUBSCRIBED}
+REJECTED_SUPPRESSION = {"spam": Suppression.Reason.COMPLAINT, "unsubscribed": Suppression.Reason.UNSUBSCRIBED}
 # The ESPs' own words for a bounce that may pass later (mailbox full, greylisting): Postmark's
 # Type, Mailgun's severity, SparkPost's and SendGrid's bounce classes.
 SOFT_BOUNCE_MARKS = {
@@ -62,17 +60,17 @@ def _soft_bounce(event) -> bool:
 
 def email_event_meaning(event) -> tuple[str, bool, str]:
     """An anymail event as (kind, permanent, suppression reason or "")."""
-    kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, (K.OTHER, False))
+    kind, permanent = ANYMAIL_EVENT_KINDS.get(event.event_type, (ProviderEvent.Kind.OTHER, False))
     if event.event_type == "bounced" and _soft_bounce(event):
-        return K.FAILED, False, ""
+        return ProviderEvent.Kind.FAILED, False, ""
     if event.event_type == "complained":
-        return kind, permanent, R.COMPLAINT
+        return kind, permanent, Suppression.Reason.COMPLAINT
     if event.event_type == "unsubscribed":
-        return kind, permanent, R.UNSUBSCRIBED
+        return kind, permanent, Suppression.Reason.UNSUBSCRIBED
     if event.event_type == "rejected":
-        return kind, permanent, REJECTED_SUPPRESSION.get(str(event.reject_reason or ""), R.HARD_BOUNCE)
+        return kind, permanent, REJECTED_SUPPRESSION.get(str(event.reject_reason or ""), Suppression.Reason.HARD_BOUNCE)
     if event.event_type == "bounced":
-        return kind, permanent, R.HARD_BOUNCE
+        return kind, permanent, Suppression.Reason.HARD_BOUNCE
     return kind, permanent, ""
 
 
@@ -105,7 +103,7 @@ def delivery_email_event_record(*, event, esp_name: str) -> ProviderEvent:
         attempt_hint=str(metadata.get("delivery_attempt_id", "")),
         hint_token=str(metadata.get("invitation_token") or ""),
         permanent=permanent,
-        description=description if kind == K.FAILED or suppress_as else detail,
+        description=description if kind == ProviderEvent.Kind.FAILED or suppress_as else detail,
         occurred_at=event.timestamp,
         suppress_as=suppress_as,
     )

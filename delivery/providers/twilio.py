@@ -152,18 +152,17 @@ class TwilioSmsBackend(BaseSmsBackend):
 
 
 # Twilio MessageStatus -> kind. `read` is a read receipt (WhatsApp, RCS).
-K = ProviderEvent.Kind
 TWILIO_STATUS_KINDS = {
-    "accepted": K.QUEUED,
-    "scheduled": K.QUEUED,
-    "queued": K.QUEUED,
-    "sending": K.QUEUED,
-    "sent": K.QUEUED,
-    "delivered": K.DELIVERED,
-    "read": K.OPENED,
-    "undelivered": K.FAILED,
-    "failed": K.FAILED,
-    "canceled": K.FAILED,
+    "accepted": ProviderEvent.Kind.QUEUED,
+    "scheduled": ProviderEvent.Kind.QUEUED,
+    "queued": ProviderEvent.Kind.QUEUED,
+    "sending": ProviderEvent.Kind.QUEUED,
+    "sent": ProviderEvent.Kind.QUEUED,
+    "delivered": ProviderEvent.Kind.DELIVERED,
+    "read": ProviderEvent.Kind.OPENED,
+    "undelivered": ProviderEvent.Kind.FAILED,
+    "failed": ProviderEvent.Kind.FAILED,
+    "canceled": ProviderEvent.Kind.FAILED,
 }
 # Twilio MessageStatus -> the timeline's event type, where Twilio's word differs from the email
 # providers' (anymail's normalized event types).
@@ -194,10 +193,12 @@ def delivery_sms_status_record(
     *, message_sid: str, message_status: str, error_code: str = "", attempt_hint: str = ""
 ) -> ProviderEvent:
     """Apply one Twilio status callback."""
-    kind = TWILIO_STATUS_KINDS.get(message_status, K.OTHER)
-    permanent = kind == K.FAILED and (message_status == "canceled" or error_code not in TWILIO_TRANSIENT_ERROR_CODES)
+    kind = TWILIO_STATUS_KINDS.get(message_status, ProviderEvent.Kind.OTHER)
+    permanent = kind == ProviderEvent.Kind.FAILED and (
+        message_status == "canceled" or error_code not in TWILIO_TRANSIENT_ERROR_CODES
+    )
     description = ""
-    if kind == K.FAILED:
+    if kind == ProviderEvent.Kind.FAILED:
         description = f"SMS {message_status}" + (f" (Twilio error {error_code})" if error_code else "")
     return delivery_provider_event_record(
         provider="twilio",
@@ -209,7 +210,7 @@ def delivery_sms_status_record(
         attempt_hint=attempt_hint,
         permanent=permanent,
         description=description,
-        suppress_as=twilio_suppression(error_code) if kind == K.FAILED else "",
+        suppress_as=twilio_suppression(error_code) if kind == ProviderEvent.Kind.FAILED else "",
     )
 
 

@@ -15,8 +15,6 @@ from invitations.services.outcomes import DeliveryOutcome, invitation_delivery_r
 from jobs.queueing import enqueue_on_commit
 from suppressions.services import suppression_add
 
-A = DeliveryAttempt.Status
-
 # The kinds a provider's event is sorted into (ProviderEvent.kind); "queued" and "other" are kept
 # as a record only.
 REPORTED_KINDS = frozenset({"delivered", "opened", "failed"})
@@ -104,7 +102,7 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
         attempt.error_message = message
         if retry_at is not None:
             # The provider accepted the message and then could not send it: try again later.
-            attempt.status = A.RETRYING
+            attempt.status = DeliveryAttempt.Status.RETRYING
             attempt.retry_at = retry_at
             enqueue_on_commit(
                 DELIVER_JOB,
@@ -114,7 +112,7 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
                 retry=retry_policy(tries_done=attempt.tries),
             )
         else:
-            attempt.status = A.FAILED
+            attempt.status = DeliveryAttempt.Status.FAILED
             attempt.retry_at = None
             attempt.failed_at = timezone.now()
         attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "updated_at"])

@@ -15,7 +15,6 @@ from accounts.principals import Actor
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
 from jobs.queueing import enqueue_on_commit
-from ops.sql import Write, rows_insert
 
 # By dotted path: the jobs module imports the services, not the other way round.
 DELIVER_JOB = "delivery.jobs.deliver_attempt"
@@ -58,50 +57,27 @@ def _attempt_for(invitation: Invitation, actor: Actor) -> DeliveryAttempt:
     )
 
 
-# An attempt's columns as a new one writes them: all but its id.
-ATTEMPT_FIELDS = [f.name for f in DeliveryAttempt._meta.concrete_fields if not f.primary_key]
-
-
-class SendsToQueue:
-    """The outbox rows for the invitations' current sends, asked for by ``actor``, in one INSERT
-    (``ops.sql.Pending``: on PostgreSQL carried by the statement that moves the invitations); their
-    jobs go to Redis in one pipeline after commit. A lone send (a create, a resend) is its own job,
-    and goes at once; many (a bulk resend, reminders) go DELIVERY_BATCH_SIZE to a job, each batch
-    claimed, sent and recorded together.
+def delivery_attempts_queue(
+    *, invitations: Sequence[Invitation], actor: Actor, on_enqueued: Callable[[bool, int], None] | None = None
+) -> list[DeliveryAttempt]:
+    """The outbox rows for the invitations' current sends, asked for by ``actor``, in one INSERT in
+    the caller's transaction; their jobs go to Redis in one pipeline after commit. A lone send (a
+    create, a resend) is its own job and goes at once; many (a bulk resend, reminders) go
+    DELIVERY_BATCH_SIZE to a job, each batch claimed, sent and recorded together.
 
     ``on_enqueued(taken, count)`` hears, after commit, whether Redis took the jobs of these
     ``count`` attempts; when it did not, they stay `queued` for the sweeper.
     """
+    attempts = DeliveryAttempt.objects.bulk_create([_attempt_for(invitation, actor) for invitation in invitations])
+    ids = [attempt.pk for attempt in attempts]
 
-    def __init__(
-        self, invitations: Sequence[Invitation], actor: Actor, on_enqueued: Callable[[bool, int], None] | None = None
-    ) -> None:
-        self.attempts = [_attempt_for(invitation, actor) for invitation in invitations]
-        self.on_enqueued = on_enqueued
+    def heard(taken: bool, _jobs: int) -> None:
+        if on_enqueued is not None:
+            on_enqueued(taken, len(ids))
 
-    def writes(self, connection) -> list[Write]:
-        if not self.attempts:
-            return []
-        return [rows_insert("new_attempt", self.attempts, ATTEMPT_FIELDS, connection, returning="id")]
-
-    def written(self, returned: dict[str, list]) -> None:
-        ids = returned.get("new_attempt", [])
-        for attempt, pk in zip(self.attempts, ids, strict=True):
-            attempt.pk = pk
-        self._enqueue(ids)
-
-    def save(self) -> None:
-        DeliveryAttempt.objects.bulk_create(self.attempts)
-        self._enqueue([attempt.pk for attempt in self.attempts])
-
-    def _enqueue(self, ids: list[int]) -> None:
-        def heard(taken: bool, _jobs: int) -> None:
-            if self.on_enqueued is not None:
-                self.on_enqueued(taken, len(ids))
-
-        if len(ids) == 1:
-            enqueue_on_commit(DELIVER_JOB, ids[0], queue_name="delivery", on_result=heard, retry=retry_policy())
-            return
+    if len(ids) == 1:
+        enqueue_on_commit(DELIVER_JOB, ids[0], queue_name="delivery", on_result=heard, retry=retry_policy())
+    elif ids:
         size = settings.DELIVERY_BATCH_SIZE
         enqueue_on_commit(
             DELIVER_BATCH_JOB,
@@ -109,15 +85,7 @@ class SendsToQueue:
             batch=[(ids[start : start + size],) for start in range(0, len(ids), size)],
             on_result=heard,
         )
-
-
-def delivery_attempts_queue(
-    *, invitations: Sequence[Invitation], actor: Actor, on_enqueued: Callable[[bool, int], None] | None = None
-) -> list[DeliveryAttempt]:
-    """``SendsToQueue`` saved at once; the attempts written."""
-    sends = SendsToQueue(invitations, actor, on_enqueued)
-    sends.save()
-    return sends.attempts
+    return attempts
 
 
 def delivery_attempts_cancel(*, invitation_ids: Sequence[int], reason: str = "Canceled with its invitation.") -> int:

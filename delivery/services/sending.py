@@ -1,4 +1,4 @@
-"""Sending: claim an attempt once (or a batch in one statement), send it (or simulate a sandbox send),
+"""Sending: claim an attempt once (or a batch at once), send it (or simulate a sandbox send),
 the provider calls of a batch overlapping, and report the outcomes, a batch's acceptances together."""
 
 import logging
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 WORKER_ACTOR = Actor.system("delivery")
 
-A = DeliveryAttempt.Status
+Attempt = DeliveryAttempt.Status
 
 
 def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:
@@ -47,15 +47,17 @@ def delivery_attempt_claim(*, attempt_id: int) -> DeliveryAttempt | None:
     concurrent UPDATE, so of two jobs claiming at once exactly one gets the row.
     """
     now = timezone.now()
-    claim = {"status": A.SENDING, "claimed_at": now, "updated_at": now, "tries": F("tries") + 1}
+    claim = {"status": Attempt.SENDING, "claimed_at": now, "updated_at": now, "tries": F("tries") + 1}
     lost_try_claimed_at = None
-    claimed = DeliveryAttempt.objects.filter(pk=attempt_id, status__in=(A.QUEUED, A.RETRYING)).update(**claim)
+    claimed = DeliveryAttempt.objects.filter(pk=attempt_id, status__in=(Attempt.QUEUED, Attempt.RETRYING)).update(
+        **claim
+    )
     if not claimed:
         lost_before = now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
         with transaction.atomic():
             lost_try_claimed_at = (
                 DeliveryAttempt.objects.select_for_update(skip_locked=True)
-                .filter(pk=attempt_id, status=A.SENDING, claimed_at__lt=lost_before)
+                .filter(pk=attempt_id, status=Attempt.SENDING, claimed_at__lt=lost_before)
                 .values_list("claimed_at", flat=True)
                 .first()
             )
@@ -89,25 +91,18 @@ def delivery_attempts_claim(*, attempt_ids: list[int]) -> list[DeliveryAttempt]:
 
 
 def _claim_many(attempt_ids: list[int], now: datetime) -> list[int]:
-    """The ids this UPDATE moved to `sending`: exactly those, however many jobs claim at once."""
-    connection = connections[router.db_for_write(DeliveryAttempt)]
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET status = %s, claimed_at = %s, updated_at = %s, tries = tries + 1 "
-                "WHERE id = ANY(%s) AND status IN (%s, %s) RETURNING id",
-                [A.SENDING, now, now, list(attempt_ids), A.QUEUED, A.RETRYING],
-            )
-            return [row[0] for row in cursor.fetchall()]
-    # Elsewhere (the embedded default's SQLite, one process): this claim's own timestamp names its rows.
-    claimable = DeliveryAttempt.objects.filter(pk__in=attempt_ids, status__in=(A.QUEUED, A.RETRYING))
-    claimable.update(status=A.SENDING, claimed_at=now, updated_at=now, tries=F("tries") + 1)
-    return list(
-        DeliveryAttempt.objects.filter(pk__in=attempt_ids, status=A.SENDING, claimed_at=now).values_list(
-            "pk", flat=True
+    """The ids moved to `sending` by this claim: exactly those, however many jobs claim at once.
+    The claimable rows are locked first, skipping any that another claim holds, then moved."""
+    with transaction.atomic():
+        claimable = list(
+            DeliveryAttempt.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=attempt_ids, status__in=(Attempt.QUEUED, Attempt.RETRYING))
+            .values_list("pk", flat=True)
         )
-    )
+        DeliveryAttempt.objects.filter(pk__in=claimable).update(
+            status=Attempt.SENDING, claimed_at=now, updated_at=now, tries=F("tries") + 1
+        )
+    return claimable
 
 
 def delivery_attempt_send(*, attempt_id: int) -> DeliveryAttempt | None:
@@ -148,19 +143,19 @@ def _send_claimed(attempts: list[DeliveryAttempt]) -> list[tuple[DeliveryAttempt
     accepted: list[tuple[DeliveryAttempt, str, str]] = []
     to_send: list[DeliveryAttempt] = []
     for attempt in attempts:
-        skip = _not_sent(attempt)
+        skip = _settle_unsendable(attempt)
         if skip is not None:
             settled.append((attempt, None))
         elif not attempt.livemode and not sandbox_recipient_allowed(
             organization=attempt.invitation.organization_id, recipient=attempt.recipient
         ):
             logger.info("Delivery attempt %s is a sandbox send off the allow-list; simulated", attempt.pk)
-            accepted.append((attempt, channels.simulate(attempt), A.SIMULATED))
+            accepted.append((attempt, channels.simulate(attempt), Attempt.SIMULATED))
         else:
             to_send.append(attempt)
     for attempt, outcome in zip(to_send, provider_calls(to_send), strict=True):
         if isinstance(outcome, str):
-            accepted.append((attempt, outcome, A.ACCEPTED))
+            accepted.append((attempt, outcome, Attempt.ACCEPTED))
             continue
         final = outcome.permanent or attempt.tries >= max_tries()
         _attempt_failed(attempt=attempt, error=outcome, final=final)
@@ -171,14 +166,14 @@ def _send_claimed(attempts: list[DeliveryAttempt]) -> list[tuple[DeliveryAttempt
     return settled
 
 
-def _not_sent(attempt: DeliveryAttempt) -> DeliveryAttempt | None:
+def _settle_unsendable(attempt: DeliveryAttempt) -> DeliveryAttempt | None:
     """Settle an attempt that must not reach the provider; None when it may go."""
     if attempt.tries > max_tries():
         # Only reachable when workers died mid-send again and again: stop rather than loop.
         error = channels.DeliveryError(f"Gave up after {attempt.tries - 1} tries.", permanent=True)
         return _attempt_failed(attempt=attempt, error=error, final=True)
     if not invitation_delivery_wanted(invitation=attempt.invitation, attempt_number=attempt.number):
-        attempt.status = A.CANCELED
+        attempt.status = Attempt.CANCELED
         attempt.error_message = "Not sent: a newer send superseded it, or the recipient had already moved on."
         attempt.save(update_fields=["status", "error_message", "updated_at"])
         logger.info("Delivery attempt %s no longer wanted; canceled", attempt.pk)
@@ -251,7 +246,7 @@ def _unexpected(exc: Exception, attempts: list[DeliveryAttempt]) -> list[str | c
 def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, final: bool) -> DeliveryAttempt:
     now = timezone.now()
     message = str(error) if not final or error.permanent else f"{error} (retries exhausted)"
-    attempt.status = A.FAILED if final else A.RETRYING
+    attempt.status = Attempt.FAILED if final else Attempt.RETRYING
     attempt.error_message = message
     attempt.retry_at = None if final else now + timedelta(seconds=retry_wait(attempt.tries))
     attempt.failed_at = now if final else None
@@ -293,7 +288,7 @@ def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None
         if len(attempts) == 1:
             attempts[0].save(update_fields=ACCEPTED_FIELDS)
         else:
-            _save_accepted(attempts, now)
+            DeliveryAttempt.objects.bulk_update(attempts, ACCEPTED_FIELDS)
         for (channel, status), count in Counter((a.channel, a.status) for a in attempts).items():
             count_on_commit(DELIVERIES, count, channel=channel, outcome=status)
         invitations_delivery_accepted(
@@ -317,27 +312,6 @@ def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None
     for attempt in attempts:
         logger.info(
             "Delivery attempt %s %s by the provider as %s", attempt.pk, attempt.status, attempt.provider_message_id
-        )
-
-
-def _save_accepted(attempts: list[DeliveryAttempt], now: datetime) -> None:
-    """The accepted attempts' rows in one UPDATE joined to their new values: Django's bulk_update
-    would build a CASE per row and field, costing more than the sends themselves."""
-    connection = connections[router.db_for_write(DeliveryAttempt)]
-    if connection.vendor != "postgresql":
-        DeliveryAttempt.objects.bulk_update(attempts, ACCEPTED_FIELDS)
-        return
-    table = connection.ops.quote_name(DeliveryAttempt._meta.db_table)
-    values = ", ".join(["(%s, %s, %s)"] * len(attempts))
-    params: list = []
-    for attempt in attempts:
-        params += [attempt.pk, attempt.status, attempt.provider_message_id]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS attempt SET status = new.status, provider_message_id = new.message_id, "
-            "accepted_at = %s, updated_at = %s, error_message = '', retry_at = NULL "
-            f"FROM (VALUES {values}) AS new (id, status, message_id) WHERE attempt.id = new.id",
-            [now, now, *params],
         )
 
 

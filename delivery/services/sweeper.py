@@ -15,8 +15,6 @@ from jobs.queueing import enqueue_now
 
 logger = logging.getLogger(__name__)
 
-A = DeliveryAttempt.Status
-
 
 @dataclass
 class SweepResult:
@@ -45,13 +43,17 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
     now = timezone.now()
     result = SweepResult()
     stale = list(delivery_attempts_stale(now=now).only("id", "status", "tries", "updated_at")[:limit])
-    by_status: dict[str, list[int]] = {A.QUEUED: result.queued, A.RETRYING: result.retrying, A.SENDING: result.sending}
+    by_status: dict[str, list[int]] = {
+        DeliveryAttempt.Status.QUEUED: result.queued,
+        DeliveryAttempt.Status.RETRYING: result.retrying,
+        DeliveryAttempt.Status.SENDING: result.sending,
+    }
     for attempt in stale:
         by_status[attempt.status].append(attempt.pk)
     if dry_run:
         return result
-    lost = [attempt for attempt in stale if attempt.status == A.SENDING]
-    waiting = [attempt for attempt in stale if attempt.status != A.SENDING]
+    lost = [attempt for attempt in stale if attempt.status == DeliveryAttempt.Status.SENDING]
+    waiting = [attempt for attempt in stale if attempt.status != DeliveryAttempt.Status.SENDING]
     size = settings.DELIVERY_BATCH_SIZE
     # A lost worker's send is taken over by a job of its own (``delivery_attempt_claim``); the
     # others go as batches, so a backlog waiting for its jobs costs a job per batch, not per send.

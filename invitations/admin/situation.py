@@ -15,8 +15,6 @@ from invitations.services.resend import resend_refusal
 from suppressions.models import Suppression
 from suppressions.selectors import suppression_active
 
-S = Invitation.Status
-
 
 @dataclass(frozen=True)
 class Situation:
@@ -37,7 +35,9 @@ def invitation_situation(invitation: Invitation) -> Situation:
         channel=invitation.channel,
         recipient=invitation.recipient,
     )
-    retries = delivery_retries_due(invitation_ids=[invitation.pk]) if invitation.status == S.FAILED else {}
+    retries = (
+        delivery_retries_due(invitation_ids=[invitation.pk]) if invitation.status == Invitation.Status.FAILED else {}
+    )
     next_retry_at = retries.get(invitation.pk)
     refusal = resend_refusal(
         invitation=invitation,
@@ -63,7 +63,7 @@ def _summary(
     invitation: Invitation, suppression: Suppression | None, next_retry_at: datetime | None, can_correct: bool
 ) -> str:
     parts = []
-    if invitation.status == S.FAILED:
+    if invitation.status == Invitation.Status.FAILED:
         error = invitation.error_message or "no reason given"
         if next_retry_at is not None:
             parts.append(
@@ -82,6 +82,10 @@ def _summary(
             f"({suppression.get_reason_display()}{description}). Nothing is sent to it until the suppression is "
             "lifted; lift it only if the address works again, or correct the recipient."
         )
-    if not parts and can_correct and invitation.status in (S.PENDING, S.SENT, S.DELIVERED):
+    if (
+        not parts
+        and can_correct
+        and invitation.status in (Invitation.Status.PENDING, Invitation.Status.SENT, Invitation.Status.DELIVERED)
+    ):
         return "No problem known. If the recipient says the address is wrong, correct the recipient."
     return " ".join(parts) or "Nothing to do."

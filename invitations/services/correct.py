@@ -25,14 +25,15 @@ from invitations.models import Invitation
 from invitations.reminders import reminder_due_at
 from invitations.selectors import InvitationLookup
 from invitations.services.create import normalize_recipient, reminder_fields
-from invitations.services.resend import send_again
+from invitations.services.resend import invitations_send_next
 from invitations.services.transitions import invitation_lock, note_record
 from suppressions.selectors import suppression_active, suppression_key
 
-S = Invitation.Status
-CORRECTABLE = frozenset({S.PENDING, S.SENT, S.DELIVERED, S.FAILED})
+CORRECTABLE = frozenset(
+    {Invitation.Status.PENDING, Invitation.Status.SENT, Invitation.Status.DELIVERED, Invitation.Status.FAILED}
+)
 # Over: nothing about them changes any more.
-FINISHED = frozenset({S.COMPLETED, S.REJECTED, S.CANCELED})
+FINISHED = frozenset({Invitation.Status.COMPLETED, Invitation.Status.REJECTED, Invitation.Status.CANCELED})
 
 
 def correction_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
@@ -145,7 +146,7 @@ def _correct(
     invitation.recipient = recipient
     # The corrected address has had nothing yet.
     invitation.delivered_at = None
-    send_again(
+    invitations_send_next(
         [invitation],
         actor=actor,
         now=now,

@@ -17,8 +17,6 @@ from invitations.services.transitions import (
     transitions_apply,
 )
 
-S = Invitation.Status
-
 
 class DeliveryOutcome(models.TextChoices):
     ACCEPTED = "accepted"  # the provider took the message
@@ -32,9 +30,9 @@ class DeliveryOutcome(models.TextChoices):
 FAILURES = frozenset({DeliveryOutcome.TRANSIENT_FAILURE, DeliveryOutcome.PERMANENT_FAILURE, DeliveryOutcome.BOUNCED})
 # The status a report after acceptance moves the invitation to.
 REPORTED_STATUS = {
-    DeliveryOutcome.DELIVERED: S.DELIVERED,
-    DeliveryOutcome.OPENED: S.OPENED,
-    **{failure: S.FAILED for failure in FAILURES},
+    DeliveryOutcome.DELIVERED: Invitation.Status.DELIVERED,
+    DeliveryOutcome.OPENED: Invitation.Status.OPENED,
+    **{failure: Invitation.Status.FAILED for failure in FAILURES},
 }
 FAILURE_REASON = {
     DeliveryOutcome.TRANSIENT_FAILURE: lifecycle.Reason.DELIVERY_FAILED,
@@ -60,7 +58,9 @@ def invitation_delivery_wanted(*, invitation: Invitation, attempt_number: int) -
     attempt it claimed). This is a check before sending, not a lock: a change that lands after it is
     caught by `invitations_delivery_accepted`, which decides under the row lock.
     """
-    return invitation.delivery_attempts == attempt_number and lifecycle.is_allowed(invitation.status, S.SENT)
+    return invitation.delivery_attempts == attempt_number and lifecycle.is_allowed(
+        invitation.status, Invitation.Status.SENT
+    )
 
 
 def invitations_delivery_accepted(*, accepted: list[tuple[int, int, str]], actor: Actor) -> list[Invitation]:
@@ -78,14 +78,15 @@ def invitations_delivery_accepted(*, accepted: list[tuple[int, int, str]], actor
         moved = [
             invitation
             for invitation in locked
-            if _is_current(invitation, wanted[invitation.pk][0]) and lifecycle.is_allowed(invitation.status, S.SENT)
+            if _is_current(invitation, wanted[invitation.pk][0])
+            and lifecycle.is_allowed(invitation.status, Invitation.Status.SENT)
         ]
         for invitation in moved:
             invitation.error_message = ""
         if moved:
             transitions_apply(
                 invitations=moved,
-                to_status=S.SENT,
+                to_status=Invitation.Status.SENT,
                 actor=actor,
                 now=timezone.now(),
                 message=lambda invitation: (
@@ -111,7 +112,7 @@ def _fail(
     retry = {"willRetry": next_retry_at is not None, "nextRetryAt": next_retry_at}
     transition_apply(
         invitation=invitation,
-        to_status=S.FAILED,
+        to_status=Invitation.Status.FAILED,
         actor=actor,
         now=now,
         message=message,
@@ -138,7 +139,7 @@ def invitation_delivery_failed(
         if not _is_current(invitation, attempt_number):
             return invitation
         now = timezone.now()
-        if lifecycle.is_allowed(invitation.status, S.FAILED):
+        if lifecycle.is_allowed(invitation.status, Invitation.Status.FAILED):
             _fail(
                 invitation=invitation,
                 outcome=outcome,
@@ -147,7 +148,7 @@ def invitation_delivery_failed(
                 now=now,
                 next_retry_at=next_retry_at,
             )
-        elif invitation.status == S.FAILED:
+        elif invitation.status == Invitation.Status.FAILED:
             invitation.error_message = error_message
             # Still failed: keep the latest error and say so in the audit trail.
             note_record(
@@ -186,7 +187,7 @@ def invitation_delivery_reported(
         now = timezone.now()
         current = invitation.status
         if outcome in FAILURES:
-            if current != S.SENT:
+            if current != Invitation.Status.SENT:
                 # Delivered, opened or later: the recipient got it; a failure cannot undo that.
                 return False
             _fail(
@@ -208,7 +209,7 @@ def _late_report(*, invitation: Invitation, to_status: str, actor: Actor, now: d
     """A report for a status the invitation has already moved past: fill its missing timestamp."""
     timestamp_field = lifecycle.TIMESTAMP_FIELD[to_status]
     current = invitation.status
-    if lifecycle.is_behind(current, S.SENT) or not lifecycle.is_behind(to_status, current):
+    if lifecycle.is_behind(current, Invitation.Status.SENT) or not lifecycle.is_behind(to_status, current):
         return False
     if getattr(invitation, timestamp_field) is not None:
         return False

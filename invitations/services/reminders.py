@@ -12,7 +12,7 @@ from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.models import Invitation
 from invitations.reminders import REMINDABLE
-from invitations.services.resend import resend_refusal, send_again, send_target
+from invitations.services.resend import invitations_send_next, resend_refusal, send_target
 from invitations.services.transitions import invitations_lock
 from suppressions.selectors import suppressions_matching
 
@@ -52,7 +52,7 @@ def invitation_reminders_send(*, limit: int = 500) -> RemindersSent:
             Invitation.objects.filter(pk__in=[invitation.pk for invitation in refused]).update(next_reminder_at=None)
         for invitation in eligible:
             invitation.reminders_sent += 1
-        send_again(
+        invitations_send_next(
             eligible,
             actor=REMINDER_ACTOR,
             now=now,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from api.errors import ApiError
 from delivery.selectors import delivery_retries_due
-from delivery.services.queueing import SendsToQueue
+from delivery.services.queueing import delivery_attempts_queue
 from invitations.exceptions import (
     CooldownActive,
     InvalidStatus,
@@ -89,11 +89,11 @@ def recipient_refusal(
     return RecipientSuppressed(suppression=suppression) if suppression is not None else None
 
 
-# What a send changes on an invitation besides its status (``send_again``).
+# What a send changes on an invitation besides its status (``invitations_send_next``).
 SEND_FIELDS = ("sent_at", "delivery_attempts", "error_message")
 
 
-def send_again(
+def invitations_send_next(
     invitations: Sequence[Invitation],
     *,
     actor: Actor,
@@ -123,8 +123,8 @@ def send_again(
         reason=reason,
         update_fields=(*SEND_FIELDS, *update_fields),
         event_data=event_data,
-        along=[SendsToQueue(invitations, actor, on_enqueued)],
     )
+    delivery_attempts_queue(invitations=invitations, actor=actor, on_enqueued=on_enqueued)
 
 
 def invitation_resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invitation:
@@ -149,7 +149,7 @@ def _resend(*, invitation: Invitation | InvitationLookup, actor: Actor) -> Invit
         refusal = resend_refusal(invitation=invitation, now=now)
         if refusal is not None:
             raise refusal
-        send_again([invitation], actor=actor, now=now)
+        invitations_send_next([invitation], actor=actor, now=now)
     return invitation
 
 
@@ -207,7 +207,7 @@ def invitation_resend_many(
                     invitation.pk, invitation.token, refusal, invitation.delivery_attempts
                 )
         if not dry_run:
-            send_again(eligible, actor=actor, now=now, on_enqueued=on_enqueued)
+            invitations_send_next(eligible, actor=actor, now=now, on_enqueued=on_enqueued)
         for invitation in eligible:
             message = (
                 f"Would queue send attempt {invitation.delivery_attempts + 1}."

@@ -5,24 +5,20 @@ all in the caller's transaction and under the caller's row lock."""
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from functools import cache
 
-from django.db import connections, router
 from django.db.models import QuerySet
 
 from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.exceptions import InvalidTransition, InvitationNotFound
-from invitations.models import Invitation, InvitationEvent, Workflow
+from invitations.models import Invitation, InvitationEvent
 from invitations.reminders import reminder_due_at
 from invitations.selectors import InvitationLookup
 from invitations.serializers import invitation_to_dict
 from invitations.tokens import normalize_token
-from ops.sql import Pending, combinable, pending_run, rows_insert, rows_update
-from suppressions.selectors import active_suppression_of_table_row
-from webhooks.events import EventsToEmit, NewEvent
+from suppressions.selectors import active_suppression_of_row
+from webhooks.events import NewEvent, webhook_events_emit
 
-S = Invitation.Status
 # Every move the customer's endpoints are told of, as the event type they receive.
 EVENT_TYPES = [
     "invitation.created",
@@ -67,10 +63,6 @@ def webhook_event(
     )
 
 
-# An audit row's columns as a new one writes them: all but its id.
-AUDIT_FIELDS = [f.name for f in InvitationEvent._meta.concrete_fields if not f.primary_key]
-
-
 def audit_event(
     *,
     invitation: Invitation,
@@ -99,70 +91,42 @@ def audit_event(
 def invitations_lock(rows: QuerySet[Invitation], *, skip_locked: bool = False) -> QuerySet[Invitation]:
     """The one way invitation rows are locked until the transaction ends: FOR UPDATE of the
     invitations only (their workflows are read for the webhook payload, not locked), in id order
-    (unless the caller orders them otherwise) so two lockers of the same rows take them in the same
-    order. ``skip_locked`` leaves out the rows another transaction holds instead of waiting."""
+    so two lockers of the same rows take them in the same order. ``skip_locked`` leaves out the
+    rows another transaction holds instead of waiting. Each row carries ``suppression_pk``: whether
+    its recipient is suppressed, read with it (a send's rules need it)."""
     locked = rows.select_for_update(of=("self",), skip_locked=skip_locked).select_related("workflow")
-    # Whether the recipient is suppressed, read with the row: a send's rules need it (``recipient_refusal``).
-    suppressed = active_suppression_of_table_row("pk", table=Invitation._meta.db_table)
-    return locked.annotate(suppression_pk=suppressed).order_by("pk")
+    return locked.annotate(suppression_pk=active_suppression_of_row("pk")).order_by("pk")
 
 
 def invitation_lock(invitation: Invitation | InvitationLookup) -> Invitation:
-    """One invitation's row, locked, with its workflow and organization: one statement, whether the
-    invitation is known by its pk or named by an API caller (then InvitationNotFound for any other
-    tenant's or mode's, exactly like a missing one)."""
+    """One invitation's row, locked, with its workflow: known by its pk, or named by an API caller
+    (then InvitationNotFound for any other tenant's or mode's, exactly like a missing one)."""
     if not isinstance(invitation, InvitationLookup):
         return invitations_lock(Invitation.objects.filter(pk=invitation.pk).select_related("organization")).get()
     token = normalize_token(invitation.token)
-    using = router.db_for_write(Invitation)
-    params = [invitation.organization.pk, invitation.livemode, token]
-    found = list(Invitation.objects.db_manager(using).raw(_lock_by_token_sql(using), params)) if token else []
-    if not found:
+    rows = Invitation.objects.filter(organization=invitation.organization, livemode=invitation.livemode, token=token)
+    locked = invitations_lock(rows).first() if token else None
+    if locked is None:
         raise InvitationNotFound()
-    locked = found[0]
-    # The caller's organization is the invitation's: no need to join it. Of the workflow, the
-    # representation shows the token; the rest loads if something asks for it.
     locked.organization = invitation.organization
-    locked.workflow = Workflow.from_db(using, ["id", "token"], [locked.workflow_id, vars(locked).pop("workflow_token")])
     return locked
 
 
-@cache
-def _lock_by_token_sql(using: str) -> str:
-    """What ``invitations_lock`` runs for one tenant's, mode's and token's row, written out: an API
-    request's lock costs half as much without the ORM building it each time. One row at most (the
-    token is unique): no order to keep."""
-    connection = connections[using]
-    qn = connection.ops.quote_name
-    table = qn(Invitation._meta.db_table)
-    # The model's columns named, as the ORM names them: a column a migration adds ahead of this
-    # process's code is not read.
-    columns = ", ".join(f"{table}.{qn(f.column)}" for f in Invitation._meta.concrete_fields)
-    suppressed = active_suppression_of_table_row("pk", table=Invitation._meta.db_table)
-    lock = f" FOR UPDATE OF {table}" if connection.features.has_select_for_update_of else ""
-    return (
-        f"SELECT {columns}, ({suppressed.sql}) AS suppression_pk, workflow.token AS workflow_token "
-        f"FROM {table} JOIN {qn(Workflow._meta.db_table)} AS workflow ON workflow.id = {table}.workflow_id "
-        f"WHERE {table}.organization_id = %s AND {table}.livemode = %s AND {table}.token = %s{lock}"
-    )
-
-
 def _save_moved(invitations: Sequence[Invitation], fields: list[str]) -> None:
-    """New invitations inserted whole; the others' ``fields`` written."""
+    """New invitations inserted whole; the others' ``fields`` written, one UPDATE per distinct set
+    of new values (a bulk resend has one per attempt count)."""
     existing = [invitation for invitation in invitations if invitation.pk]
     for invitation in invitations:
         if not invitation.pk:
             invitation.save()
     if len(existing) == 1:
         existing[0].save(update_fields=fields)
-    elif existing:
-        # One UPDATE per distinct set of new values (a bulk resend has one per attempt count, ten at
-        # most): Django's bulk_update would build a CASE per row and field, several times slower.
-        groups: dict[tuple, list[int]] = defaultdict(list)
-        for invitation in existing:
-            groups[tuple(getattr(invitation, field) for field in fields)].append(invitation.pk)
-        for values, pks in groups.items():
-            Invitation.objects.filter(pk__in=pks).update(**dict(zip(fields, values, strict=True)))
+        return
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for invitation in existing:
+        groups[tuple(getattr(invitation, field) for field in fields)].append(invitation.pk)
+    for values, pks in groups.items():
+        Invitation.objects.filter(pk__in=pks).update(**dict(zip(fields, values, strict=True)))
 
 
 def transitions_apply(
@@ -175,12 +139,10 @@ def transitions_apply(
     reason: lifecycle.Reason | None = None,
     update_fields: Sequence[str] = (),
     event_data: Callable[[Invitation], dict] | None = None,
-    along: Sequence[Pending] = (),
 ) -> None:
     """Apply one move of the transition table to each invitation, save it, write its audit row and
-    its outbound webhook event, and what the caller writes ``along`` with them (the sends it queues):
-    on PostgreSQL, for invitations that exist, one statement however many there are; else one UPDATE
-    (or INSERT, for new invitations), one INSERT of audit rows and the events' own.
+    its outbound webhook event: one UPDATE per distinct set of new values (or an INSERT, for a new
+    invitation), one INSERT of audit rows and the events' own statements.
 
     The caller holds the row locks and the transaction and has set ``update_fields`` on the
     instances; the status, its timestamp and ``updated_at`` are set here. ``message`` is the audit
@@ -219,8 +181,10 @@ def transitions_apply(
         )
         for invitation, from_status, move_reason in moves
     ]
-    events = EventsToEmit(
-        [
+    _save_moved(invitations, fields)
+    InvitationEvent.objects.bulk_create(audits)
+    webhook_events_emit(
+        events=[
             webhook_event(
                 invitation=invitation,
                 from_status=from_status,
@@ -231,22 +195,8 @@ def transitions_apply(
             )
             for invitation, from_status, move_reason in moves
         ],
-        now,
+        now=now,
     )
-    using = router.db_for_write(Invitation)
-    if combinable(using) and all(invitation.pk for invitation in invitations):
-        # The moves, their audit rows, their events and what the caller writes with them: one statement.
-        connection = connections[using]
-        writes = [
-            rows_update("moved", invitations, fields, connection),
-            rows_insert("audit", audits, AUDIT_FIELDS, connection),
-        ]
-        pending_run(events, *along, using=using, writes=writes)
-        return
-    _save_moved(invitations, fields)
-    InvitationEvent.objects.bulk_create(audits)
-    # The events and what goes along: one statement between them on PostgreSQL.
-    pending_run(events, *along, using=using)
 
 
 def transition_apply(*, invitation: Invitation, **move) -> Invitation:

@@ -1,29 +1,24 @@
 """PostgreSQL (or the embedded SQLite), Redis behind the job queues and the shared cache, the worker pools."""
 
 from invitations_project.settings.base import BASE_DIR
-from invitations_project.settings.environment import NOT_NEGATIVE, env, validate
+from invitations_project.settings.environment import env, validate
 
 # --- Database -----------------------------------------------------------------------------------
 DATABASE_URL = env.str("DATABASE_URL", "")
 if DATABASE_URL:
-    # Persistent connections, in web processes and in workers alike (the worker keeps its connection
-    # between jobs as a web process does between requests): a connection is reopened after
-    # DB_CONN_MAX_AGE seconds, and checked with one cheap query before its first use in a request or
-    # a job, so one PostgreSQL dropped while it sat idle is replaced instead of failing the work.
-    DATABASES = {
-        "default": env.dj_db_url(
-            "DATABASE_URL",
-            conn_max_age=env.int("DB_CONN_MAX_AGE", 60, validate=NOT_NEGATIVE),
-            conn_health_checks=True,
-        )
-    }
-    # Parameters bound by the server, and a statement run DB_PREPARE_THRESHOLD times on a connection
-    # prepared there: PostgreSQL then plans it once per connection instead of on every request (the
-    # lock of a resend cost more to plan than to run). 0 turns preparing off (a pooler in transaction
-    # mode older than PgBouncer 1.21 cannot keep prepared statements).
-    _prepare_threshold = env.int("DB_PREPARE_THRESHOLD", 5, validate=NOT_NEGATIVE)
+    # Django's PostgreSQL connection pool (psycopg_pool), one per process: a request (on a thread of
+    # its own under ASGI) or a job borrows a connection and gives it back at its end. A borrower waits
+    # at most DB_POOL_TIMEOUT_SECONDS for one, and is never lent one the server has dropped (the pool
+    # checks it first). Parameters are bound client-side and nothing is prepared on the server, so a
+    # pooler in transaction mode (PgBouncer) can stand in front.
+    DATABASES = {"default": env.dj_db_url("DATABASE_URL", conn_max_age=0, conn_health_checks=True)}
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=_prepare_threshold or None
+        pool={
+            "min_size": 1,
+            "max_size": env.int("DB_POOL_MAX_SIZE", 10, validate=validate.Range(min=1, max=1000)),
+            "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", 10, validate=validate.Range(min=0.1)),
+        },
+        prepare_threshold=None,
     )
 else:
     DATABASES = {
@@ -52,31 +47,21 @@ RQ_QUEUES = {
     "webhooks": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
 }
-# Jobs one ThreadedWorker runs at once when it serves queues that have no pool of their own below.
-RQ_WORKER_THREADS = env.int("RQ_WORKER_THREADS", 16, validate=validate.Range(min=1, max=256))
 # One pool of worker processes per queue (`manage.py runworkers QUEUE`), so delivery never waits
-# behind webhooks or the periodic jobs: each pool's processes, and the jobs each runs at once on
-# threads. A webhooks job is a dispatcher with WEBHOOK_DISPATCH_THREADS tries of its own in flight.
-_THREADS = validate.Range(min=1, max=256)
+# behind webhooks or the periodic jobs. Each process runs one job at a time (rq's SimpleWorker): a
+# delivery batch overlaps its provider calls (DELIVERY_CONCURRENCY), a webhooks dispatcher its tries
+# (WEBHOOK_DISPATCH_THREADS); lone sends go as many at once as there are delivery processes.
+_PROCESSES = validate.Range(min=1, max=256)
 WORKER_POOLS = {
-    "delivery": {
-        "processes": env.int("DELIVERY_WORKER_PROCESSES", 2, validate=_THREADS),
-        "threads": env.int("DELIVERY_WORKER_THREADS", RQ_WORKER_THREADS, validate=_THREADS),
-    },
-    "webhooks": {
-        "processes": env.int("WEBHOOKS_WORKER_PROCESSES", 1, validate=_THREADS),
-        "threads": env.int("WEBHOOKS_WORKER_THREADS", 1, validate=_THREADS),
-    },
-    "default": {
-        "processes": env.int("DEFAULT_WORKER_PROCESSES", 1, validate=_THREADS),
-        "threads": env.int("DEFAULT_WORKER_THREADS", 4, validate=_THREADS),
-    },
+    "delivery": {"processes": env.int("DELIVERY_WORKER_PROCESSES", 4, validate=_PROCESSES)},
+    "webhooks": {"processes": env.int("WEBHOOKS_WORKER_PROCESSES", 1, validate=_PROCESSES)},
+    "default": {"processes": env.int("DEFAULT_WORKER_PROCESSES", 1, validate=_PROCESSES)},
 }
 RQ = {
     "COMMIT_MODE": "on_db_commit",
-    # `rqworker` runs jobs in its own process and keeps its database connection between them (see
-    # invitations_project/worker.py); RQ_WORKER_CLASS=rq.Worker forks a work horse per job instead.
-    "WORKER_CLASS": env.str("RQ_WORKER_CLASS", "") or "jobs.workers.ThreadedWorker",
+    # rq's own worker that runs each job in its process (no fork per job); RQ_WORKER_CLASS=rq.Worker
+    # forks a work horse per job instead.
+    "WORKER_CLASS": env.str("RQ_WORKER_CLASS", "") or "rq.SimpleWorker",
 }
 
 if REDIS_URL:

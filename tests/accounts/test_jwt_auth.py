@@ -14,8 +14,9 @@ from rest_framework.test import APIClient
 from accounts import tokens
 from accounts.models import Membership
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import MEMBER_PASSWORD, T0, client_for, token_pair_for
+from tests.conftest import MEMBER_PASSWORD, client_for, token_pair_for
 from tests.factories import InvitationFactory, OrganizationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

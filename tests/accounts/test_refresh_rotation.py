@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import RefreshToken
 from accounts.services import refresh_tokens_delete_expired
-from tests.conftest import MEMBER_PASSWORD, T0, client_for, token_pair_for
+from tests.conftest import MEMBER_PASSWORD, client_for, token_pair_for
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -3,13 +3,11 @@
 import threading
 from datetime import timedelta
 from decimal import Decimal
-from unittest import mock
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection, connections
-from django.test.utils import CaptureQueriesContext
+from django.db import connection
 
 from accounts.models import SandboxRecipient
 from accounts.principals import Actor
@@ -21,8 +19,9 @@ from delivery.jobs import deliver_attempt
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
 from invitations.services import invitation_create
-from tests.conftest import T0
 from tests.factories import OrganizationFactory
+from tests.helpers import T0, resend
+from tests.helpers import created as create
 
 S = Invitation.Status
 
@@ -33,17 +32,6 @@ def prices(db):
         "send.email": Price.objects.create(event_type="send.email", amount=Decimal("0.0125"), currency="EUR"),
         "send.sms": Price.objects.create(event_type="send.sms", amount=Decimal("0.0700"), currency="EUR"),
     }
-
-
-def create(api, channel="email", recipient="ana@example.com"):
-    response = api.post("/v1/autodoc/invitations", {"channel": channel, "recipient": recipient}, format="json")
-    assert response.status_code == 201, response.json()
-    return Invitation.objects.get(token=response.json()["token"])
-
-
-def resend(api, invitation):
-    response = api.post(f"/v1/autodoc/invitations/{invitation.token}/resend")
-    assert response.status_code == 200, response.json()
 
 
 class FlakySmsBackend(sms.BaseSmsBackend):
@@ -69,7 +57,7 @@ def test_a_live_invitation_sent_and_resent_twice_is_billed_three_send_email_even
     for minutes in (3, 6):
         with time_machine.travel(T0 + timedelta(minutes=minutes), tick=False):
             with django_capture_on_commit_callbacks(execute=True):
-                resend(api, invitation)
+                assert resend(api, invitation).status_code == 200
             run_worker()
     invitation.refresh_from_db()
     assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 3)
@@ -232,67 +220,6 @@ def test_an_event_keeps_the_price_it_was_billed_at_when_the_price_changes_later(
     second = billing_event_record_send(organization=organization, channel="email", livemode=True, source_id="attempt:2")
     first.refresh_from_db()
     assert (first.amount, second.amount) == (Decimal("0.0125"), Decimal("0.0500"))
-
-
-# --- The single-statement INSERT on PostgreSQL and the ORM path (SQLite) bill alike -------------------
-
-
-def record_both_ways(organization, channel: str, n: int) -> tuple[BillingEvent, BillingEvent]:
-    """Record one send through the PostgreSQL statement and one through the ORM path."""
-    with CaptureQueriesContext(connection) as statements:
-        fast = billing_event_record_send(
-            organization=organization, channel=channel, livemode=True, source_id=f"attempt:{n}", reference="adi_x"
-        )
-    assert "ON CONFLICT" in statements[0]["sql"]
-    with mock.patch.object(connections["default"], "vendor", "sqlite"):
-        with CaptureQueriesContext(connection) as statements:
-            orm = billing_event_record_send(
-                organization=organization,
-                channel=channel,
-                livemode=True,
-                source_id=f"attempt:{n + 1}",
-                reference="adi_x",
-            )
-    assert not any("ON CONFLICT" in statement["sql"] for statement in statements)
-    return fast, orm
-
-
-def billed(event: BillingEvent) -> tuple:
-    return (event.organization_id, event.event_type, event.reference, event.amount, event.currency)
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("channel", ["email", "sms"])
-@pytest.mark.parametrize("price_rows", ["own and default", "default only", "another organization's only", "none"])
-def test_both_ways_of_recording_a_send_bill_the_same_price(organization, settings, channel, price_rows):
-    settings.BILLING_DEFAULT_PRICES = {"send.email": ("0.02", "GBP"), "send.sms": ("0.0900", "GBP")}
-    event_type = f"send.{channel}"
-    if price_rows in ("own and default", "default only"):
-        Price.objects.create(event_type=event_type, amount=Decimal("0.0125"), currency="EUR")
-    if price_rows == "own and default":
-        Price.objects.create(organization=organization, event_type=event_type, amount=Decimal("0.0080"), currency="USD")
-    if price_rows == "another organization's only":
-        Price.objects.create(
-            organization=OrganizationFactory(), event_type=event_type, amount=Decimal("0.5000"), currency="CHF"
-        )
-    expected = price_for(organization=organization, event_type=event_type)
-
-    fast, orm = record_both_ways(organization, channel, 1)
-
-    assert billed(fast) == billed(orm) == (organization.pk, event_type, "adi_x", *expected)
-    for event in (fast, orm):
-        stored = BillingEvent.objects.get(pk=event.pk)
-        assert billed(stored) == billed(event)
-        assert (stored.source_id, stored.created_at) == (event.source_id, event.created_at)
-
-
-@pytest.mark.django_db
-def test_both_ways_of_recording_a_send_return_the_first_event_for_a_repeated_source(organization, prices):
-    fast, orm = record_both_ways(organization, "sms", 1)
-    again_fast, again_orm = record_both_ways(organization, "email", 1)
-    assert (again_fast.pk, again_orm.pk) == (fast.pk, orm.pk)
-    assert billed(again_fast) == billed(fast) and billed(again_orm) == billed(orm)
-    assert BillingEvent.objects.count() == 2
 
 
 @pytest.mark.django_db

@@ -9,8 +9,9 @@ from django.db.models import Count, Sum
 
 from accounts.services import api_key_create
 from billing.models import BillingEvent, Price
-from tests.conftest import T0, TEST_ACTOR, client_for
+from tests.conftest import TEST_ACTOR, client_for
 from tests.factories import OrganizationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,9 @@ from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
 from invitations.services import invitation_resend_bulk
 from suppressions.models import Suppression
-from tests.conftest import T0, TEST_ACTOR, queued_attempt_ids
+from tests.conftest import TEST_ACTOR, queued_attempt_ids
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -74,8 +75,10 @@ def test_a_batch_costs_a_dozen_statements_however_many_it_sends(
         with CaptureQueriesContext(connection) as queries:
             result = deliver_attempts(ids)
         assert result == {"claimed": 30, "skipped": 0}
-        # One by one, the same 30 sends took 11 statements each.
-        assert len(queries) <= 12, [q["sql"][:80] for q in queries]
+        # One by one, the same 30 sends took 11 statements each. (The savepoints are the test's
+        # own transaction around the service's.)
+        statements = [q["sql"] for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))]
+        assert len(statements) <= 12, [sql[:80] for sql in statements]
         assert deliver_attempts(ids) == {"claimed": 0, "skipped": 30}
     assert Invitation.objects.filter(status=S.SENT).count() == 30
     assert sorted(BillingEvent.objects.values_list("source_id", flat=True)) == sorted(f"attempt:{pk}" for pk in ids)

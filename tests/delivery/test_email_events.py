@@ -13,8 +13,8 @@ from rq.registry import ScheduledJobRegistry
 from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt, ProviderEvent
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.delivery.conftest import POSTMARK_URL, WEBHOOK_AUTH, postmark_accepted
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -16,19 +16,12 @@ from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt
 from delivery.services import retry_policy
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.delivery.conftest import POSTMARK_URL, TWILIO_MESSAGES_URL, postmark_accepted, twilio_message
+from tests.helpers import T0, created
 
 pytestmark = pytest.mark.django_db
 
 A = DeliveryAttempt.Status
-
-
-def create(api, captured, **body):
-    with captured(execute=True):
-        response = api.post("/v1/autodoc/invitations", body, format="json")
-    assert response.status_code == 201, response.json()
-    return response.json()["token"]
 
 
 def show(api, token):
@@ -52,7 +45,7 @@ def test_a_transient_email_failure_shows_failed_then_the_scheduled_retry_is_sent
     postmark.add("POST", POSTMARK_URL, status=503, json={"ErrorCode": 500, "Message": "Service unavailable"})
     postmark.add("POST", POSTMARK_URL, json=postmark_accepted("pm-accepted-1"))
     with time_machine.travel(T0, tick=False) as clock:
-        token = create(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
+        token = created(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com").token
         run_worker(with_scheduler=True)
 
         body = show(api, token)
@@ -91,7 +84,7 @@ def test_an_unreachable_email_provider_is_a_transient_failure(
 ):
     postmark.add("POST", POSTMARK_URL, body=requests.ConnectionError("Connection refused"))
     with time_machine.travel(T0, tick=False):
-        token = create(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
+        token = created(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com").token
         run_worker(with_scheduler=True)
     body = show(api, token)
     assert body["status"] == "failed"
@@ -107,7 +100,7 @@ def test_a_permanent_email_refusal_is_failed_for_good_and_never_retried(
         "POST", POSTMARK_URL, status=422, json={"ErrorCode": 300, "Message": "Invalid 'To' address: 'ana@example.com'."}
     )
     with time_machine.travel(T0, tick=False) as clock:
-        token = create(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
+        token = created(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com").token
         run_worker(with_scheduler=True)
         assert scheduled_jobs(delivery_queue) == []
         clock.shift(timedelta(hours=2))
@@ -129,7 +122,7 @@ def test_when_the_last_retry_fails_the_invitation_stays_failed_saying_retries_ra
     for _ in range(4):
         postmark.add("POST", POSTMARK_URL, status=500, json={"ErrorCode": 500, "Message": "Internal error"})
     with time_machine.travel(T0, tick=False) as clock:
-        token = create(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
+        token = created(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com").token
         run_worker(with_scheduler=True)
         clock.shift(10)
         run_worker(with_scheduler=True)
@@ -159,7 +152,7 @@ def test_a_transient_sms_failure_is_retried_and_sent(
     twilio.add("POST", TWILIO_MESSAGES_URL, status=503, json={"code": 20503, "message": "Service unavailable"})
     twilio.add("POST", TWILIO_MESSAGES_URL, status=201, json=twilio_message("SM0001"))
     with time_machine.travel(T0, tick=False) as clock:
-        token = create(api, django_capture_on_commit_callbacks, channel="sms", recipient="+49 151 12345678")
+        token = created(api, django_capture_on_commit_callbacks, channel="sms", recipient="+49 151 12345678").token
         run_worker(with_scheduler=True)
         assert show(api, token)["status"] == "failed"
         clock.shift(61)
@@ -180,7 +173,7 @@ def test_a_refused_phone_number_is_a_permanent_sms_failure(
         json={"code": 21211, "message": "The 'To' number +4915112345678 is not a valid phone number.", "status": 400},
     )
     with time_machine.travel(T0, tick=False):
-        token = create(api, django_capture_on_commit_callbacks, channel="sms", recipient="+4915112345678")
+        token = created(api, django_capture_on_commit_callbacks, channel="sms", recipient="+4915112345678").token
         run_worker(with_scheduler=True)
     body = show(api, token)
     assert body["status"] == "failed"

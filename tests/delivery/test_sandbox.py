@@ -12,9 +12,9 @@ from billing.models import BillingEvent
 from delivery import sms
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from tests.conftest import T0
 from tests.delivery.conftest import POSTMARK_URL, TWILIO_MESSAGES_URL, postmark_accepted, twilio_message
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -19,18 +19,12 @@ from billing.models import BillingEvent
 from delivery import sms
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from tests.conftest import T0
-from tests.factories import InvitationFactory
+from tests.helpers import T0, sent_invitation
 
 pytestmark = pytest.mark.django_db
 
 A = DeliveryAttempt.Status
 S = Invitation.Status
-
-
-def sent_invitation(organization, **kwargs):
-    defaults = {"created_at": T0 - timedelta(hours=1), "sent_at": T0 - timedelta(minutes=10)}
-    return InvitationFactory(organization=organization, **{**defaults, **kwargs})
 
 
 def requeue(**options) -> str:

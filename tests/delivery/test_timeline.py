@@ -10,10 +10,11 @@ from django.urls import reverse
 
 from accounts.models import ApiKey
 from invitations.models import Invitation
-from tests.conftest import T0, client_for
+from tests.conftest import client_for
 from tests.delivery.conftest import POSTMARK_URL, postmark_accepted
 from tests.delivery.test_email_events import bounce, delivery, metadata, open_, post_webhook, resend, send_invitation
 from tests.factories import StaffUserFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -19,8 +19,8 @@ from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.sending import delivery_attempt_claim, delivery_attempt_send
 from delivery.sms import PermanentSmsError, SmsMessage, TransientSmsError, TwilioSmsBackend
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.delivery.conftest import TWILIO_MESSAGES_URL, TWILIO_SID, TWILIO_TOKEN, twilio_message
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -12,10 +12,10 @@ from django.core.cache import cache
 
 from delivery.models import DeliveryAttempt, ProviderEvent
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.delivery.conftest import POSTMARK_URL, WEBHOOK_AUTH, postmark_accepted
 from tests.delivery.test_email_events import RECIPIENT, WEBHOOK_URL, bounce, delivery, metadata, open_, send_invitation
 from tests.factories import InvitationFactory, OrganizationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -31,12 +31,11 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 A = DeliveryAttempt.Status
 S = Invitation.Status
 PHONE = "+4915112345678"
-IN_PROCESS = "jobs.workers.InProcessWorker"
-THREADED = "jobs.workers.ThreadedWorker"
+IN_PROCESS = "rq.SimpleWorker"
 FORKING = "rq.Worker"
 
 
-@pytest.mark.parametrize("worker_class", [THREADED, IN_PROCESS, FORKING])
+@pytest.mark.parametrize("worker_class", [IN_PROCESS, FORKING])
 @pytest.mark.parametrize(
     "point, provider_calls",
     [
@@ -73,7 +72,7 @@ def test_a_worker_killed_mid_send_is_taken_over_after_the_lease_and_delivers_onc
     assert worker.wait(timeout=10) == -signal.SIGKILL
     assert {worker.pid, horse} <= set(killed)
     # The process that was sending: the worker itself, or the work horse it forked.
-    assert (horse == worker.pid) is (worker_class in (IN_PROCESS, THREADED))
+    assert (horse == worker.pid) is (worker_class == IN_PROCESS)
 
     attempt.refresh_from_db()
     assert (attempt.status, attempt.tries) == (A.SENDING, 1)

@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.factories import InvitationFactory, StaffUserFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -9,16 +9,12 @@ from django.core import mail
 from delivery import sms
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.factories import InvitationFactory, WorkflowFactory
+from tests.helpers import T0, create
 
 pytestmark = pytest.mark.django_db
 
 URL = "/v1/autodoc/invitations"
-
-
-def create(api, **body):
-    return api.post(URL, {"channel": "email", "recipient": "ana@example.com", **body}, format="json")
 
 
 def test_create_answers_201_pending_and_queues_one_delivery_after_commit(

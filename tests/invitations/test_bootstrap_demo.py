@@ -13,14 +13,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from accounts.models import ApiKey, Organization, SandboxRecipient
+from tests.helpers import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_once(database_url: str) -> str:

@@ -97,7 +97,7 @@ def test_the_bulk_command_skips_canceled_invitations_and_counts_them(api, organi
     invitation = InvitationFactory(organization=organization, sent_at=timezone.now() - timedelta(minutes=5))
     cancel(api, invitation)
     out = io.StringIO()
-    call_command("resend_invitations", "--status", "any", "--json", stdout=out)
+    call_command("resend_invitations", "--all", "--status", "any", "--json", stdout=out)
     summary = json.loads(out.getvalue())
     assert summary["counts"]["canceled"] == 1 and summary["counts"]["resent"] == 0
 

@@ -11,8 +11,9 @@ from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
 from suppressions.models import Suppression
-from tests.conftest import T0, postmark_record, postmark_webhook
+from tests.conftest import postmark_record, postmark_webhook
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db

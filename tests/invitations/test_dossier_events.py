@@ -9,8 +9,8 @@ import pytest
 import time_machine
 
 from invitations.models import DossierEvent, Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.conftest import T0
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -3,12 +3,9 @@
 import pytest
 
 from invitations.models import Invitation
+from tests.helpers import create
 
 pytestmark = pytest.mark.django_db
-
-
-def create(api, recipient):
-    return api.post("/v1/autodoc/invitations", {"channel": "sms", "recipient": recipient}, format="json")
 
 
 @pytest.mark.parametrize(
@@ -21,7 +18,7 @@ def create(api, recipient):
     ],
 )
 def test_a_phone_number_is_stored_in_e164(api, written, e164):
-    response = create(api, written)
+    response = create(api, recipient=written, channel="sms")
     assert response.status_code == 201, response.json()
     assert response.json()["recipient"] == e164
     assert Invitation.objects.get().recipient == e164
@@ -29,7 +26,7 @@ def test_a_phone_number_is_stored_in_e164(api, written, e164):
 
 @pytest.mark.parametrize("impossible", ["+49 1", "+1 555", "+999 12345678", "12345", "call me"])
 def test_an_impossible_phone_number_is_a_422_naming_the_field(api, impossible):
-    response = create(api, impossible)
+    response = create(api, recipient=impossible, channel="sms")
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["type"] == "validation_error"
@@ -39,5 +36,5 @@ def test_an_impossible_phone_number_is_a_422_naming_the_field(api, impossible):
 
 def test_a_number_without_country_code_uses_the_default_region_when_one_is_set(api, settings):
     settings.SMS_DEFAULT_REGION = "DE"
-    response = create(api, "0151 12345678")
+    response = create(api, recipient="0151 12345678", channel="sms")
     assert response.json()["recipient"] == "+4915112345678"

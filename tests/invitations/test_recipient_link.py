@@ -7,8 +7,8 @@ import pytest
 import time_machine
 
 from invitations.models import Invitation, InvitationEvent
-from tests.conftest import T0
 from tests.factories import InvitationFactory, WorkflowFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

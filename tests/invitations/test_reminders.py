@@ -18,9 +18,11 @@ from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
 from invitations.services import invitation_cancel, invitation_link_open
-from tests.conftest import T0, TEST_ACTOR, postmark_record, postmark_webhook
+from tests.conftest import TEST_ACTOR, postmark_record, postmark_webhook
 from tests.factories import WorkflowFactory
 from tests.faults.support import service_environment
+from tests.helpers import T0
+from tests.helpers import created as create
 from webhooks.models import Event
 
 S = Invitation.Status
@@ -37,15 +39,6 @@ def remind(captured) -> None:
         SimpleWorker([default], connection=default.connection).work(burst=True)
     with captured(execute=True):
         SimpleWorker([delivery], connection=delivery.connection).work(burst=True)
-
-
-def create(api, captured, **extra) -> Invitation:
-    with captured(execute=True):
-        response = api.post(
-            "/v1/autodoc/invitations", {"channel": "email", "recipient": "ana@example.com", **extra}, format="json"
-        )
-    assert response.status_code == 201, response.json()
-    return Invitation.objects.get(token=response.json()["token"])
 
 
 @pytest.mark.django_db

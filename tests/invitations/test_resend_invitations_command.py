@@ -18,8 +18,9 @@ from invitations.exceptions import InvalidStatus
 from invitations.models import Invitation, InvitationEvent
 from invitations.services import invitation_resend
 from suppressions.models import Suppression
-from tests.conftest import T0, queued_attempt_ids
+from tests.conftest import queued_attempt_ids
 from tests.factories import StaffUserFactory, WorkflowFactory
+from tests.helpers import T0
 
 S = Invitation.Status
 
@@ -202,9 +203,9 @@ def test_a_second_run_right_after_resends_nothing_new(mixed, delivery_queue):
 def test_after_the_worker_delivers_them_a_second_run_finds_them_in_cooldown(organization, run_worker):
     make_invitations(organization, "eligible", 12)
     with time_machine.travel(T0, tick=False):
-        first = run()
+        first = run("--all")
         run_worker()
-        second = run()
+        second = run("--all")
     assert first["counts"]["resent"] == 12
     assert Invitation.objects.filter(status=S.SENT, sent_at=T0, delivery_attempts=2).count() == 12
     assert second["counts"]["resent"] == 0
@@ -231,7 +232,7 @@ def test_filters_narrow_the_selection(organization, other_organization):
         sent_at=T0 - timedelta(hours=2), created_at=T0 - timedelta(hours=3)
     )
     with time_machine.travel(T0, tick=False):
-        assert run("--dry-run")["selected"] == 30
+        assert run("--all", "--dry-run")["selected"] == 30
         assert run("--dry-run", "--org", organization.slug)["selected"] == 19
         assert run("--dry-run", "--org", organization.slug, "--channel", "sms")["selected"] == 12
         assert run("--dry-run", "--org", organization.slug, "--channel", "sms", "--mode", "live")["selected"] == 9
@@ -240,8 +241,8 @@ def test_filters_narrow_the_selection(organization, other_organization):
         assert run("--dry-run", *window)["selected"] == 4
         assert run("--dry-run", "--created-after", (T0 - timedelta(hours=4)).isoformat())["selected"] == 4
         assert run("--dry-run", "--created-before", (T0 - timedelta(hours=4)).isoformat())["selected"] == 26
-        assert run("--dry-run", "--limit", "6")["selected"] == 6
-        limited = run("--limit", "6")
+        assert run("--all", "--dry-run", "--limit", "6")["selected"] == 6
+        limited = run("--all", "--limit", "6")
     assert limited["counts"]["resent"] == 6
     assert Invitation.objects.filter(status=S.PENDING).count() == 6
 
@@ -274,7 +275,7 @@ def test_the_user_option_records_that_staff_user_as_the_actor(organization):
     make_invitations(organization, "eligible", 2)
     agent = StaffUserFactory(username="ops-ana")
     with time_machine.travel(T0, tick=False):
-        run("--user", "ops-ana")
+        run("--all", "--user", "ops-ana")
     assert set(InvitationEvent.objects.values_list("actor_kind", "actor_label", "actor_user_id")) == {
         ("staff", "staff:ops-ana", agent.pk)
     }
@@ -325,8 +326,10 @@ def test_the_progress_bar_is_drawn_only_on_a_terminal(organization):
 
     tty, pipe = Terminal(), io.StringIO()
     with time_machine.travel(T0, tick=False):
-        call_command("resend_invitations", "--dry-run", "--batch-size", "10", stdout=io.StringIO(), stderr=tty)
-        call_command("resend_invitations", "--dry-run", "--batch-size", "10", stdout=io.StringIO(), stderr=pipe)
+        call_command("resend_invitations", "--all", "--dry-run", "--batch-size", "10", stdout=io.StringIO(), stderr=tty)
+        call_command(
+            "resend_invitations", "--all", "--dry-run", "--batch-size", "10", stdout=io.StringIO(), stderr=pipe
+        )
     frames = [frame.split("]")[1].split()[0] for frame in tty.getvalue().split("\r") if "]" in frame]
     # The bar starts empty, is redrawn after each batch of 10, and stays at the end (tqdm draws the
     # last frame again when it closes).
@@ -336,7 +339,9 @@ def test_the_progress_bar_is_drawn_only_on_a_terminal(organization):
     # On a colour terminal Django paints stderr as an error: the bar is progress, drawn plain.
     coloured = Terminal()
     with time_machine.travel(T0, tick=False):
-        call_command("resend_invitations", "--dry-run", force_color=True, stdout=io.StringIO(), stderr=coloured)
+        call_command(
+            "resend_invitations", "--all", "--dry-run", force_color=True, stdout=io.StringIO(), stderr=coloured
+        )
     assert "30/30" in coloured.getvalue()
     assert "\x1b[" not in coloured.getvalue()
 
@@ -358,7 +363,9 @@ def test_an_unexpected_failure_is_counted_leaves_that_row_unchanged_and_exits_no
     out = io.StringIO()
     try:
         with time_machine.travel(T0, tick=False), pytest.raises(CommandError, match="1 invitation"):
-            call_command("resend_invitations", "--json", "--batch-size", "10", stdout=out, stderr=io.StringIO())
+            call_command(
+                "resend_invitations", "--all", "--json", "--batch-size", "10", stdout=out, stderr=io.StringIO()
+            )
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TRIGGER refuse_{broken.pk} ON invitations_invitation")
@@ -379,7 +386,7 @@ def test_when_redis_is_down_the_resends_commit_and_their_attempts_stay_queued_fo
     err = io.StringIO()
     with time_machine.travel(T0, tick=False):
         out = io.StringIO()
-        call_command("resend_invitations", "--batch-size", "10", stdout=out, stderr=err)
+        call_command("resend_invitations", "--all", "--batch-size", "10", stdout=out, stderr=err)
     assert "resent" in out.getvalue()
     assert "Redis did not take 25 deliveries" in err.getvalue()
     assert Invitation.objects.filter(status=S.PENDING, delivery_attempts=2).count() == 25
@@ -400,7 +407,9 @@ def test_a_concurrent_api_resend_on_the_same_rows_never_double_sends(organizatio
         try:
             start.wait()
             out = io.StringIO()
-            call_command("resend_invitations", "--json", "--batch-size", "25", stdout=out, stderr=io.StringIO())
+            call_command(
+                "resend_invitations", "--all", "--json", "--batch-size", "25", stdout=out, stderr=io.StringIO()
+            )
             command_summary.update(json.loads(out.getvalue()))
         except BaseException as exc:  # reported by the main thread
             failures.append(exc)
@@ -449,9 +458,9 @@ def test_verbosity_two_lists_every_invitations_outcome_and_keeps_json_parseable(
     eligible = make_invitations(organization, "eligible", 1)[0]
     capped = make_invitations(organization, "capped", 1)[0]
     with time_machine.travel(T0, tick=False):
-        listed = run("--dry-run", "-v", "2")["invitations"]
+        listed = run("--all", "--dry-run", "-v", "2")["invitations"]
         out = io.StringIO()
-        call_command("resend_invitations", "--dry-run", "-v", "2", stdout=out)
+        call_command("resend_invitations", "--all", "--dry-run", "-v", "2", stdout=out)
     assert listed == [
         {"token": eligible.token, "outcome": "resent", "message": "Would queue send attempt 2."},
         {
@@ -462,3 +471,12 @@ def test_verbosity_two_lists_every_invitations_outcome_and_keeps_json_parseable(
         },
     ]
     assert f"{capped.token}\tcapped\tThis invitation has reached the maximum" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_run_with_no_organization_or_filter_refuses_and_asks_for_all(mixed):
+    attempts = DeliveryAttempt.objects.count()
+    with pytest.raises(CommandError, match="--org SLUG, a filter .* or --all"):
+        call_command("resend_invitations", stdout=io.StringIO(), stderr=io.StringIO())
+    assert DeliveryAttempt.objects.count() == attempts
+    assert run("--all", "--dry-run")["selected"] > 0

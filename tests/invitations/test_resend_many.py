@@ -12,8 +12,8 @@ from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
 from invitations.services import invitation_resend, invitation_resend_many
-from tests.conftest import T0
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 
 S = Invitation.Status
 ACTOR = Actor.system("test")

@@ -15,8 +15,10 @@ from accounts.services import api_key_create
 from api.throttling import client_ip
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
-from tests.conftest import T0, TEST_ACTOR, client_for
+from tests import helpers
+from tests.conftest import TEST_ACTOR, client_for
 from tests.factories import InvitationFactory, OrganizationFactory
+from tests.helpers import T0
 
 S = Invitation.Status
 UNKNOWN_TOKEN = "adi_doesnotexist000000000000"
@@ -32,7 +34,7 @@ def sent_invitations(organization, count, **kwargs):
 
 
 def resend(api, token, ip="198.51.100.1", **extra):
-    return api.post(f"/v1/autodoc/invitations/{token}/resend", REMOTE_ADDR=ip, **extra)
+    return helpers.resend(api, token, REMOTE_ADDR=ip, **extra)
 
 
 def create(api, n=0):

@@ -21,15 +21,10 @@ from invitations.models import Invitation
 from tests.conftest import TEST_ACTOR
 from tests.factories import InvitationFactory, OrganizationFactory
 from tests.faults.support import procfile_command
+from tests.helpers import free_port as _free_port
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 WORKERS = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_rq.urls import get_admin_urlpatterns, get_api_urlpatterns
 
-from tests.conftest import T0
 from tests.factories import StaffUserFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

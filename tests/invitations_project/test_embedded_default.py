@@ -13,13 +13,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from tests.faults.support import service_environment
+from tests.helpers import free_port as _free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _call(url: str, *, key: str = "", body: dict | None = None) -> tuple[int, dict]:
@@ -87,3 +86,71 @@ def test_scripts_serve_alone_creates_sends_and_prints_the_email(tmp_path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_scripts_serve_with_its_workers_stops_within_ten_seconds(signum):
+    """With PostgreSQL and Redis, scripts/serve runs the web server, the three worker pools and the
+    sweeper; a signal to the script alone (SIGTERM from a supervisor) or to its whole group (Ctrl-C
+    on a terminal) stops every one of them within 10 s."""
+    port = _free_port()
+    env = service_environment(PORT=str(port), DEBUG="1")
+    process = subprocess.Popen(
+        ["scripts/serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (_workers_of(process.pid, count=4) and _listening(port)):
+            assert process.poll() is None and time.monotonic() < deadline, "scripts/serve did not start"
+            time.sleep(0.2)
+        assert _call(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        started = time.monotonic()
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+        while _group_alive(process.pid) and time.monotonic() - started < 15:
+            time.sleep(0.1)
+        assert time.monotonic() - started < 10
+        assert not _group_alive(process.pid)
+    finally:
+        if _group_alive(process.pid):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            found.append((int(entry), int(stat[2]), cmdline))  # pid, process group, command line
+    return found
+
+
+def _workers_of(group: int, *, count: int) -> bool:
+    return (
+        sum(1 for _, pgid, cmd in _processes() if pgid == group and ("runworkers" in cmd or "rqcron" in cmd)) >= count
+    )
+
+
+def _group_alive(group: int) -> bool:
+    return any(pgid == group and not cmd.startswith("[") for _, pgid, cmd in _processes() if cmd)
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+    except OSError:
+        return False
+    return True

@@ -15,8 +15,8 @@ from rq import SimpleWorker
 from accounts.principals import Actor
 from delivery.services import delivery_attempts_requeue_stale
 from invitations.services import invitation_resend
-from tests.conftest import T0
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,8 +7,9 @@ import redis
 import time_machine
 from rest_framework.test import APIClient
 
-from tests.conftest import T0, RedisServer
+from tests.conftest import RedisServer
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

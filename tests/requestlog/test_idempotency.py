@@ -12,16 +12,12 @@ from api.views import ApiView
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
 from requestlog.jobs import sweep_request_log
-from tests.conftest import T0, at_once, client_for
-from tests.factories import InvitationFactory
+from tests.conftest import at_once, client_for
+from tests.helpers import T0
+from tests.helpers import sent_invitation as sent
 from webhooks.models import Endpoint
 
 S = Invitation.Status
-
-
-def sent(organization, **kwargs):
-    defaults = {"created_at": T0 - timedelta(hours=1), "sent_at": T0 - timedelta(minutes=10)}
-    return InvitationFactory(organization=organization, **{**defaults, **kwargs})
 
 
 def resend(api, invitation, key, **extra):

@@ -14,8 +14,9 @@ from accounts.services import api_key_create
 from requestlog.jobs import sweep_request_log
 from requestlog.models import RequestLogEntry
 from requestlog.store import request_log_send
-from tests.conftest import T0, TEST_ACTOR, client_for
+from tests.conftest import TEST_ACTOR, client_for
 from tests.factories import InvitationFactory, StaffUserFactory
+from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,10 @@ from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation
 from suppressions.models import Suppression
-from tests.conftest import T0, client_for, postmark_record, postmark_webhook
+from tests.conftest import client_for, postmark_record, postmark_webhook
 from tests.delivery.test_twilio import callback, status
 from tests.factories import InvitationFactory
+from tests.helpers import T0, create
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -28,11 +29,6 @@ HARD_BOUNCE = {
     "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
     "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
 }
-
-
-def create(api, captured, recipient=ANA, channel="email", **extra):
-    with captured(execute=True):
-        return api.post("/v1/autodoc/invitations", {"channel": channel, "recipient": recipient, **extra}, format="json")
 
 
 def sent_invitation(api, captured, run_worker, recipient=ANA, channel="email") -> Invitation:

@@ -10,8 +10,9 @@ from django.utils import timezone
 from accounts.models import AccountEvent
 from accounts.principals import Actor
 from invitations.services import invitation_resend
-from tests.conftest import T0, TEST_ACTOR, client_for, token_pair_for
+from tests.conftest import TEST_ACTOR, client_for, token_pair_for
 from tests.factories import InvitationFactory
+from tests.helpers import T0
 from webhooks.dispatch import webhook_deliveries_dispatch
 from webhooks.models import Event, WebhookDelivery
 

@@ -10,8 +10,10 @@ from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from invitations.models import Invitation
-from tests.conftest import T0, client_for
+from tests.conftest import client_for
 from tests.factories import InvitationFactory
+from tests.helpers import T0
+from tests.helpers import created as create
 from webhooks.dispatch import webhook_deliveries_dispatch
 from webhooks.models import Event, WebhookDelivery, WebhookTry
 from webhooks.services import webhook_endpoint_create, webhook_endpoint_rotate_secret, webhook_outbox_sweep
@@ -25,15 +27,6 @@ def verify(secret: str, message) -> dict:
     """What a customer's receiver does, with the reference library."""
     headers = {name.lower(): value for name, value in message.headers.items()}
     return Webhook(secret).verify(message.body, headers)
-
-
-def create(api, captured) -> Invitation:
-    with captured(execute=True):
-        response = api.post(
-            "/v1/autodoc/invitations", {"channel": "email", "recipient": "ana@example.com"}, format="json"
-        )
-    assert response.status_code == 201
-    return Invitation.objects.get(token=response.json()["token"])
 
 
 def test_a_created_and_sent_invitation_reaches_the_endpoint_signed_in_order(
@@ -192,7 +185,7 @@ def test_with_redis_down_at_the_change_the_event_arrives_after_redis_returns_thr
     assert WebhookDelivery.objects.get().status == D.SUCCEEDED
 
 
-def test_a_resend_with_one_subscribed_endpoint_costs_at_most_two_more_statements(
+def test_a_resend_with_one_subscribed_endpoint_costs_one_more_statement(
     organization, live_key, receiver, django_assert_max_num_queries
 ):
     from django.db import connection
@@ -210,8 +203,8 @@ def test_a_resend_with_one_subscribed_endpoint_costs_at_most_two_more_statements
     without = statements()
     webhook_endpoint_create(organization=organization, livemode=True, url=receiver.url())
     with_endpoint = statements()
-    assert with_endpoint <= without + 2
-    assert with_endpoint == without  # the event and its fan-out are one statement on PostgreSQL
+    # The endpoints are read either way; one subscribed adds the INSERT of its pending delivery.
+    assert with_endpoint == without + 1
 
 
 def test_the_sweep_announces_each_expired_invitation_once(organization, endpoint, receiver):

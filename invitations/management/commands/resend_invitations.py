@@ -2,6 +2,8 @@
 
     python manage.py resend_invitations --channel sms --sent-after 2026-03-01 --sent-before 2026-03-02 --dry-run
 
+With no organization and no filter it refuses, unless --all says every organization's is meant.
+
 Works in batches under row locks (skip_locked: it never waits on a concurrent API resend), shows a
 progress bar on a terminal, prints a summary of outcomes (``--json`` for machines) and exits
 non-zero when anything failed unexpectedly. Every outcome but ``error`` is an answer, not a failure.
@@ -26,6 +28,8 @@ from invitations.services import BulkResendSummary, invitation_resend_bulk
 from invitations.tokens import normalize_token
 
 TOKEN_LOOKUP_CHUNK = 10_000
+# Options that narrow the selection; without one (or --mode live|sandbox) the command asks for --all.
+SCOPE_OPTIONS = ("org", "channel", "sent_after", "sent_before", "created_after", "created_before", "tokens_file")
 
 
 def _plain(text: str) -> str:
@@ -74,6 +78,11 @@ class Command(BaseCommand):
             metavar="PATH",
             help="Only these invitations: one token per line (adi_xxx or xxx); blank lines and # comments ignored.",
         )
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="Every organization's selected invitations: needed when no organization or filter narrows it.",
+        )
         parser.add_argument("--limit", type=int, help="At most this many invitations (the oldest ids first).")
         parser.add_argument("--batch-size", type=int, default=500, help="Invitations per transaction (default 500).")
         parser.add_argument("--dry-run", action="store_true", help="Change nothing; report what a real run would do.")
@@ -100,6 +109,11 @@ class Command(BaseCommand):
             raise CommandError("--batch-size must be at least 1.")
         actor = self._actor(options["user"])
         selection = self._selection(options)
+        if not options["all"] and not any(options[name] for name in SCOPE_OPTIONS) and options["mode"] == "any":
+            raise CommandError(
+                "Say which invitations: --org SLUG, a filter (--channel, --mode, --sent-after, --sent-before, "
+                "--created-after, --created-before, --tokens-file), or --all for every organization's."
+            )
         tokens_not_found = selection.pop("tokens_not_found")
         ids = list(invitation_resend_selection(**selection).values_list("pk", flat=True)[: options["limit"]])
         dry_run = options["dry_run"]

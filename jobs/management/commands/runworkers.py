@@ -2,9 +2,12 @@
 
 Each queue has its own pool, so delivery never waits behind webhooks or the periodic jobs. The pool
 is rq's WorkerPool: WORKER_POOLS[queue]["processes"] worker processes (DELIVERY_WORKER_PROCESSES,
-...), each running WORKER_POOLS[queue]["threads"] jobs at once (DELIVERY_WORKER_THREADS, ...) with
-the scheduler for its queue; a worker that dies is started again. SIGTERM stops them gracefully.
+...), each running one job at a time with the scheduler for its queue; a worker that dies is started
+again. SIGTERM stops them gracefully.
 """
+
+import os
+import signal
 
 import django_rq
 from django.conf import settings
@@ -12,6 +15,34 @@ from django.core.management.base import BaseCommand, CommandError
 from django_rq.utils import reset_db_connections
 from django_rq.workers import get_worker_class
 from rq.worker_pool import WorkerPool
+
+
+def _default_signal_handlers() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class StartedPool(WorkerPool):
+    """rq's WorkerPool, which forks its workers before it installs its own SIGINT and SIGTERM
+    handlers: a stop asked for in between is held until the workers exist, then passed to them, so
+    the pool never dies leaving its workers (and their schedulers) behind."""
+
+    def start(self, burst: bool = False, logging_level: str = "INFO"):
+        self.stop_asked = False
+
+        def hold(signum, frame) -> None:
+            self.stop_asked = True
+
+        signal.signal(signal.SIGINT, hold)
+        signal.signal(signal.SIGTERM, hold)
+        # A worker starts with Python's own handlers, as it would have without the hold, until rq's.
+        os.register_at_fork(after_in_child=_default_signal_handlers)
+        super().start(burst=burst, logging_level=logging_level)
+
+    def start_workers(self, burst: bool = True, _sleep: float = 0, logging_level: str = "INFO"):
+        super().start_workers(burst=burst, _sleep=_sleep, logging_level=logging_level)
+        if self.stop_asked:
+            self.request_stop()
 
 
 class Command(BaseCommand):
@@ -27,16 +58,15 @@ class Command(BaseCommand):
             raise CommandError(f"No worker pool for the queue {queue!r}: {', '.join(sorted(settings.WORKER_POOLS))}.")
         if processes is not None and processes < 1:
             raise CommandError("--processes must be 1 or more.")
-        pool_settings = settings.WORKER_POOLS[queue]
-        count = processes or pool_settings["processes"]
+        count = processes or settings.WORKER_POOLS[queue]["processes"]
         rq_queue = django_rq.get_queue(queue)
-        pool = WorkerPool(
+        pool = StartedPool(
             queues=[rq_queue],
             connection=rq_queue.connection,
             num_workers=count,
             worker_class=get_worker_class(),
         )
-        self.stderr.write(f"{queue}: {count} worker process(es), {pool_settings['threads']} job(s) at once each")
+        self.stderr.write(f"{queue}: {count} worker process(es)")
         # Forked workers must not share the parent's database connections.
         reset_db_connections()
         pool.start(burst=burst, logging_level="DEBUG" if verbosity >= 2 else "WARNING" if verbosity == 0 else "INFO")
