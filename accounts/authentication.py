@@ -1,3 +1,8 @@
+"""DRF authentication for the API: PrivateKey (a live or sandbox key, as a Bearer token or the
+HTTP Basic user name, checked against its stored hash) and JwtAuth (a dashboard user's short-lived
+token). Either yields a principal naming the organization, the mode and the actor; anything else
+is a 401 authentication_failed."""
+
 import base64
 import binascii
 

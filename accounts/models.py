@@ -1,3 +1,7 @@
+"""Tenants and who acts for them: Organization (with its reminder defaults), ApiKey (stored as a
+hash, live or sandbox), Membership (a dashboard user's role), RefreshToken (known by its id, never
+stored), SandboxRecipient (where sandbox sends really go) and AccountEvent (their audit)."""
+
 import hashlib
 
 from django.conf import settings

@@ -1,3 +1,5 @@
+"""The dashboard roles' rights per HTTP method; API keys act with every right of their organization."""
+
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 

@@ -1,3 +1,5 @@
+"""Reads about keys, memberships and the sandbox allow-list; authentication and the services call them."""
+
 import hashlib
 import unicodedata
 from typing import TYPE_CHECKING, TypedDict

@@ -1,3 +1,7 @@
+"""Every change to tenants, keys, memberships and tokens, audited with its actor: organizations and
+keys made (a key's secret returned once), revoked and authenticated; memberships kept; JWT access
+and refresh tokens issued, rotated and revoked by family."""
+
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta

@@ -1,3 +1,5 @@
+"""The stored answers of requests sent with an Idempotency-Key (api/idempotency.py)."""
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 

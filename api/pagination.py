@@ -62,19 +62,21 @@ def page_of_query(
     return page_of(qs, page=paging.validated_data["page"], per_page=paging.validated_data["per_page"])
 
 
-PAGINATION_FIELDS: dict[str, serializers.Field] = {
-    "total": serializers.IntegerField(min_value=0, help_text="How many match; LIST_COUNT_CAP at most."),
-    "totalPages": serializers.IntegerField(min_value=0),
-    "page": serializers.IntegerField(min_value=1),
-    "perPage": serializers.IntegerField(min_value=1, max_value=100),
-    "totalCapped": serializers.BooleanField(
+class PaginationSerializer(serializers.Serializer):
+    """Every list's `pagination`, one component (Pagination) in the schema."""
+
+    total = serializers.IntegerField(min_value=0, help_text="How many match; LIST_COUNT_CAP at most.")
+    totalPages = serializers.IntegerField(min_value=0)
+    page = serializers.IntegerField(min_value=1)
+    perPage = serializers.IntegerField(min_value=1, max_value=100)
+    totalCapped = serializers.BooleanField(
         help_text="true when more match than were counted: total is then a lower bound, and later pages still answer."
-    ),
-}
+    )
+
+    class Meta:
+        ref_name = "Pagination"
 
 
 def page_schema(name: str, item) -> serializers.Serializer:
     """The OpenAPI shape of a page of ``item`` serializers: {"data": [...], "pagination": {...}}."""
-    return inline_serializer(
-        name, {"data": item(many=True), "pagination": inline_serializer(f"{name}Pagination", PAGINATION_FIELDS)}
-    )
+    return inline_serializer(name, {"data": item(many=True), "pagination": PaginationSerializer()})

@@ -1,3 +1,6 @@
+"""Prices (per organization, or the default) and BillingEvent: one row per accepted live send, at
+the price of that moment, unique by its source so a send is never billed twice."""
+
 from django.db import models
 from django.db.models import Q
 

@@ -1,3 +1,5 @@
+"""Prices as they apply to an organization, and its usage per event type and period."""
+
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal

@@ -1,3 +1,5 @@
+"""Billing accepted sends: one BillingEvent per live send, at its price, once; sandbox sends never."""
+
 from collections import defaultdict
 from dataclasses import dataclass
 

@@ -19,6 +19,8 @@ class ConsoleAdminSite(AdminSite):
     site_header = "Invitations support console"
     site_title = "Invitations support"
     index_title = "Support console"
+    # The service has no public site of its own to view: no "View site" link.
+    site_url = None
 
     def has_permission(self, request) -> bool:
         # With two-factor, a password alone is not enough: the session must be verified with a code.

@@ -27,21 +27,13 @@ class DeliveryAttemptInline(ReadOnlyInline):
     ordering = ("number",)
 
 
+# What a send is, in the list and on its page.
+SEND_FIELDS = ("number", "channel", "recipient", "livemode", "status", "tries", "provider_message_id")
+
+
 @admin.register(DeliveryAttempt)
 class DeliveryAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "invitation_token",
-        "number",
-        "channel",
-        "recipient",
-        "livemode",
-        "status",
-        "tries",
-        "provider_message_id",
-        "created_at",
-        "accepted_at",
-    )
+    list_display = ("id", "invitation_token", *SEND_FIELDS, "created_at", "accepted_at")
     list_filter = ("status", "channel", "livemode", ("created_at", admin.DateFieldListFilter))
     search_fields = ("invitation__token", "recipient", "provider_message_id")
     list_select_related = ("invitation",)
@@ -50,13 +42,7 @@ class DeliveryAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ("-created_at", "-id")
     fields = readonly_fields = (
         "invitation",
-        "number",
-        "channel",
-        "recipient",
-        "livemode",
-        "status",
-        "tries",
-        "provider_message_id",
+        *SEND_FIELDS,
         "error_message",
         "created_at",
         "updated_at",

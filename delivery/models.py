@@ -1,3 +1,6 @@
+"""DeliveryAttempt, the outbox row of one send (its status, tries, provider and outcome), and
+ProviderEvent, a provider's report about a send, kept once per provider event id."""
+
 from datetime import datetime
 
 from django.db import models

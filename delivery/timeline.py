@@ -34,7 +34,9 @@ def attempt_timeline_rows(*, invitation_id: int) -> list[tuple]:
         send = f"send #{attempt.number} ({attempt.channel})"
         rows.append((attempt.created_at, send, "queued", attempt.recipient, attempt.requested_by_label))
         if attempt.accepted_at:
-            rows.append((attempt.accepted_at, send, attempt.status, attempt.provider_message_id, "provider"))
+            # What happened then, whatever the attempt became later (a bounce makes it failed).
+            taken = "simulated" if attempt.status == DeliveryAttempt.Status.SIMULATED else "accepted"
+            rows.append((attempt.accepted_at, send, taken, attempt.provider_message_id, "provider"))
         if attempt.failed_at:
             rows.append((attempt.failed_at, send, "failed", attempt.error_message, "provider"))
         elif attempt.status in (DeliveryAttempt.Status.RETRYING, DeliveryAttempt.Status.CANCELED):

@@ -1,4 +1,4 @@
-"""The REST API: thin doors that parse input, call one service or selector, and present it."""
+"""The REST API: thin views that parse input, call one service or selector, and present it."""
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import status
@@ -18,6 +18,7 @@ from api.views import ApiView
 from delivery.selectors import delivery_attempts_for
 from delivery.serializers import AttemptOutputSerializer
 from invitations.filters import InvitationFilter
+from invitations.lifecycle import CANCELABLE, CORRECTABLE, NOT_CANCELABLE, listed
 from invitations.schema import (
     CREATE_EXAMPLES,
     TOKEN_PARAMETER,
@@ -109,7 +110,7 @@ class InvitationDetailApi(InvitationBaseApi):
         operation_id="invitations_update",
         summary="Correct an invitation's recipient and send it there, or change its details",
         description="A new recipient (and channel) corrects the invitation: checked in the order authentication, "
-        "rate limits, 404, 422 invitation_expired, 409 invalid_status (only pending, sent, delivered or failed), "
+        f"rate limits, 404, 422 invitation_expired, 409 invalid_status (only {listed(CORRECTABLE)}), "
         "422 max_attempts_reached, 422 validation_error (invalid, or the current recipient), 422 "
         "recipient_suppressed; no cooldown. Sends still queued to the old address are canceled, the invitation "
         "is pending with one more attempt, and a send to the corrected address is queued. reference, locale "
@@ -159,9 +160,9 @@ class InvitationCancelApi(InvitationBaseApi):
     @extend_schema(
         operation_id="invitations_cancel",
         summary="Cancel (withdraw) an invitation",
-        description="pending, sent, delivered, opened or failed becomes canceled, for good: sends still queued or "
-        "retrying are canceled and the recipient's link answers that the invitation was withdrawn. From started, "
-        "completed, rejected or canceled: 409 invalid_status.",
+        description=f"{listed(CANCELABLE)} becomes canceled, for good: sends still queued or retrying are "
+        "canceled and the recipient's link answers that the invitation was withdrawn. From "
+        f"{listed(NOT_CANCELABLE)}: 409 invalid_status.",
         request=None,
         parameters=[TOKEN_PARAMETER],
         responses={200: InvitationOutputSerializer, **error_responses(403, 404, 409)},

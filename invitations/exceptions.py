@@ -8,6 +8,7 @@ from django.db import models
 
 from api import error_codes as codes
 from api.errors import ApiError, NotFound, TooManyRequests
+from invitations.lifecycle import CANCELABLE, CORRECTABLE, listed
 
 
 class ResendOutcome(models.TextChoices):
@@ -88,8 +89,7 @@ class CannotCancel(ApiError):
 
     def __init__(self, *, status: str):
         super().__init__(
-            f"This invitation is {status} and can no longer be canceled: only pending, sent, delivered, "
-            "opened or failed invitations can.",
+            f"This invitation is {status} and can no longer be canceled: only {listed(CANCELABLE)} invitations can.",
             status=status,
         )
 
@@ -108,10 +108,9 @@ class CannotCorrect(ApiError):
     }
 
     def __init__(self, *, status: str):
-        reason = self.REASONS.get(status, "only pending, sent, delivered or failed invitations can be corrected")
+        reason = self.REASONS.get(status, f"only {listed(CORRECTABLE)} invitations can be corrected")
         super().__init__(
-            f"Only pending, sent, delivered or failed invitations can get a new recipient; this one is {status}: "
-            f"{reason}.",
+            f"Only {listed(CORRECTABLE)} invitations can get a new recipient; this one is {status}: {reason}.",
             status=status,
         )
 

@@ -79,6 +79,23 @@ def is_allowed(from_status: str, to_status: str) -> bool:
     return (from_status, to_status) in TRANSITIONS
 
 
+def moves_into(to_status: str) -> frozenset[str]:
+    """The statuses with a move into ``to_status``."""
+    return frozenset(start for start, end in TRANSITIONS if end == to_status and start)
+
+
+def listed(statuses: frozenset[str]) -> str:
+    """The statuses in words, in the lifecycle's order: "pending, sent, delivered or failed"."""
+    names = [status for status in Invitation.Status.values if status in statuses]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+# Where a cancel and a correction (a send to a new recipient, or again to the same one) may start.
+CANCELABLE = moves_into(Invitation.Status.CANCELED)
+NOT_CANCELABLE = frozenset(Invitation.Status.values) - CANCELABLE
+CORRECTABLE = moves_into(Invitation.Status.PENDING)
+
+
 def is_behind(status: str, than: str) -> bool:
     """Whether an invitation in ``status`` is not yet as far along as ``than``."""
     return PROGRESS[status] < PROGRESS[than]

@@ -1,3 +1,7 @@
+"""Workflow (which verification flow a link starts), Invitation (its status, recipient, counters and
+timestamps), InvitationEvent (the audit row of every change, with its actor and reason) and
+DossierEvent (the verification flow's reports, kept once)."""
+
 import secrets
 import string
 

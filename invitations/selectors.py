@@ -1,3 +1,6 @@
+"""Reads of invitations: one by its token within a tenant and mode (404 for any other), the filtered
+list, the bulk resend's selection, the recipient's link, and the history."""
+
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit

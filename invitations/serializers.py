@@ -12,7 +12,7 @@ from api.fields import (
     StrictNumberField,
     StrictObjectSerializer,
 )
-from api.pagination import PAGINATION_FIELDS
+from api.pagination import PaginationSerializer
 from invitations.languages import language_shown, shipped_languages
 from invitations.models import Invitation
 
@@ -124,17 +124,6 @@ class InvitationOutputSerializer(serializers.Serializer):
 
     def language_of(self, invitation: Invitation) -> str:
         return language_shown(invitation.locale)
-
-
-class PaginationSerializer(serializers.Serializer):
-    total = PAGINATION_FIELDS["total"]
-    totalPages = PAGINATION_FIELDS["totalPages"]
-    page = PAGINATION_FIELDS["page"]
-    perPage = PAGINATION_FIELDS["perPage"]
-    totalCapped = PAGINATION_FIELDS["totalCapped"]
-
-    class Meta:
-        ref_name = "Pagination"
 
 
 class InvitationPageSerializer(serializers.Serializer):

@@ -40,9 +40,9 @@ def _name(func: Job) -> str:
 
 @cache
 def _redis_for(queue_name: str, url: str) -> Redis:
-    # One client, so one connection pool, per process and queue: opening a new Redis connection for
-    # every enqueue cost more than the enqueue itself (bench/resend_load.py). The pool reconnects by
-    # itself after Redis comes back, and redis-py starts a fresh pool in a forked child.
+    # One client, so one connection pool, per process and queue, rather than a new Redis connection
+    # for every enqueue. The pool reconnects by itself after Redis comes back, and redis-py starts a
+    # fresh pool in a forked child.
     return django_rq.get_connection(queue_name)
 
 

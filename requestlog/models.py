@@ -1,3 +1,5 @@
+"""RequestLogEntry: one authenticated /v1/ request, without bodies or secrets."""
+
 from django.db import models
 
 from accounts.models import Organization

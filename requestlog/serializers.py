@@ -1,3 +1,5 @@
+"""The request log's entries as GET /v1/requests shows them."""
+
 from rest_framework import serializers
 
 

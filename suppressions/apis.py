@@ -1,4 +1,4 @@
-"""The suppression list's REST API: thin doors over its selectors and services, within the caller's
+"""The suppression list's REST API: thin views over its selectors and services, within the caller's
 organization and mode; viewers read only."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError

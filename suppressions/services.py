@@ -12,7 +12,7 @@ from suppressions.selectors import suppression_active, suppression_key
 from suppressions.serializers import suppression_to_dict
 from webhooks.events import NewEvent, webhook_events_emit
 
-EVENT_TYPES = ["suppression.created", "suppression.deleted"]
+SUPPRESSION_EVENT_TYPES = ["suppression.created", "suppression.deleted"]
 
 
 def _announce(suppression: Suppression, event_type: str, now: datetime) -> None:

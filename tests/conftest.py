@@ -11,7 +11,8 @@ import time
 import django_rq
 import pytest
 import redis
-from django.db import connection
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from redis import Redis
 from rest_framework.test import APIClient
 from rq import SimpleWorker
@@ -309,3 +310,17 @@ def queued_attempt_ids(queue) -> list[int]:
     for job in queue.get_jobs():
         ids += job.args[0] if isinstance(job.args[0], list) else [job.args[0]]
     return ids
+
+
+@pytest.fixture
+def wsgi_app_shares_the_test_transaction():
+    """Let requests made straight to the WSGI app run inside the test's transaction.
+
+    The request signals would close the test's database connection after each request; Django's own
+    test client disconnects them for the same reason.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)

@@ -1,6 +1,8 @@
 """Helpers the tests share: the create and resend calls as a client makes them, an invitation sent
 a while ago, a free port."""
 
+import http.client
+import json
 import socket
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -45,3 +47,19 @@ def sent_invitation(organization, **kwargs) -> Invitation:
     """An invitation created an hour before T0 and sent ten minutes before it: past the cooldown."""
     defaults = {"created_at": T0 - timedelta(hours=1), "sent_at": T0 - timedelta(minutes=10)}
     return InvitationFactory(organization=organization, **{**defaults, **kwargs})
+
+
+def http_call(port: int, method: str, path: str, *, key: str, body: dict | None = None, idempotency_key: str = ""):
+    """One request to a server on 127.0.0.1 (gunicorn as the Procfile runs it); (status, JSON body)."""
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Authorization": f"Bearer {key}"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    try:
+        client.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        response = client.getresponse()
+        return response.status, json.loads(response.read() or b"null")
+    finally:
+        client.close()

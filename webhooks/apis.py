@@ -1,4 +1,4 @@
-"""The webhooks REST API: thin doors over the webhooks services and selectors. Every read and change
+"""The webhooks REST API: thin views over the webhooks services and selectors. Every read and change
 stays within the caller's organization and mode; viewers read only."""
 
 from drf_spectacular.utils import extend_schema

@@ -13,7 +13,7 @@ from webhooks.dispatch import schedule_dispatch
 from webhooks.models import Endpoint, Event, WebhookDelivery, new_event_id
 
 TEST_EVENT = "webhook.test"
-EVENT_TYPES: list[str] = [TEST_EVENT]
+SUBSCRIBABLE_EVENT_TYPES: list[str] = [TEST_EVENT]
 # Each event type's `data`, as the dotted path of the serializer that describes it (OpenAPI).
 EVENT_DATA: dict[str, str] = {TEST_EVENT: "webhooks.serializers.TestEventDataSerializer"}
 
@@ -21,7 +21,7 @@ EVENT_DATA: dict[str, str] = {TEST_EVENT: "webhooks.serializers.TestEventDataSer
 def register_event_types(types: list[str], *, data: str) -> None:
     """Called by an app at start-up for the event types it emits (endpoints subscribe to these) and
     the serializer, by dotted path, that describes their ``data``."""
-    EVENT_TYPES.extend(name for name in types if name not in EVENT_TYPES)
+    SUBSCRIBABLE_EVENT_TYPES.extend(name for name in types if name not in SUBSCRIBABLE_EVENT_TYPES)
     EVENT_DATA.update(dict.fromkeys(types, data))
 
 

@@ -15,7 +15,7 @@ from accounts.services import account_event_record
 from api.errors import ValidationFailed
 from webhooks import guard
 from webhooks.dispatch import claim_stale_after, schedule_dispatch
-from webhooks.events import EVENT_TYPES, TEST_EVENT, NewEvent, subscribed, webhook_events_emit
+from webhooks.events import SUBSCRIBABLE_EVENT_TYPES, TEST_EVENT, NewEvent, subscribed, webhook_events_emit
 from webhooks.models import Endpoint, EndpointSecret, Event, WebhookDelivery
 
 SECRET_OVERLAP = timedelta(hours=24)
@@ -37,7 +37,7 @@ def _checked_url(url: str) -> str:
 def _checked_events(events: list[str]) -> str:
     if not events or len(events) > MAX_EVENT_TYPES:
         raise ValidationFailed(fields={"events": [f"Give 1 to {MAX_EVENT_TYPES} event types, or ['*']."]})
-    unknown = sorted(set(events) - {*EVENT_TYPES, "*"})
+    unknown = sorted(set(events) - {*SUBSCRIBABLE_EVENT_TYPES, "*"})
     if unknown:
         raise ValidationFailed(fields={"events": [f"Unknown event types: {', '.join(unknown)}."]})
     return "," + ",".join(dict.fromkeys(events)) + ","

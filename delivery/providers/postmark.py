@@ -11,8 +11,8 @@ the two never disagree about the account.
 import threading
 
 import requests
-from django.conf import settings
 from anymail.message import AnymailMessage
+from django.conf import settings
 
 BATCH_LIMIT = 500
 DEFAULT_API_URL = "https://api.postmarkapp.com/"

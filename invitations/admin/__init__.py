@@ -1,6 +1,6 @@
 """The support console: invitations read-only; each page says what happened and offers what can
 help (Resend where it can succeed, Correct the recipient, Lift a suppression, Cancel), the list has
-Resend and Cancel as bulk actions (doors.py). The delivery attempts on an invitation's page are
+Resend and Cancel as bulk actions (actions.py). The delivery attempts on an invitation's page are
 delivery's own inline (delivery/admin.py), declared here.
 """
 
@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from console.tables import ReadOnlyAdminMixin, ReadOnlyInline, admin_time, html_table
 from delivery.admin import DeliveryAttemptInline
 from delivery.timeline import attempt_timeline_rows
-from invitations.admin.doors import InvitationDoorsMixin
+from invitations.admin.actions import InvitationActionsMixin
 from invitations.admin.situation import invitation_situation
 from invitations.models import Invitation, InvitationEvent, Workflow
 from requestlog.admin import recent_requests_table
@@ -71,8 +71,8 @@ class InvitationEventInline(ReadOnlyInline):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(InvitationDoorsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Read-only: every state change goes through the services (doors.py)."""
+class InvitationAdmin(InvitationActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: every state change goes through the services (actions.py)."""
 
     list_display = (
         "token",
@@ -197,7 +197,7 @@ class InvitationAdmin(InvitationDoorsMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     def is_live(self, obj: Invitation) -> bool:
         return obj.livemode
 
-    # --- The doors (doors.py) ------------------------------------------------------------------------
+    # --- The actions (actions.py) ----------------------------------------------------------------------
 
     def get_urls(self):
         def door(name: str, view):

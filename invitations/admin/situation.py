@@ -2,13 +2,15 @@
 they can do about it (resend, correct the recipient, lift a suppression)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from api.errors import ApiError
 from console.tables import admin_time
 from delivery.selectors import delivery_retries_due
+from invitations.exceptions import CooldownActive
 from invitations.models import Invitation
 from invitations.services.correct import correction_refusal
 from invitations.services.resend import resend_refusal
@@ -46,13 +48,27 @@ def invitation_situation(invitation: Invitation) -> Situation:
         retries=retries,
     )
     can_correct = correction_refusal(invitation=invitation, now=now) is None
+    summary = _summary(invitation, suppression, next_retry_at, can_correct)
     return Situation(
-        summary=_summary(invitation, suppression, next_retry_at, can_correct),
+        summary=f"{summary} {_resend_sentence(invitation, refusal, now)}",
         resend_refusal=refusal,
         can_correct=can_correct,
         suppression=suppression,
         next_retry_at=next_retry_at,
     )
+
+
+def _resend_sentence(invitation: Invitation, refusal: ApiError | None, now: datetime) -> str:
+    """Whether Resend would pass now, when it will if only the cooldown stands in the way, or why it
+    never will: the refusal the resend itself would give."""
+    left = max(0, settings.INVITATION_MAX_DELIVERY_ATTEMPTS - invitation.delivery_attempts)
+    sends_left = f"{left} send{'s' if left != 1 else ''} left"
+    if refusal is None:
+        return f"Resend possible now, {sends_left}."
+    if isinstance(refusal, CooldownActive):
+        at = now + timedelta(seconds=refusal.retry_after_seconds)
+        return f"Resend possible at {admin_time(at)}, {sends_left}."
+    return f"Not resendable: {refusal.message}"
 
 
 def _target(invitation: Invitation):

@@ -4,7 +4,6 @@ alone without a send."""
 
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,22 +15,18 @@ from invitations import lifecycle
 from invitations.exceptions import (
     CannotChange,
     CannotCorrect,
-    InvitationExpired,
-    MaxAttemptsReached,
     RecipientSuppressed,
 )
 from invitations.languages import canonical_tag
+from invitations.lifecycle import CORRECTABLE
 from invitations.models import Invitation
 from invitations.reminders import reminder_due_at
 from invitations.selectors import InvitationLookup
 from invitations.services.create import normalize_recipient, reminder_fields
-from invitations.services.resend import invitations_send_next
+from invitations.services.resend import invitations_send_next, send_rules_refusal
 from invitations.services.transitions import invitation_lock, note_record
 from suppressions.selectors import suppression_active, suppression_key
 
-CORRECTABLE = frozenset(
-    {Invitation.Status.PENDING, Invitation.Status.SENT, Invitation.Status.DELIVERED, Invitation.Status.FAILED}
-)
 # Over: nothing about them changes any more.
 FINISHED = frozenset({Invitation.Status.COMPLETED, Invitation.Status.REJECTED, Invitation.Status.CANCELED})
 
@@ -39,13 +34,12 @@ FINISHED = frozenset({Invitation.Status.COMPLETED, Invitation.Status.REJECTED, I
 def correction_refusal(*, invitation: Invitation, now: datetime) -> ApiError | None:
     """The first rule a correction of this invitation breaks before its new recipient is looked at
     (API.md's order: expired, status, attempt cap), or None. The cooldown does not apply."""
-    if invitation.expires_at <= now:
-        return InvitationExpired()
-    if invitation.status not in CORRECTABLE:
-        return CannotCorrect(status=invitation.status)
-    if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
-        return MaxAttemptsReached()
-    return None
+    return send_rules_refusal(
+        invitation=invitation,
+        now=now,
+        statuses=CORRECTABLE,
+        wrong_status=lambda invitation: CannotCorrect(status=invitation.status),
+    )
 
 
 def _new_recipient(*, invitation: Invitation, channel: str | None, recipient: str | None) -> tuple[str, str]:

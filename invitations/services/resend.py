@@ -50,22 +50,36 @@ def resend_refusal(
     """The first resend rule this invitation breaks, in API.md's order, or None. ``suppressions``
     and ``retries`` (``delivery_retries_due``): a batch's, found at once; else looked up here when
     needed. ``statuses``: where a send may go from (a reminder's are sent and delivered)."""
-    if invitation.expires_at <= now:
-        return InvitationExpired()
-    if invitation.status not in statuses:
-        if invitation.status == Invitation.Status.FAILED:
-            if retries is None:
-                retries = delivery_retries_due(invitation_ids=[invitation.pk])
-            return InvalidStatus(status=invitation.status, next_retry_at=retries.get(invitation.pk))
-        return InvalidStatus(status=invitation.status)
-    if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
-        return MaxAttemptsReached()
+
+    def wrong_status(invitation: Invitation) -> ApiError:
+        if invitation.status != Invitation.Status.FAILED:
+            return InvalidStatus(status=invitation.status)
+        due = retries if retries is not None else delivery_retries_due(invitation_ids=[invitation.pk])
+        return InvalidStatus(status=invitation.status, next_retry_at=due.get(invitation.pk))
+
+    refusal = send_rules_refusal(invitation=invitation, now=now, statuses=statuses, wrong_status=wrong_status)
+    if refusal is not None:
+        return refusal
     if invitation.sent_at is not None:
         elapsed = (now - invitation.sent_at).total_seconds()
         remaining = math.ceil(settings.INVITATION_RESEND_COOLDOWN_SECONDS - elapsed)
         if remaining > 0:
             return CooldownActive(remaining_seconds=remaining)
     return recipient_refusal(invitation=invitation, suppressions=suppressions)
+
+
+def send_rules_refusal(
+    *, invitation: Invitation, now: datetime, statuses: frozenset[str], wrong_status: Callable[[Invitation], ApiError]
+) -> ApiError | None:
+    """The rules every send after the first checks first, in API.md's order: expired, a status it may
+    go from (else ``wrong_status``'s refusal), the attempt cap. Resend, reminders and correction."""
+    if invitation.expires_at <= now:
+        return InvitationExpired()
+    if invitation.status not in statuses:
+        return wrong_status(invitation)
+    if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
+        return MaxAttemptsReached()
+    return None
 
 
 def send_target(invitation: Invitation) -> Target:

@@ -20,7 +20,7 @@ from suppressions.selectors import active_suppression_of_row
 from webhooks.events import NewEvent, webhook_events_emit
 
 # Every move the customer's endpoints are told of, as the event type they receive.
-EVENT_TYPES = [
+INVITATION_EVENT_TYPES = [
     "invitation.created",
     "invitation.sent",
     "invitation.delivered",

@@ -1,3 +1,5 @@
+"""Dates in a message's sentence, as its language writes them (`2. März 2026`, `2 marzo 2026`)."""
+
 from django import template
 
 from invitations.languages import sentence_date

@@ -1,4 +1,4 @@
-"""The console's index: apps named in words, the job queues listed once."""
+"""The console's index: apps named in words, the job queues listed once, no link to a site it lacks."""
 
 import pytest
 from django.test import Client
@@ -14,3 +14,11 @@ def test_the_index_names_apps_in_words_and_lists_the_queue_dashboard_once(admin_
         assert f">{package_name}<" not in page, package_name
     assert "Login lockouts" in page and "Two-factor devices" in page and "Suppressions" in page
     assert page.count('href="/admin/rq/"') == 1 and "app-django_rq" not in page
+
+
+def test_no_view_site_link_leads_to_a_page_the_service_does_not_have(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get("/admin/").content.decode()
+    assert "View site" not in page
+    assert client.get("/").status_code == 404

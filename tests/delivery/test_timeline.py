@@ -9,11 +9,13 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import ApiKey
+from delivery.models import DeliveryAttempt
+from delivery.timeline import attempt_timeline_rows
 from invitations.models import Invitation
 from tests.conftest import client_for
 from tests.delivery.conftest import POSTMARK_URL, postmark_accepted
 from tests.delivery.test_email_events import bounce, delivery, metadata, open_, post_webhook, resend, send_invitation
-from tests.factories import StaffUserFactory
+from tests.factories import InvitationFactory, StaffUserFactory
 from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +132,22 @@ def test_the_admin_page_shows_the_timeline_newest_first_with_the_bounce_reason(t
     bounced = next(row for row in rows if "bounced" in row)
     assert "send #1" in bounced and "unable to deliver" in bounced
     assert "staff:agent-ana" in table
+
+
+def test_a_send_accepted_then_bounced_reads_accepted_at_its_acceptance_and_failed_at_the_bounce(organization):
+    invitation = InvitationFactory(organization=organization, status=S.FAILED)
+    attempt = DeliveryAttempt.objects.create(
+        invitation=invitation,
+        number=1,
+        channel="email",
+        recipient=invitation.recipient,
+        livemode=True,
+        status=DeliveryAttempt.Status.FAILED,
+        provider_message_id="pm-9",
+        accepted_at=T0,
+        failed_at=T0 + timedelta(minutes=1),
+        error_message="Email bounced: no such mailbox",
+    )
+    rows = {(when, event) for when, _what, event, _details, _by in attempt_timeline_rows(invitation_id=invitation.pk)}
+    assert (attempt.accepted_at, "accepted") in rows
+    assert (attempt.failed_at, "failed") in rows

@@ -27,6 +27,7 @@ from invitations.services import workflow_get_default
 from tests.factories import InvitationFactory
 from tests.faults.cutting_proxy import CuttingProxy
 from tests.faults.support import Children, database_url, report, service_environment, start_gunicorn, sweep, tally
+from tests.helpers import http_call
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -48,18 +49,7 @@ class Web:
         self.proxy = proxy
 
     def call(self, method: str, path: str, *, key: str, body: dict | None = None, idempotency_key: str = ""):
-        client = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        headers = {"Authorization": f"Bearer {key}"}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        try:
-            client.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-            response = client.getresponse()
-            return response.status, json.loads(response.read() or b"null")
-        finally:
-            client.close()
+        return http_call(self.port, method, path, key=key, body=body, idempotency_key=idempotency_key)
 
 
 @pytest.fixture(scope="module")

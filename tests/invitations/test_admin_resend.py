@@ -8,22 +8,21 @@ import time_machine
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from delivery.models import DeliveryAttempt
+from invitations.exceptions import CooldownActive
 from invitations.models import Invitation, InvitationEvent
-from tests.factories import InvitationFactory, StaffUserFactory
+from invitations.services.resend import resend_refusal
+from tests.factories import StaffUserFactory
 from tests.helpers import T0
+from tests.helpers import sent_invitation as invitation
 
 pytestmark = pytest.mark.django_db
 
 S = Invitation.Status
 CHANGELIST = reverse("admin:invitations_invitation_changelist")
 RESEND_PERMS = ("invitations.view_invitation", "invitations.resend_invitation")
-
-
-def invitation(organization, **kwargs):
-    defaults = {"created_at": T0 - timedelta(hours=1), "sent_at": T0 - timedelta(minutes=10)}
-    return InvitationFactory(organization=organization, **{**defaults, **kwargs})
 
 
 @pytest.fixture
@@ -60,14 +59,60 @@ def three(organization):
     }
 
 
-def test_the_resend_action_ends_with_one_summary_of_totals(agent, three, django_capture_on_commit_callbacks):
+def test_the_resend_action_ends_with_a_summary_and_names_each_refused_invitation_and_why(
+    agent, three, django_capture_on_commit_callbacks
+):
     client = logged_in(agent)
     with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
         response = post_action(client, three.values())
     assert response.status_code == 200
-    assert messages_of(response) == [
-        ("warning", "Resend: 1 of 3 invitations resent. Not resent: 1 cooldown, 1 wrong status.")
-    ]
+    summary, *named = messages_of(response)
+    assert summary == ("warning", "Resend: 1 of 3 invitations resent. Not resent: 1 cooldown, 1 wrong status.")
+    assert sorted(named) == sorted(
+        [
+            ("warning", f"Invitation {three['cooldown'].token}: not resent. {cooldown_message(150)}"),
+            ("warning", f"Invitation {three['delivered'].token}: not resent. {refusal_message(three['delivered'])}"),
+        ]
+    )
+
+
+def test_a_bulk_resend_of_more_than_twenty_counts_the_refusals_by_reason_without_naming_them(
+    agent, organization, django_capture_on_commit_callbacks
+):
+    selected = [invitation(organization, sent_at=T0 - timedelta(seconds=30)) for _ in range(21)]
+    with time_machine.travel(T0, tick=False), django_capture_on_commit_callbacks(execute=True):
+        response = post_action(logged_in(agent), selected, confirm="yes")
+    assert messages_of(response) == [("warning", "Resend: 0 of 21 invitations resent. Not resent: 21 cooldown.")]
+
+
+def cooldown_message(remaining: int) -> str:
+    return str(CooldownActive(remaining_seconds=remaining))
+
+
+def refusal_message(invitation) -> str:
+    with time_machine.travel(T0, tick=False):
+        return str(resend_refusal(invitation=invitation, now=T0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, sentence",
+    [
+        ({}, "Resend possible now, 9 sends left."),
+        ({"sent_at": T0 - timedelta(seconds=30)}, "Resend possible at 2026-03-02 09:02:30 UTC, 9 sends left."),
+        ({"delivery_attempts": 10}, "Not resendable: "),
+        ({"status": S.OPENED}, "Not resendable: "),
+    ],
+)
+def test_the_invitation_page_says_when_a_resend_becomes_possible_or_why_it_never_will(
+    agent, organization, kwargs, sentence
+):
+    shown = invitation(organization, **kwargs)
+    with time_machine.travel(T0, tick=False):
+        page = logged_in(agent).get(reverse("admin:invitations_invitation_change", args=[shown.pk]))
+        refusal = resend_refusal(invitation=shown, now=T0)
+    assert sentence in page.content.decode()
+    if refusal is not None and not isinstance(refusal, CooldownActive):
+        assert escape(f"Not resendable: {refusal.message}") in page.content.decode()
 
 
 def test_the_resend_action_writes_the_apis_audit_row_with_the_staff_user_as_actor(agent, three, delivery_queue):

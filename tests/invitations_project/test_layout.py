@@ -1,5 +1,6 @@
 """The packages' layering, as DESIGN.md draws it: no import cycle between top-level packages but the
-one seam between invitations and delivery, and no product module past 400 lines."""
+one seam between invitations and delivery, no product module past 400 lines, and each package's
+tests in a folder of its own."""
 
 import ast
 from pathlib import Path
@@ -54,3 +55,8 @@ def test_no_product_module_is_past_400_lines():
         if (n := len(path.read_text().splitlines())) > 400
     }
     assert long == {}
+
+
+def test_every_package_has_its_own_tests_folder():
+    missing = [package for package in PACKAGES if not (ROOT / "tests" / package / "__init__.py").exists()]
+    assert missing == []

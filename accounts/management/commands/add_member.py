@@ -1,3 +1,5 @@
+"""`manage.py add_member SLUG EMAIL --role ROLE`: a dashboard user's role in an organization's API."""
+
 import secrets
 
 from django.contrib.auth import get_user_model

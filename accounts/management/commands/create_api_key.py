@@ -1,3 +1,5 @@
+"""`manage.py create_api_key SLUG [--sandbox]`: a live (or sandbox) key, its secret printed once."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization

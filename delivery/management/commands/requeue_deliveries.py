@@ -1,3 +1,5 @@
+"""`manage.py requeue_deliveries`: the outbox sweep, by hand (the sweeper runs it periodically)."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from delivery.services import delivery_attempts_requeue_stale

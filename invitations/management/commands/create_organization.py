@@ -1,3 +1,5 @@
+"""`manage.py create_organization SLUG [--name NAME]`: a tenant, with its default workflow."""
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 

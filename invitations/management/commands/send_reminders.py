@@ -1,3 +1,6 @@
+"""`manage.py send_reminders`: the reminders and expiry warnings now due, by hand (the periodic job
+runs it every REMINDER_SWEEP_INTERVAL_SECONDS)."""
+
 from django.core.management.base import BaseCommand
 
 from invitations.services.reminders import invitations_remind

@@ -16,7 +16,7 @@ import django, sys
 django.setup()
 from django.test import Client
 from django.test.utils import override_settings
-with override_settings(ROOT_URLCONF="tests.invitations_project.crash_urls"):
+with override_settings(ROOT_URLCONF="tests.ops.crash_urls"):
     response = Client().get("/v1/crash", HTTP_USER_AGENT="crm-sync/2.1", REMOTE_ADDR="203.0.113.9")
 print(response.status_code, response["Request-Id"])
 if "sentry_sdk" in sys.modules:

@@ -292,7 +292,7 @@ def test_redeliver_takes_no_body_or_an_object_and_nothing_else(openapi, api, org
 
 
 def test_each_event_type_has_its_data_described(openapi):
-    from webhooks.events import EVENT_TYPES
+    from webhooks.events import SUBSCRIBABLE_EVENT_TYPES
 
     schemas = openapi["components"]["schemas"]
     variants = [resolve(openapi, ref) for ref in schemas["WebhookEvent"]["oneOf"]]
@@ -300,7 +300,7 @@ def test_each_event_type_has_its_data_described(openapi):
     for variant in variants:
         for event_type in resolve(openapi, variant["properties"]["type"])["enum"]:
             described[event_type] = variant["properties"]["data"]["$ref"].rsplit("/", 1)[1]
-    assert set(described) == set(EVENT_TYPES)
+    assert set(described) == set(SUBSCRIBABLE_EVENT_TYPES)
     assert described["invitation.resent"] == "InvitationEventData"
     assert described["webhook.test"] == "WebhookTestEventData"
     assert schemas["InvitationEventData"]["properties"]["invitation"]["allOf"][0]["$ref"].endswith("/Invitation")
@@ -310,3 +310,32 @@ def test_error_message_is_null_or_text_alike_on_the_invitation_and_its_attempts(
     schemas = openapi["components"]["schemas"]
     for name in ("Invitation", "DeliveryAttempt"):
         assert schemas[name]["properties"]["errorMessage"]["nullable"] is True, name
+
+
+LISTS = [
+    "/v1/autodoc/invitations",
+    "/v1/suppressions",
+    "/v1/requests",
+    "/v1/events",
+    "/v1/webhooks/endpoints",
+    "/v1/webhooks/endpoints/{endpoint_id}/deliveries",
+]
+
+
+def test_every_list_declares_its_pagination_as_the_one_pagination_component(openapi, api):
+    pagination = openapi["components"]["schemas"]["Pagination"]
+    assert set(pagination["required"]) >= {"total", "totalPages", "page", "perPage"}
+    listed = {
+        path for path, method, operation in operations(openapi) if method == "get" and "per_page" in str(operation)
+    }
+    assert set(LISTS) <= listed, listed
+    for path in listed:
+        page = resolve(
+            openapi, openapi["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        )
+        assert page["required"] == ["data", "pagination"], path
+        assert page["properties"]["pagination"] == {"$ref": "#/components/schemas/Pagination"}, path
+    for path in ("/v1/requests", "/v1/events", "/v1/webhooks/endpoints"):
+        answer = api.get(path).json()
+        assert set(answer["pagination"]) <= set(pagination["properties"]), path
+        assert set(pagination["required"]) <= set(answer["pagination"]), path

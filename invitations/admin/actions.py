@@ -1,4 +1,4 @@
-"""The console's doors into the invitation services: Resend and Cancel (the page's buttons and the
+"""The console's actions on invitations, through the invitation services: Resend and Cancel (the page's buttons and the
 bulk actions, each bulk run ending in one summary of totals) and Correct the recipient (a form,
 then a confirmation). Each calls the same service as the API, with the staff user as actor."""
 
@@ -27,6 +27,8 @@ from invitations.services import (
 )
 
 RESEND_PERMISSION = "invitations.resend_invitation"
+# A bulk Resend of this many or fewer names each refused invitation and why; more are counted by reason.
+NAMED_REFUSALS_UP_TO = 20
 CANCEL_PERMISSION = "invitations.cancel_invitation"
 
 
@@ -53,7 +55,7 @@ class CorrectionForm(forms.Form):
     recipient = forms.CharField(max_length=254, help_text="An email address, or a phone number in E.164 (+49…).")
 
 
-class InvitationDoorsMixin(admin.ModelAdmin):
+class InvitationActionsMixin(admin.ModelAdmin):
     """For InvitationAdmin: the views and actions that change an invitation."""
 
     def has_resend_permission(self, request, obj=None) -> bool:
@@ -158,6 +160,12 @@ class InvitationDoorsMixin(admin.ModelAdmin):
         if not_resent:
             text += f" Not resent: {not_resent}."
         self.message_user(request, text, messages.SUCCESS if resent == len(summary.results) else messages.WARNING)
+        if len(summary.results) <= NAMED_REFUSALS_UP_TO:
+            # A few: each one refused, by name, with its reason in words.
+            for result in summary.results:
+                if result.outcome != ResendOutcome.RESENT:
+                    level, line = _one_message(result)
+                    self.message_user(request, line, level)
         return None
 
     def resend_view(self, request, object_id):
