@@ -35,6 +35,20 @@ def _limits_error(request) -> ApiError | None:
     return None
 
 
+def _chunked_body_error(request) -> ApiError | None:
+    """A body sent in chunks (no Content-Length) is read like any other: under ASGI Django holds it
+    whole, so its length is made known here (DRF reads a body only up to Content-Length), within
+    the same limit."""
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if request.META.get("CONTENT_LENGTH") or not chunked:
+        return None
+    length = len(request.body)
+    if length > settings.API_MAX_BODY_BYTES:
+        return PayloadTooLarge(f"The request body is larger than {settings.API_MAX_BODY_BYTES} bytes.")
+    request.META["CONTENT_LENGTH"] = str(length)
+    return None
+
+
 class ApiRequestLimitsMiddleware:
     """Refuse an API or webhook request whose URL, a header or the body is too large, before
     anything reads it, with the envelope."""
@@ -46,7 +60,7 @@ class ApiRequestLimitsMiddleware:
 
     def __call__(self, request):
         if request.path.startswith(self.PREFIXES):
-            error = _limits_error(request)
+            error = _limits_error(request) or _chunked_body_error(request)
             if error is not None:
                 return json_error(error)
         return self.get_response(request)

@@ -15,3 +15,12 @@ def normalize_token(raw: str) -> str | None:
     if not _TOKEN_BODY_RE.match(body):
         return None
     return TOKEN_PREFIX + body
+
+
+# The other public ids (we_..., evt_..., sup_...): a prefix and random letters and digits.
+_PUBLIC_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,80}$")
+
+
+def is_public_id(raw: str) -> bool:
+    """Whether ``raw`` can be a public id at all; one that cannot (a NUL, a slash) is a 404 unlooked-up."""
+    return bool(_PUBLIC_ID_RE.match(raw))

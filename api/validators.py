@@ -1,11 +1,13 @@
 """Validators shared by the apps: language tags, email addresses and phone numbers as we store them."""
 
 import re
+import unicodedata
 
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from rest_framework import serializers
 
 LOCALE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
 # The local part of an address as a dot-atom (RFC 5322) of printable ASCII: no quoted strings, no
@@ -43,3 +45,12 @@ def normalize_phone(value: str) -> str:
 def normalize_address(value: str) -> str:
     """An email address or a phone number, whichever ``value`` is."""
     return normalize_email(value) if "@" in value else normalize_phone(value)
+
+
+def refuse_hidden_characters(value: str) -> None:
+    """Refuse control characters and invisible formatting (bidirectional overrides such as U+202E,
+    zero-width characters such as U+200B and U+FEFF): text a person reads back must show what it holds."""
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in value):
+        raise serializers.ValidationError(
+            "Must not contain control, bidirectional or zero-width characters.", code="hidden_characters"
+        )

@@ -13,6 +13,7 @@ from api.fields import (
     StrictObjectSerializer,
 )
 from api.pagination import PaginationSerializer
+from api.validators import refuse_hidden_characters
 from invitations.languages import language_shown, shipped_languages
 from invitations.models import Invitation
 
@@ -50,7 +51,9 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
     channel = StrictCharField(trim_whitespace=False)
     recipient = StrictCharField(max_length=254)
     workflowToken = StrictCharField(max_length=40, required=False, allow_null=True)
-    reference = StrictCharField(max_length=200, required=False, allow_blank=True, default="")
+    reference = StrictCharField(
+        max_length=200, required=False, allow_blank=True, default="", validators=[refuse_hidden_characters]
+    )
     locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False, help_text=LOCALE_HELP)
     reminders = RemindersInputSerializer(required=False)
 
@@ -60,7 +63,7 @@ class InvitationUpdateInputSerializer(StrictObjectSerializer):
 
     channel = StrictCharField(required=False, trim_whitespace=False)
     recipient = StrictCharField(max_length=254, required=False)
-    reference = StrictCharField(max_length=200, required=False, allow_blank=True)
+    reference = StrictCharField(max_length=200, required=False, allow_blank=True, validators=[refuse_hidden_characters])
     locale = StrictCharField(max_length=16, required=False, trim_whitespace=False, help_text=LOCALE_HELP)
     reminders = RemindersInputSerializer(required=False)
 

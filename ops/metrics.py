@@ -52,6 +52,10 @@ DELIVERIES = Counter(
 RESENDS = Counter(
     "invitations_resends_total", "Resends asked for, by outcome (resent, or the rule that refused).", ["outcome"]
 )
+REQUEST_LOG_DEAD_LETTERS = Counter(
+    "invitations_request_log_dead_letters_total",
+    "Request log entries that could not be stored, moved to the dead-letter stream (requestlog:dead-letter).",
+)
 WEBHOOK_DELIVERIES = Counter(
     "invitations_webhook_deliveries_total",
     "Tries of outbound webhook deliveries, by outcome (delivered, retrying, failed).",

@@ -10,6 +10,7 @@ from accounts.principals import Principal
 from api.throttling import client_ip
 from api.tokens import normalize_token
 from ops.context import current_request_id, log_context, new_request_id
+from ops.text import storable
 from requestlog.store import request_log_record
 
 API_PREFIX = "/v1/"
@@ -85,21 +86,29 @@ class RequestIdMiddleware:
             return
         kind, label = _credential(principal)
         request_log_record(
-            entry={
-                "public_id": request.request_id,
-                "organization_id": principal.organization.pk,
-                "livemode": principal.livemode,
-                "created_at": started_at,
-                "method": request.method[:8],
-                "path": request.path,
-                "status": response.status_code,
-                "error_type": error_type,
-                "duration_ms": round((time.perf_counter() - started) * 1000),
-                "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
-                "ip": client_ip(request)[:64],
-                "credential_kind": kind,
-                "credential_label": label[:254],
-                "idempotency_key": request.headers.get("Idempotency-Key", "")[:255],
-                "invitation_token": _invitation_token(request, response)[:40],
-            }
+            entry=storable_entry(
+                {
+                    "public_id": request.request_id,
+                    "organization_id": principal.organization.pk,
+                    "livemode": principal.livemode,
+                    "created_at": started_at,
+                    "method": request.method[:8],
+                    "path": request.path,
+                    "status": response.status_code,
+                    "error_type": error_type,
+                    "duration_ms": round((time.perf_counter() - started) * 1000),
+                    "user_agent": request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX],
+                    "ip": client_ip(request)[:64],
+                    "credential_kind": kind,
+                    "credential_label": label[:254],
+                    "idempotency_key": request.headers.get("Idempotency-Key", "")[:255],
+                    "invitation_token": _invitation_token(request, response)[:40],
+                }
+            )
         )
+
+
+def storable_entry(entry: dict) -> dict:
+    """The entry's text as PostgreSQL takes it: whatever a request's path or headers held (a NUL, a
+    lone surrogate) can never stop the log from being stored."""
+    return {name: storable(value) if isinstance(value, str) else value for name, value in entry.items()}

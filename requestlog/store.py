@@ -16,7 +16,7 @@ import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from redis.exceptions import RedisError
@@ -24,11 +24,15 @@ from redis.exceptions import RedisError
 from accounts.models import Organization
 from api.models import IdempotentRequest
 from jobs.queueing import redis_for
+from ops.metrics import REQUEST_LOG_DEAD_LETTERS
 from requestlog.models import RequestLogEntry
 
 logger = logging.getLogger(__name__)
 
 STREAM_KEY = "requestlog:entries"
+# Entries that could not be stored, with the reason: kept for a person to look at, never retried.
+DEAD_LETTER_KEY = "requestlog:dead-letter"
+DEAD_LETTER_MAX_ENTRIES = 10_000
 FLUSH_BATCH = 1000
 # Entries waiting in one process while Redis is unreachable, at most; past that they are dropped
 # (and logged).
@@ -121,7 +125,9 @@ def request_log_flush() -> int:
     """Move what the stream holds into PostgreSQL; return how many entries were moved.
 
     Safe to run in several processes at once: an entry moved twice hits the unique request id and
-    is skipped, and it leaves the stream only after its batch is stored.
+    is skipped, and it leaves the stream only after its batch is stored. An entry PostgreSQL refuses
+    on its own (or that cannot be read) goes to the dead-letter stream with the reason, counted in
+    invitations_request_log_dead_letters_total: one bad entry never holds back the others.
     """
     if not _uses_stream():
         return 0
@@ -133,22 +139,49 @@ def request_log_flush() -> int:
         items = redis.xrange(STREAM_KEY, min=start, count=FLUSH_BATCH)
         if not items:
             return moved
-        entries = []
+        entries, dead = [], []
         for stream_id, values in items:
             try:
                 entries.append(_entry(values[b"e"]))
-            except (KeyError, ValueError, TypeError):
-                logger.warning("Request log stream item %r is unreadable; dropped", stream_id)
+            except (KeyError, ValueError, TypeError) as exc:
+                dead.append((stream_id, values, f"unreadable: {exc.__class__.__name__}"))
         # An organization deleted since its request was made takes its entries with it.
         known = set(
             Organization.objects.filter(pk__in={e.organization_id for e in entries}).values_list("pk", flat=True)
         )
-        RequestLogEntry.objects.bulk_create([e for e in entries if e.organization_id in known], ignore_conflicts=True)
+        kept = [entry for entry in entries if entry.organization_id in known]
+        try:
+            with transaction.atomic():
+                RequestLogEntry.objects.bulk_create(kept, ignore_conflicts=True)
+        except (DatabaseError, UnicodeEncodeError):
+            # One entry the database refuses fails the batch: store them one by one instead.
+            by_id = {entry.public_id: stream_id for (stream_id, _), entry in zip(items, entries, strict=False)}
+            for entry in kept:
+                try:
+                    with transaction.atomic():
+                        RequestLogEntry.objects.bulk_create([entry], ignore_conflicts=True)
+                except (DatabaseError, UnicodeEncodeError) as exc:
+                    values = {b"e": json.dumps({"public_id": entry.public_id, "path": entry.path}).encode()}
+                    dead.append((by_id.get(entry.public_id, b"?"), values, f"refused: {exc.__class__.__name__}"))
+        _dead_letter(redis, dead)
         redis.xdel(STREAM_KEY, *[stream_id for stream_id, _ in items])
         moved += len(entries)
         if len(items) < FLUSH_BATCH:
             return moved
         start = "(" + items[-1][0].decode()
+
+
+def _dead_letter(redis, dead: list[tuple[bytes, dict, str]]) -> None:
+    """Keep what could not be stored, with why, in a capped stream of its own; count it."""
+    for stream_id, values, reason in dead:
+        logger.warning("Request log stream item %r moved to %s: %s", stream_id, DEAD_LETTER_KEY, reason)
+        redis.xadd(
+            DEAD_LETTER_KEY,
+            {"entry": values.get(b"e", b""), "reason": reason, "stream_id": stream_id},
+            maxlen=DEAD_LETTER_MAX_ENTRIES,
+            approximate=True,
+        )
+        REQUEST_LOG_DEAD_LETTERS.inc()
 
 
 def request_log_prune(*, now: datetime | None = None) -> tuple[int, int]:

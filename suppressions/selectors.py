@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 
 from accounts.models import Organization
 from api.errors import NotFound
+from api.tokens import is_public_id
 from suppressions.models import Suppression
 
 
@@ -91,7 +92,8 @@ def suppression_list(*, organization: Organization, livemode: bool) -> QuerySet[
 def suppression_get(*, organization: Organization, livemode: bool, public_id: str) -> Suppression:
     """One active suppression of this tenant and mode; any other (lifted, another tenant's or mode's)
     answers 404 like a missing one."""
-    suppression = suppression_list(organization=organization, livemode=livemode).filter(public_id=public_id).first()
+    rows = suppression_list(organization=organization, livemode=livemode)
+    suppression = rows.filter(public_id=public_id).first() if is_public_id(public_id) else None
     if suppression is None:
         raise NotFound("No suppression with this id.")
     return suppression

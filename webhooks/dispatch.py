@@ -12,7 +12,6 @@ and a delivery that succeeded is never claimed again unless redelivered by hand.
 import json
 import logging
 import time
-import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +26,7 @@ from jobs.queueing import enqueue_now, redis_for
 from ops.metrics import WEBHOOK_DELIVERIES, count_on_commit
 from webhooks import guard
 from webhooks.models import Endpoint, EndpointSecret, WebhookDelivery, WebhookTry
+from webhooks.slots import Slots, any_tenant, claim_stale_after, tenant_of
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +52,6 @@ def schedule_dispatch() -> None:
     enqueue_now(DISPATCH_JOB, queue_name="webhooks")
 
 
-def claim_stale_after() -> timedelta:
-    # A try ends by its deadline (WEBHOOK_TIMEOUT_SECONDS from lookup to last byte); the claim and the
-    # slots it holds outlive it by a margin for recording the answer, so only a dead dispatcher's
-    # claim ever goes stale, and a live try is never taken twice.
-    return timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS + CLAIM_MARGIN_SECONDS)
-
-
-CLAIM_MARGIN_SECONDS = 30
-
-
-def organization_concurrency() -> int:
-    """Tries in flight at once for one organization, across every dispatcher."""
-    return settings.WEBHOOK_ORG_CONCURRENCY or max(1, settings.WEBHOOK_DISPATCH_THREADS // 4)
-
-
 def _due(now: datetime) -> Q:
     return (
         Q(status__in=(WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING), endpoint__enabled=True)
@@ -75,111 +60,7 @@ def _due(now: datetime) -> Q:
     )
 
 
-# KEYS: the endpoint's and the organization's sets of tries in flight (member: the try, score: when
-# its lease ends). ARGV: the member, the lease in ms, the endpoint's limit, the organization's.
-# Leases past their end (a dispatcher that died) are dropped first, so the count is exact: the tries
-# alive now. Returns 0 (taken), 1 (the endpoint is full) or 2 (the organization is full).
-_TAKE_SLOT_LUA = """
-local now = redis.call('TIME')
-local now_ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 1 end
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then return 2 end
-local lease = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now_ms + lease, ARGV[1])
-redis.call('ZADD', KEYS[2], now_ms + lease, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], lease)
-redis.call('PEXPIRE', KEYS[2], lease)
-return 0
-"""
-TAKEN, ENDPOINT_FULL, ORGANIZATION_FULL = 0, 1, 2
-
-
-def _slot_keys(endpoint_id: int, organization_id: int) -> list[str]:
-    return [f"webhooks:inflight:endpoint:{endpoint_id}", f"webhooks:inflight:org:{organization_id}"]
-
-
-class _Slots:
-    """Tries in flight per endpoint (WEBHOOK_ENDPOINT_CONCURRENCY) and per organization
-    (WEBHOOK_ORG_CONCURRENCY), as leases in Redis shared by every dispatcher (counted here alone
-    while Redis is unreachable, or without it); and the endpoints and organizations found full a
-    moment ago, left out of the next claims for a second."""
-
-    def __init__(self):
-        self.redis = _redis()
-        self.local_endpoints: dict[int, int] = {}
-        self.local_organizations: dict[int, int] = {}
-        self.full_endpoints: dict[int, float] = {}
-        self.full_organizations: dict[int, float] = {}
-        self.held: dict[int, str] = {}  # delivery id -> its lease's member, when held in Redis
-        self._script = self.redis.register_script(_TAKE_SLOT_LUA) if self.redis is not None else None
-
-    @staticmethod
-    def _recent(found: dict[int, float]) -> set[int]:
-        now = time.monotonic()
-        return {key for key, since in found.items() if now - since < 1.0}
-
-    def endpoints_full(self) -> set[int]:
-        return self._recent(self.full_endpoints)
-
-    def organizations_full(self) -> set[int]:
-        return self._recent(self.full_organizations)
-
-    def take(self, delivery: WebhookDelivery) -> bool:
-        endpoint_id, organization_id = delivery.endpoint_id, delivery.endpoint.organization_id
-        outcome = self._take(delivery.pk, endpoint_id, organization_id)
-        if outcome == ENDPOINT_FULL:
-            self.full_endpoints[endpoint_id] = time.monotonic()
-        elif outcome == ORGANIZATION_FULL:
-            self.full_organizations[organization_id] = time.monotonic()
-        return outcome == TAKEN
-
-    def _take(self, delivery_id: int, endpoint_id: int, organization_id: int) -> int:
-        endpoint_limit, organization_limit = settings.WEBHOOK_ENDPOINT_CONCURRENCY, organization_concurrency()
-        if self._script is not None:
-            member = f"{delivery_id}:{uuid.uuid4().hex}"
-            lease_ms = int(claim_stale_after().total_seconds() * 1000)
-            try:
-                outcome = int(
-                    self._script(
-                        keys=_slot_keys(endpoint_id, organization_id),
-                        args=[member, lease_ms, endpoint_limit, organization_limit],
-                    )
-                )
-            except RedisError:
-                pass  # count here alone until Redis is back
-            else:
-                if outcome == TAKEN:
-                    self.held[delivery_id] = member
-                return outcome
-        if self.local_endpoints.get(endpoint_id, 0) >= endpoint_limit:
-            return ENDPOINT_FULL
-        if self.local_organizations.get(organization_id, 0) >= organization_limit:
-            return ORGANIZATION_FULL
-        self.local_endpoints[endpoint_id] = self.local_endpoints.get(endpoint_id, 0) + 1
-        self.local_organizations[organization_id] = self.local_organizations.get(organization_id, 0) + 1
-        return TAKEN
-
-    def give_back(self, delivery: WebhookDelivery) -> None:
-        endpoint_id, organization_id = delivery.endpoint_id, delivery.endpoint.organization_id
-        self.full_endpoints.pop(endpoint_id, None)
-        self.full_organizations.pop(organization_id, None)
-        member = self.held.pop(delivery.pk, None)
-        if member is None:
-            self.local_endpoints[endpoint_id] = max(0, self.local_endpoints.get(endpoint_id, 0) - 1)
-            self.local_organizations[organization_id] = max(0, self.local_organizations.get(organization_id, 0) - 1)
-            return
-        try:
-            with self.redis.pipeline() as pipe:
-                for key in _slot_keys(endpoint_id, organization_id):
-                    pipe.zrem(key, member)
-                pipe.execute()
-        except RedisError:
-            pass  # the lease ends by itself
-
-
-def _claim(*, limit: int, slots: _Slots) -> list[WebhookDelivery]:
+def _claim(*, limit: int, slots: Slots) -> list[WebhookDelivery]:
     now = timezone.now()
     claimed: list[WebhookDelivery] = []
     try:
@@ -197,7 +78,7 @@ def _claim(*, limit: int, slots: _Slots) -> list[WebhookDelivery]:
     return claimed
 
 
-def _claim_rows(*, limit: int, slots: _Slots, now: datetime, claimed: list[WebhookDelivery]) -> None:
+def _claim_rows(*, limit: int, slots: Slots, now: datetime, claimed: list[WebhookDelivery]) -> None:
     """Due rows, locked, whose endpoint and organization have a slot free (each taken here)."""
     for _ in range(3):  # endpoints and organizations found full are left out of the next look
         # skip_locked: two dispatchers never claim the same row, nor wait on each other.
@@ -206,7 +87,7 @@ def _claim_rows(*, limit: int, slots: _Slots, now: datetime, claimed: list[Webho
             .filter(_due(now))
             .exclude(pk__in=[d.pk for d in claimed])
             .exclude(endpoint_id__in=slots.endpoints_full())
-            .exclude(endpoint__organization_id__in=slots.organizations_full())
+            .exclude(any_tenant(slots.organizations_full()))
             .select_related("event", "endpoint")
             .order_by("next_attempt_at", "id")[: limit * 4]
         )
@@ -216,7 +97,7 @@ def _claim_rows(*, limit: int, slots: _Slots, now: datetime, claimed: list[Webho
                 break
             if (
                 delivery.endpoint_id not in slots.endpoints_full()
-                and delivery.endpoint.organization_id not in slots.organizations_full()
+                and tenant_of(delivery) not in slots.organizations_full()
                 and slots.take(delivery)
             ):
                 claimed.append(delivery)
@@ -363,7 +244,7 @@ def webhook_deliveries_dispatch(*, max_seconds: float | None = None) -> int:
             pass
     deadline = time.monotonic() + (max_seconds or settings.WEBHOOK_DISPATCH_MAX_SECONDS)
     threads = settings.WEBHOOK_DISPATCH_THREADS
-    slots = _Slots()
+    slots = Slots(_redis())
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook") as pool:
         made = _dispatch_due(pool, threads, slots, deadline)
         # Once per run: a retry about to fall due is waited for, and sent, here.
@@ -373,7 +254,7 @@ def webhook_deliveries_dispatch(*, max_seconds: float | None = None) -> int:
     return made
 
 
-def _dispatch_due(pool: ThreadPoolExecutor, threads: int, slots: "_Slots", deadline: float) -> int:
+def _dispatch_due(pool: ThreadPoolExecutor, threads: int, slots: "Slots", deadline: float) -> int:
     """Send what is due, ``threads`` tries in flight at a time, until nothing is (or the deadline)."""
     in_flight: dict[Future, WebhookDelivery] = {}
     made = 0

@@ -6,12 +6,17 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.models import Organization
 from api.errors import NotFound
+from api.tokens import is_public_id
 from webhooks.models import Endpoint, Event, WebhookDelivery, WebhookTry
 
 
 def webhook_endpoint_get(*, organization: Organization, livemode: bool, public_id: str) -> Endpoint:
     """One endpoint of this tenant and mode; any other answers 404 like a missing one."""
-    endpoint = Endpoint.objects.filter(organization=organization, livemode=livemode, public_id=public_id).first()
+    endpoint = (
+        Endpoint.objects.filter(organization=organization, livemode=livemode, public_id=public_id).first()
+        if is_public_id(public_id)
+        else None
+    )
     if endpoint is None:
         raise NotFound("No webhook endpoint with this id.")
     return endpoint
@@ -22,7 +27,11 @@ def webhook_endpoint_list(*, organization: Organization, livemode: bool) -> Quer
 
 
 def webhook_event_get(*, organization: Organization, livemode: bool, public_id: str) -> Event:
-    event = Event.objects.filter(organization=organization, livemode=livemode, public_id=public_id).first()
+    event = (
+        Event.objects.filter(organization=organization, livemode=livemode, public_id=public_id).first()
+        if is_public_id(public_id)
+        else None
+    )
     if event is None:
         raise NotFound("No event with this id.")
     return event

@@ -14,9 +14,10 @@ from accounts.principals import Actor
 from accounts.services import account_event_record
 from api.errors import ValidationFailed
 from webhooks import guard
-from webhooks.dispatch import claim_stale_after, schedule_dispatch
+from webhooks.dispatch import schedule_dispatch
 from webhooks.events import SUBSCRIBABLE_EVENT_TYPES, TEST_EVENT, NewEvent, subscribed, webhook_events_emit
 from webhooks.models import Endpoint, EndpointSecret, Event, WebhookDelivery
+from webhooks.slots import claim_stale_after
 
 SECRET_OVERLAP = timedelta(hours=24)
 MAX_EVENT_TYPES = 50

@@ -288,7 +288,13 @@ def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None
         if len(attempts) == 1:
             attempts[0].save(update_fields=ACCEPTED_FIELDS)
         else:
-            DeliveryAttempt.objects.bulk_update(attempts, ACCEPTED_FIELDS)
+            # What the attempts share in one UPDATE per status; only the message id differs per row
+            # (bulk_update writes a CASE for each row and field it is given: one field here).
+            for status in {attempt.status for attempt in attempts}:
+                DeliveryAttempt.objects.filter(pk__in=[a.pk for a in attempts if a.status == status]).update(
+                    status=status, accepted_at=now, updated_at=now, error_message="", retry_at=None
+                )
+            DeliveryAttempt.objects.bulk_update(attempts, ["provider_message_id"])
         for (channel, status), count in Counter((a.channel, a.status) for a in attempts).items():
             count_on_commit(DELIVERIES, count, channel=channel, outcome=status)
         invitations_delivery_accepted(

@@ -55,11 +55,13 @@ DELIVERY_SWEEP_GRACE_SECONDS = env.int("DELIVERY_SWEEP_GRACE_SECONDS", 120, vali
 # An attempt `sending` this long lost its worker; it is sent again with the same idempotency key.
 # Longer than the delivery queue's job timeout, so a slow but live send is never taken over.
 DELIVERY_SENDING_TIMEOUT_SECONDS = env.int("DELIVERY_SENDING_TIMEOUT_SECONDS", 300, validate=POSITIVE)
-# Many sends at once (a bulk resend, reminders) go this many to a job: claimed in one statement,
-# their provider calls overlapping, their outcomes written together. A lone send goes at once.
-DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", 50, validate=validate.Range(min=1, max=1000))
-# Provider calls in flight at once in one worker process, whichever of its jobs makes them.
-DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", 16, validate=validate.Range(min=1, max=256))
+# Many sends at once (a bulk resend, reminders) go this many to a job: claimed together, their
+# provider calls overlapping, their outcomes written together. A lone send goes at once. A worker
+# process runs one job at a time, so a batch is what keeps many provider calls in flight; 500 is
+# what Postmark takes in one call.
+DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", 500, validate=validate.Range(min=1, max=1000))
+# Provider calls in flight at once in one worker process (an email batch through Postmark is one).
+DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", 64, validate=validate.Range(min=1, max=256))
 # How often `manage.py rqcron jobs.cron` runs the sweeper.
 DELIVERY_SWEEP_INTERVAL_SECONDS = env.int("DELIVERY_SWEEP_INTERVAL_SECONDS", 60, validate=POSITIVE)
 # Timeout of one call to an SMS provider.

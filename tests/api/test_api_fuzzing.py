@@ -20,7 +20,6 @@ from tests.factories import InvitationFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("wsgi_app_shares_the_test_transaction")]
 
-S = Invitation.Status
 
 # Bounded so the whole fuzzing run stays well under a minute.
 MAX_EXAMPLES_PER_OPERATION = 25
@@ -51,9 +50,9 @@ def known_invitations(organization, other_organization):
     sandbox = {"organization": organization, "livemode": False}
     for token in ELIGIBLE:
         InvitationFactory(**sandbox, token=token)
-    InvitationFactory(**sandbox, token="adi_FuzzPending", status=S.PENDING, sent_at=None)
-    InvitationFactory(**sandbox, token="adi_FuzzDelivered", status=S.DELIVERED)
-    InvitationFactory(**sandbox, token="adi_FuzzFailed", status=S.FAILED, error_message="Mailbox full")
+    InvitationFactory(**sandbox, token="adi_FuzzPending", status=Invitation.Status.PENDING, sent_at=None)
+    InvitationFactory(**sandbox, token="adi_FuzzDelivered", status=Invitation.Status.DELIVERED)
+    InvitationFactory(**sandbox, token="adi_FuzzFailed", status=Invitation.Status.FAILED, error_message="Mailbox full")
     InvitationFactory(**sandbox, token="adi_FuzzExpired", expires_at=now - timedelta(minutes=1))
     InvitationFactory(**sandbox, token="adi_FuzzMaxAttempts", delivery_attempts=10)
     InvitationFactory(**sandbox, token="adi_FuzzCoolingDown", sent_at=now - timedelta(seconds=10))

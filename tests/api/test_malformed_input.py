@@ -156,3 +156,24 @@ def test_ordinary_addresses_are_still_taken(api, recipient):
     response = api.post("/v1/autodoc/invitations", {"channel": "email", "recipient": recipient}, format="json")
     assert response.status_code == 201
     assert response.json()["recipient"] == recipient
+
+
+@pytest.mark.parametrize("junk", ["%00", "x%00y", "%ff", "%e2%80%ae", "%0a"])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/v1/suppressions/sup_{}"),
+        ("delete", "/v1/suppressions/sup_{}"),
+        ("get", "/v1/webhooks/endpoints/we_{}"),
+        ("get", "/v1/webhooks/endpoints/we_{}/deliveries"),
+        ("post", "/v1/webhooks/endpoints/we_{}/test"),
+        ("get", "/v1/events/evt_{}"),
+        ("post", "/v1/events/evt_{}/redeliver"),
+        ("get", "/v1/autodoc/invitations/adi_{}"),
+        ("post", "/v1/autodoc/invitations/adi_{}/resend"),
+    ],
+)
+def test_junk_in_an_id_path_parameter_is_a_404_never_a_500(api, method, path, junk):
+    response = getattr(api, method)(path.format(junk))
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["type"] == "not_found"

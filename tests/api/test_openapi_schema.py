@@ -24,7 +24,6 @@ from tests.factories import InvitationFactory
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
 CONTRACT_ERROR_STATUSES = {"401", "403", "404", "409", "413", "415", "422", "429"}
 ERRORS_EVERY_OPERATION_CAN_MEET = {"413", "414", "431", "500", "503"}
 ERRORS_EVERY_AUTHENTICATED_OPERATION_CAN_MEET = {"401", "429"}
@@ -145,7 +144,7 @@ LIST = ("/v1/autodoc/invitations", "GET")
         (RESEND, {}, {"headers": {"Authorization": "Bearer private_not_a_key"}}, 401, "authentication_failed"),
         (RESEND, {}, {"headers": {}}, 401, "authentication_failed"),
         (RESEND, None, {}, 404, "not_found"),
-        (RESEND, {"status": S.PENDING, "sent_at": None}, {}, 409, "invalid_status"),
+        (RESEND, {"status": Invitation.Status.PENDING, "sent_at": None}, {}, 409, "invalid_status"),
         (RESEND, {"expires_at_ago": timedelta(seconds=1)}, {}, 422, "invitation_expired"),
         (RESEND, {"delivery_attempts": 10}, {}, 422, "max_attempts_reached"),
         (RESEND, {"sent_at_ago": timedelta(seconds=100)}, {}, 429, "cooldown_active"),

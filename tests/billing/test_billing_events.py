@@ -23,8 +23,6 @@ from tests.factories import OrganizationFactory
 from tests.helpers import T0, resend
 from tests.helpers import created as create
 
-S = Invitation.Status
-
 
 @pytest.fixture
 def prices(db):
@@ -60,7 +58,7 @@ def test_a_live_invitation_sent_and_resent_twice_is_billed_three_send_email_even
                 assert resend(api, invitation).status_code == 200
             run_worker()
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 3)
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.SENT, 3)
     assert len(mail.outbox) == 3
     events = list(BillingEvent.objects.filter(organization=organization).order_by("created_at"))
     assert [(e.event_type, e.amount, e.currency, e.reference) for e in events] == [
@@ -94,7 +92,7 @@ def test_a_sandbox_invitation_is_sent_but_never_billed(
         create(sandbox_api, channel="sms", recipient="+14155550123")
     run_worker()
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert (len(mail.outbox), len(sms.outbox)) == (1, 1)
     assert not BillingEvent.objects.exists()
 
@@ -113,7 +111,7 @@ def test_a_delivery_that_fails_then_succeeds_on_retry_is_billed_once(
     attempt = DeliveryAttempt.objects.get(invitation=invitation)
     assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 2)
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert list(invitation.events.values_list("to_status", flat=True)) == ["pending", "failed", "sent"]
     assert list(BillingEvent.objects.values_list("event_type", "source_id")) == [("send.sms", f"attempt:{attempt.pk}")]
 

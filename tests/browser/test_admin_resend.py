@@ -50,8 +50,11 @@ def test_an_agent_with_the_permission_filters_selects_three_and_resends_and_sees
 
     # One summary of totals, whatever the number of rows.
     messages = page.locator("ul.messagelist li")
-    expect(messages).to_have_count(1)
-    expect(messages).to_have_text("Resend: 1 of 3 invitations resent. Not resent: 1 cooldown, 1 wrong status.")
+    # The summary, then each refused invitation by name with its reason.
+    expect(messages).to_have_count(3)
+    expect(messages.first).to_have_text("Resend: 1 of 3 invitations resent. Not resent: 1 cooldown, 1 wrong status.")
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Invitation {acme['cooldown'].token}: not resent.")
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Invitation {acme['delivered'].token}: not resent.")
 
     resends = InvitationEvent.objects.filter(reason="resend")
     assert resends.count() == 1

@@ -17,7 +17,6 @@ from tests.factories import OrganizationFactory, StaffUserFactory
 
 pytestmark = pytest.mark.browser
 
-S = Invitation.Status
 AGENT_PERMISSIONS = (
     "invitations.view_invitation",
     "invitations.resend_invitation",
@@ -37,7 +36,7 @@ def bounced(organization, recipient: str, run_worker) -> Invitation:
     attempt = invitation.delivery_attempts_set.select_related("invitation").get()
     assert postmark_webhook(Client(), postmark_record("Bounce", attempt, **HARD_BOUNCE)).status_code == 200
     invitation.refresh_from_db()
-    assert invitation.status == S.FAILED
+    assert invitation.status == Invitation.Status.FAILED
     return invitation
 
 
@@ -86,7 +85,11 @@ def test_an_agent_finds_a_bounced_invitation_reads_why_and_corrects_the_recipien
     expect(timeline.locator("tr", has_text="send #2").filter(has_text="accepted")).to_have_count(1)
     expect(timeline).to_contain_text("recipient_corrected")
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.recipient, invitation.delivery_attempts) == (S.SENT, "ana@example.com", 2)
+    assert (invitation.status, invitation.recipient, invitation.delivery_attempts) == (
+        Invitation.Status.SENT,
+        "ana@example.com",
+        2,
+    )
     assert [message["To"] for message in fake_postmark.messages] == ["ana@exmaple.com", "ana@example.com"]
 
 
@@ -120,7 +123,7 @@ def test_a_bulk_cancel_asks_first(page: Page, agent, fake_postmark, run_worker):
     page.select_option("select[name=action]", "cancel")
     page.click("button[name=index]")
     expect(page.locator("#cancel-count")).to_contain_text("Cancel 2 invitations?")
-    assert not Invitation.objects.filter(status=S.CANCELED).exists()
+    assert not Invitation.objects.filter(status=Invitation.Status.CANCELED).exists()
     page.click("#confirm-cancel")
     expect(page.locator("ul.messagelist li")).to_have_text("Cancel: 2 of 2 invitations canceled.")
-    assert Invitation.objects.filter(status=S.CANCELED).count() == 2
+    assert Invitation.objects.filter(status=Invitation.Status.CANCELED).count() == 2

@@ -24,8 +24,6 @@ from invitations.services import invitation_create
 from tests.delivery import recording_sms
 from tests.factories import InvitationFactory
 
-A = DeliveryAttempt.Status
-S = Invitation.Status
 PHONE = "+4915112345678"
 
 
@@ -47,7 +45,7 @@ def test_the_same_job_enqueued_twice_sends_once(api, delivery_queue, run_worker,
     assert len(sms.outbox) == 1
     assert results_of(delivery_queue) == ["accepted", "skipped"]
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 1)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 1)
     assert BillingEvent.objects.count() == 1
 
 
@@ -93,7 +91,7 @@ def test_two_jobs_claiming_one_attempt_at_the_same_moment_send_it_once(organizat
     assert len(sms.outbox) == 1
     assert sum(outcome is not None for outcome in outcomes) == 1
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 1)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 1)
     assert InvitationEvent.objects.filter(invitation=invitation, reason="provider_accepted").count() == 1
 
 
@@ -124,14 +122,14 @@ def test_a_worker_killed_after_claiming_leads_to_one_send(
     Worker([delivery_queue], connection=redis_conn).work(burst=True)
 
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.SENDING, 1)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.SENDING, 1)
     claimed_at = attempt.claimed_at
 
     # rq retries the dead job a minute later: the attempt is still claimed, so it does nothing.
     with time_machine.travel(claimed_at + timedelta(seconds=61), tick=False):
         SimpleWorker([delivery_queue], connection=redis_conn).work(burst=True, with_scheduler=True)
     attempt.refresh_from_db()
-    assert attempt.status == A.SENDING
+    assert attempt.status == DeliveryAttempt.Status.SENDING
 
     # Past the sending timeout the sweeper takes it over.
     later = claimed_at + timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 1)
@@ -140,11 +138,11 @@ def test_a_worker_killed_after_claiming_leads_to_one_send(
         SimpleWorker([delivery_queue], connection=redis_conn).work(burst=True, with_scheduler=True)
 
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 2)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 2)
     assert redis_conn.lrange(recording_sms.CALLS_KEY, 0, -1) == [key] * provider_calls
     assert redis_conn.smembers(recording_sms.DELIVERED_KEY) == {key}
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert InvitationEvent.objects.filter(invitation=invitation, reason="provider_accepted").count() == 1
     assert BillingEvent.objects.filter(source_id=f"attempt:{attempt.pk}").count() == 1
 
@@ -152,7 +150,12 @@ def test_a_worker_killed_after_claiming_leads_to_one_send(
 @pytest.mark.django_db
 def test_a_job_for_a_superseded_attempt_sends_nothing(organization, delivery_queue, run_worker):
     invitation = InvitationFactory(
-        organization=organization, status=S.PENDING, sent_at=None, delivery_attempts=2, channel="sms", recipient=PHONE
+        organization=organization,
+        status=Invitation.Status.PENDING,
+        sent_at=None,
+        delivery_attempts=2,
+        channel="sms",
+        recipient=PHONE,
     )
     older, newer = (
         DeliveryAttempt.objects.create(invitation=invitation, number=n, channel="sms", recipient=PHONE, livemode=True)
@@ -165,27 +168,34 @@ def test_a_job_for_a_superseded_attempt_sends_nothing(organization, delivery_que
 
     older.refresh_from_db()
     newer.refresh_from_db()
-    assert (older.status, newer.status) == (A.CANCELED, A.ACCEPTED)
+    assert (older.status, newer.status) == (DeliveryAttempt.Status.CANCELED, DeliveryAttempt.Status.ACCEPTED)
     assert len(sms.outbox) == 1
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
 
 
 @pytest.mark.django_db
 def test_a_retry_is_not_sent_once_the_recipient_has_started(organization, delivery_queue, run_worker):
-    invitation = InvitationFactory(organization=organization, status=S.STARTED, channel="sms", recipient=PHONE)
+    invitation = InvitationFactory(
+        organization=organization, status=Invitation.Status.STARTED, channel="sms", recipient=PHONE
+    )
     attempt = DeliveryAttempt.objects.create(
-        invitation=invitation, number=1, channel="sms", recipient=PHONE, livemode=True, status=A.RETRYING
+        invitation=invitation,
+        number=1,
+        channel="sms",
+        recipient=PHONE,
+        livemode=True,
+        status=DeliveryAttempt.Status.RETRYING,
     )
     delivery_queue.enqueue(deliver_attempt, attempt.pk)
 
     run_worker()
 
     attempt.refresh_from_db()
-    assert attempt.status == A.CANCELED
+    assert attempt.status == DeliveryAttempt.Status.CANCELED
     assert sms.outbox == []
     invitation.refresh_from_db()
-    assert invitation.status == S.STARTED
+    assert invitation.status == Invitation.Status.STARTED
     assert not BillingEvent.objects.exists()
 
 
@@ -198,7 +208,7 @@ def test_a_job_for_an_accepted_attempt_does_nothing(organization, delivery_queue
         channel="sms",
         recipient=PHONE,
         livemode=True,
-        status=A.ACCEPTED,
+        status=DeliveryAttempt.Status.ACCEPTED,
         tries=1,
         accepted_at=timezone.now(),
     )

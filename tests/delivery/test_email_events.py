@@ -18,8 +18,6 @@ from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 
-A = DeliveryAttempt.Status
-S = Invitation.Status
 WEBHOOK_URL = "/webhooks/anymail/postmark/tracking/"
 RECIPIENT = "ana@example.com"
 
@@ -30,7 +28,7 @@ def send_invitation(api, postmark, run_worker, captured, message_id: str) -> Inv
         response = api.post("/v1/autodoc/invitations", {"channel": "email", "recipient": RECIPIENT}, format="json")
     run_worker()
     invitation = Invitation.objects.get(token=response.json()["token"])
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     return invitation
 
 
@@ -141,7 +139,7 @@ def test_an_open_before_the_delivery_ends_opened_and_the_late_delivery_only_fill
         post_webhook(client, delivery("pm-1", metadata(invitation)))
 
     invitation.refresh_from_db()
-    assert invitation.status == S.OPENED
+    assert invitation.status == Invitation.Status.OPENED
     assert invitation.opened_at == T0 + timedelta(seconds=30)
     assert invitation.delivered_at == T0 + timedelta(seconds=60)
     late = InvitationEvent.objects.get(invitation=invitation, reason="delivered_late")
@@ -157,17 +155,21 @@ def test_a_delivery_and_a_bounce_of_an_older_attempt_after_a_resend_cannot_undo_
         clock.shift(timedelta(minutes=3))
         resend(api, postmark, run_worker, django_capture_on_commit_callbacks, invitation, "pm-new")
         invitation.refresh_from_db()
-        assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 2)
+        assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.SENT, 2)
 
         assert post_webhook(client, delivery("pm-old", old_meta)).status_code == 200
         assert post_webhook(client, bounce("pm-old", old_meta)).status_code == 200
         invitation.refresh_from_db()
-        assert (invitation.status, invitation.delivered_at, invitation.error_message) == (S.SENT, None, "")
+        assert (invitation.status, invitation.delivered_at, invitation.error_message) == (
+            Invitation.Status.SENT,
+            None,
+            "",
+        )
 
         post_webhook(client, delivery("pm-new", metadata(invitation)))
 
     invitation.refresh_from_db()
-    assert invitation.status == S.DELIVERED
+    assert invitation.status == Invitation.Status.DELIVERED
     outcomes = dict(ProviderEvent.objects.values_list("message_id", "outcome").filter(provider_status="delivered"))
     assert outcomes == {"pm-old": "ignored", "pm-new": "applied"}
     assert ProviderEvent.objects.get(provider_status="bounced").outcome == "ignored"
@@ -185,7 +187,7 @@ def test_an_older_attempts_delivery_arriving_while_the_resend_is_pending_leaves_
         post_webhook(client, delivery("pm-old", old_meta))
 
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivered_at) == (S.PENDING, None)
+    assert (invitation.status, invitation.delivered_at) == (Invitation.Status.PENDING, None)
 
 
 def test_a_hard_bounce_fails_the_invitation_for_good_with_the_reason_and_no_retry(
@@ -203,7 +205,7 @@ def test_a_hard_bounce_fails_the_invitation_for_good_with_the_reason_and_no_retr
     assert "bounced" in body["errorMessage"]
     assert "mailbox not found" in body["errorMessage"]
     assert reasons(invitation)[-1] == "delivery_failed_permanently"
-    assert DeliveryAttempt.objects.get(invitation=invitation).status == A.FAILED
+    assert DeliveryAttempt.objects.get(invitation=invitation).status == DeliveryAttempt.Status.FAILED
     assert ScheduledJobRegistry(queue=delivery_queue).get_job_ids() == []
     assert len(postmark.calls) == 1
 
@@ -247,10 +249,14 @@ def test_an_esp_failure_after_acceptance_is_retried_automatically_and_billed_onc
         run_worker(with_scheduler=True)
 
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts, invitation.error_message) == (S.SENT, 1, "")
+    assert (invitation.status, invitation.delivery_attempts, invitation.error_message) == (
+        Invitation.Status.SENT,
+        1,
+        "",
+    )
     assert reasons(invitation) == ["created", "provider_accepted", "delivery_failed", "retry_accepted"]
     attempt = DeliveryAttempt.objects.get(invitation=invitation)
-    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, "pm-2")
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (DeliveryAttempt.Status.ACCEPTED, 2, "pm-2")
     assert BillingEvent.objects.count() == 1
 
 
@@ -266,7 +272,7 @@ def test_events_through_the_real_tracking_signal_move_the_invitation(
             tracking.send(sender=object, event=event, esp_name="SendGrid")
 
     invitation.refresh_from_db()
-    assert invitation.status == S.OPENED
+    assert invitation.status == Invitation.Status.OPENED
     assert reasons(invitation) == ["created", "provider_accepted", "delivered", "opened"]
     assert set(ProviderEvent.objects.values_list("provider", "outcome")) == {
         ("anymail:sendgrid", "ignored"),
@@ -292,7 +298,7 @@ def test_an_event_that_outruns_the_acceptance_is_applied_once_the_acceptance_is_
         run_worker()
 
     invitation = Invitation.objects.get(token=response.json()["token"])
-    assert invitation.status == S.DELIVERED
+    assert invitation.status == Invitation.Status.DELIVERED
     assert reasons(invitation) == ["created", "provider_accepted", "delivered"]
     assert ProviderEvent.objects.get().outcome == "applied"
 
@@ -306,7 +312,7 @@ def test_a_webhook_with_wrong_credentials_is_refused_in_the_error_envelope(
     assert response.status_code == 401
     assert response.json()["error"]["type"] == "authentication_failed"
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert not ProviderEvent.objects.exists()
 
 
@@ -335,4 +341,4 @@ def test_the_webhook_needs_no_csrf_token(api, postmark, run_worker, django_captu
         response = post_webhook(Client(enforce_csrf_checks=True), delivery("pm-1", metadata(invitation)))
     assert response.status_code == 200
     invitation.refresh_from_db()
-    assert invitation.status == S.DELIVERED
+    assert invitation.status == Invitation.Status.DELIVERED

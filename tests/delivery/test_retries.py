@@ -21,8 +21,6 @@ from tests.helpers import T0, created
 
 pytestmark = pytest.mark.django_db
 
-A = DeliveryAttempt.Status
-
 
 def show(api, token):
     return api.get(f"/v1/autodoc/invitations/{token}").json()
@@ -69,7 +67,11 @@ def test_a_transient_email_failure_shows_failed_then_the_scheduled_retry_is_sent
     assert body["deliveryAttempts"] == 1
     assert len(postmark.calls) == 2
     attempt = DeliveryAttempt.objects.get(invitation__token=token)
-    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, "pm-accepted-1")
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (
+        DeliveryAttempt.Status.ACCEPTED,
+        2,
+        "pm-accepted-1",
+    )
     billed = list(BillingEvent.objects.values_list("event_type", "source_id"))
     assert billed == [("send.email", f"attempt:{attempt.pk}")]
     assert audit(token) == [
@@ -90,7 +92,7 @@ def test_an_unreachable_email_provider_is_a_transient_failure(
     assert body["status"] == "failed"
     assert "Connection refused" in body["errorMessage"]
     assert len(scheduled_jobs(delivery_queue)) == 1
-    assert DeliveryAttempt.objects.get(invitation__token=token).status == A.RETRYING
+    assert DeliveryAttempt.objects.get(invitation__token=token).status == DeliveryAttempt.Status.RETRYING
 
 
 def test_a_permanent_email_refusal_is_failed_for_good_and_never_retried(
@@ -110,7 +112,7 @@ def test_a_permanent_email_refusal_is_failed_for_good_and_never_retried(
     body = show(api, token)
     assert body["status"] == "failed"
     assert "Recipient refused" in body["errorMessage"]
-    assert DeliveryAttempt.objects.get(invitation__token=token).status == A.FAILED
+    assert DeliveryAttempt.objects.get(invitation__token=token).status == DeliveryAttempt.Status.FAILED
     assert audit(token)[-1] == ("pending", "failed", "delivery_failed_permanently")
     assert not BillingEvent.objects.exists()
 
@@ -137,7 +139,7 @@ def test_when_the_last_retry_fails_the_invitation_stays_failed_saying_retries_ra
     assert body["errorMessage"].endswith("(retries exhausted)")
     assert body["deliveryAttempts"] == 1
     attempt = DeliveryAttempt.objects.get(invitation__token=token)
-    assert (attempt.status, attempt.tries) == (A.FAILED, 3)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.FAILED, 3)
     assert [reason for _, _, reason in audit(token)] == [
         "created",
         "delivery_failed",
@@ -217,7 +219,7 @@ def test_an_inline_send_without_redis_is_not_lost_when_the_provider_fails(
         )
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.FAILED
-    assert DeliveryAttempt.objects.get(invitation=invitation).status == A.RETRYING
+    assert DeliveryAttempt.objects.get(invitation=invitation).status == DeliveryAttempt.Status.RETRYING
     assert mail.outbox == []
 
 

@@ -18,8 +18,6 @@ from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 
-A = DeliveryAttempt.Status
-
 
 def create(client, captured, **body) -> Invitation:
     with captured(execute=True):
@@ -36,7 +34,7 @@ def test_a_sandbox_email_off_the_allow_list_is_simulated_and_reaches_no_provider
     )
     run_worker()
     attempt = invitation.delivery_attempts_set.get()
-    assert attempt.status == A.SIMULATED
+    assert attempt.status == DeliveryAttempt.Status.SIMULATED
     assert attempt.provider_message_id == f"simulated-{attempt.pk}"
     assert len(postmark.calls) == 0
     invitation.refresh_from_db()
@@ -49,7 +47,7 @@ def test_a_sandbox_sms_off_the_allow_list_is_simulated_and_reaches_no_provider(
 ):
     invitation = create(sandbox_api, django_capture_on_commit_callbacks, channel="sms", recipient="+14155550123")
     run_worker()
-    assert invitation.delivery_attempts_set.get().status == A.SIMULATED
+    assert invitation.delivery_attempts_set.get().status == DeliveryAttempt.Status.SIMULATED
     assert len(twilio.calls) == 0
 
 
@@ -61,7 +59,9 @@ def test_a_sandbox_email_to_an_allow_listed_address_goes_out_and_is_not_billed(
     # Matched case-insensitively, as the address was written.
     create(sandbox_api, django_capture_on_commit_callbacks, channel="email", recipient="QA@Example.com")
     run_worker()
-    assert list(DeliveryAttempt.objects.values_list("status", "provider_message_id")) == [(A.ACCEPTED, "pm-1")]
+    assert list(DeliveryAttempt.objects.values_list("status", "provider_message_id")) == [
+        (DeliveryAttempt.Status.ACCEPTED, "pm-1")
+    ]
     assert len(postmark.calls) == 1
     assert not BillingEvent.objects.exists()
 
@@ -73,7 +73,9 @@ def test_a_sandbox_sms_to_an_allow_listed_number_goes_out_and_is_not_billed(
     twilio.add("POST", TWILIO_MESSAGES_URL, status=201, json=twilio_message("SM1", to="+14155550123"))
     create(sandbox_api, django_capture_on_commit_callbacks, channel="sms", recipient="+1 415 555 0123")
     run_worker()
-    assert list(DeliveryAttempt.objects.values_list("status", "provider_message_id")) == [(A.ACCEPTED, "SM1")]
+    assert list(DeliveryAttempt.objects.values_list("status", "provider_message_id")) == [
+        (DeliveryAttempt.Status.ACCEPTED, "SM1")
+    ]
     assert len(twilio.calls) == 1
     assert not BillingEvent.objects.exists()
 
@@ -84,7 +86,7 @@ def test_another_organizations_allow_list_does_not_count(
     SandboxRecipient.objects.create(organization=other_organization, recipient="ana@example.com")
     invitation = create(sandbox_api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
     run_worker()
-    assert invitation.delivery_attempts_set.get().status == A.SIMULATED
+    assert invitation.delivery_attempts_set.get().status == DeliveryAttempt.Status.SIMULATED
     assert mail.outbox == []
 
 
@@ -92,7 +94,7 @@ def test_live_sends_ignore_the_allow_list(api, run_worker, django_capture_on_com
     create(api, django_capture_on_commit_callbacks, channel="email", recipient="ana@example.com")
     create(api, django_capture_on_commit_callbacks, channel="sms", recipient="+14155550123")
     run_worker()
-    assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {A.ACCEPTED}
+    assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {DeliveryAttempt.Status.ACCEPTED}
     assert (len(mail.outbox), len(sms.outbox)) == (1, 1)
 
 

@@ -14,8 +14,6 @@ from invitations.models import Invitation
 
 pytestmark = pytest.mark.django_db
 
-A = DeliveryAttempt.Status
-
 
 class SmtpServer:
     """Speaks enough SMTP for smtplib; answers RCPT TO and the end of DATA with the replies given."""
@@ -102,7 +100,7 @@ def send_once(api) -> DeliveryAttempt:
 def test_an_smtp_4xx_at_rcpt_or_data_is_transient_and_retried(api, smtp, replies, error):
     smtp(**replies)
     attempt = send_once(api)
-    assert attempt.status == A.RETRYING and attempt.retry_at is not None
+    assert attempt.status == DeliveryAttempt.Status.RETRYING and attempt.retry_at is not None
     assert attempt.error_message == error
     invitation = Invitation.objects.get(pk=attempt.invitation_id)
     assert invitation.status == Invitation.Status.FAILED and invitation.error_message == error
@@ -120,7 +118,7 @@ def test_an_smtp_4xx_at_rcpt_or_data_is_transient_and_retried(api, smtp, replies
 def test_an_smtp_5xx_is_permanent_and_told_as_a_sentence_with_the_code(api, smtp, replies, error):
     smtp(**replies)
     attempt = send_once(api)
-    assert attempt.status == A.FAILED and attempt.retry_at is None
+    assert attempt.status == DeliveryAttempt.Status.FAILED and attempt.retry_at is None
     assert attempt.error_message == error
     assert "{" not in attempt.error_message and "b'" not in attempt.error_message
 
@@ -128,16 +126,16 @@ def test_an_smtp_5xx_is_permanent_and_told_as_a_sentence_with_the_code(api, smtp
 def test_after_a_greylisting_4xx_the_next_try_is_accepted(api, smtp):
     server = smtp(rcpt="451 4.7.1 Greylisted")
     attempt = send_once(api)
-    assert attempt.status == A.RETRYING
+    assert attempt.status == DeliveryAttempt.Status.RETRYING
     server.rcpt = "250 2.1.5 OK"
     delivery_attempt_send(attempt_id=attempt.pk)
     attempt.refresh_from_db()
-    assert attempt.status == A.ACCEPTED and len(server.messages) == 1
+    assert attempt.status == DeliveryAttempt.Status.ACCEPTED and len(server.messages) == 1
 
 
 def test_a_mail_server_that_cannot_be_reached_is_told_in_words(api, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 9
     attempt = send_once(api)
-    assert attempt.status == A.RETRYING
+    assert attempt.status == DeliveryAttempt.Status.RETRYING
     assert attempt.error_message == "The mail server could not be reached: Connection refused."

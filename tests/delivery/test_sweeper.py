@@ -23,9 +23,6 @@ from tests.helpers import T0, sent_invitation
 
 pytestmark = pytest.mark.django_db
 
-A = DeliveryAttempt.Status
-S = Invitation.Status
-
 
 def requeue(**options) -> str:
     out = io.StringIO()
@@ -55,7 +52,7 @@ def test_a_resend_with_redis_down_answers_200_and_is_delivered_once_by_requeue_d
             "dos_kept",
         )
         attempt = DeliveryAttempt.objects.get(invitation=invitation, number=2)
-        assert attempt.status == A.QUEUED
+        assert attempt.status == DeliveryAttempt.Status.QUEUED
 
         # Redis comes back empty: the job is gone, the outbox row is not.
         own_redis.start()
@@ -71,9 +68,13 @@ def test_a_resend_with_redis_down_answers_200_and_is_delivered_once_by_requeue_d
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [invitation.recipient]
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts, invitation.dossier_token) == (S.SENT, 2, "dos_kept")
+    assert (invitation.status, invitation.delivery_attempts, invitation.dossier_token) == (
+        Invitation.Status.SENT,
+        2,
+        "dos_kept",
+    )
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 1)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 1)
     assert BillingEvent.objects.filter(source_id=f"attempt:{attempt.pk}").count() == 1
 
 
@@ -88,7 +89,7 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
         assert response.status_code == 201
         assert response.json()["status"] == "pending"
         token = response.json()["token"]
-        assert DeliveryAttempt.objects.get(invitation__token=token).status == A.QUEUED
+        assert DeliveryAttempt.objects.get(invitation__token=token).status == DeliveryAttempt.Status.QUEUED
 
         own_redis.start()
         clock.shift(settings.DELIVERY_SWEEP_GRACE_SECONDS + 1)
@@ -120,14 +121,14 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
 
     assert [message.to for message in sms.outbox] == ["+4915112345678"]
     invitation = Invitation.objects.get(token=token)
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert BillingEvent.objects.count() == 1
 
 
 def test_requeue_deliveries_fails_loudly_while_redis_is_still_down_and_keeps_the_attempt(
     organization, own_redis, settings
 ):
-    invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    invitation = sent_invitation(organization, status=Invitation.Status.PENDING, sent_at=None)
     attempt = DeliveryAttempt.objects.create(
         invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
     )
@@ -139,12 +140,12 @@ def test_requeue_deliveries_fails_loudly_while_redis_is_still_down_and_keeps_the
         requeue()
 
     attempt.refresh_from_db()
-    assert attempt.status == A.QUEUED
+    assert attempt.status == DeliveryAttempt.Status.QUEUED
     assert attempt.updated_at < timezone.now() - timedelta(minutes=9)
 
 
 def test_dry_run_lists_stuck_attempts_and_enqueues_nothing(organization, delivery_queue):
-    invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    invitation = sent_invitation(organization, status=Invitation.Status.PENDING, sent_at=None)
     DeliveryAttempt.objects.create(
         invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
     )
@@ -156,7 +157,7 @@ def test_dry_run_lists_stuck_attempts_and_enqueues_nothing(organization, deliver
 
 
 def test_an_overdue_retry_whose_job_redis_lost_is_enqueued_again(organization, delivery_queue, run_worker, settings):
-    invitation = sent_invitation(organization, status=S.FAILED, sent_at=None, error_message="timeout")
+    invitation = sent_invitation(organization, status=Invitation.Status.FAILED, sent_at=None, error_message="timeout")
     now = timezone.now()
     attempt = DeliveryAttempt.objects.create(
         invitation=invitation,
@@ -164,18 +165,18 @@ def test_an_overdue_retry_whose_job_redis_lost_is_enqueued_again(organization, d
         channel="email",
         recipient=invitation.recipient,
         livemode=True,
-        status=A.RETRYING,
+        status=DeliveryAttempt.Status.RETRYING,
         tries=1,
         retry_at=now - timedelta(minutes=5),
     )
     DeliveryAttempt.objects.filter(pk=attempt.pk).update(updated_at=now - timedelta(minutes=6))
     not_due = DeliveryAttempt.objects.create(
-        invitation=sent_invitation(organization, status=S.FAILED, sent_at=None),
+        invitation=sent_invitation(organization, status=Invitation.Status.FAILED, sent_at=None),
         number=1,
         channel="email",
         recipient="later@example.com",
         livemode=True,
-        status=A.RETRYING,
+        status=DeliveryAttempt.Status.RETRYING,
         tries=1,
         retry_at=now + timedelta(minutes=5),
     )
@@ -185,17 +186,17 @@ def test_an_overdue_retry_whose_job_redis_lost_is_enqueued_again(organization, d
 
     attempt.refresh_from_db()
     not_due.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 2)
-    assert not_due.status == A.RETRYING
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 2)
+    assert not_due.status == DeliveryAttempt.Status.RETRYING
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.error_message) == (S.SENT, "")
+    assert (invitation.status, invitation.error_message) == (Invitation.Status.SENT, "")
     assert [message.to for message in mail.outbox] == [[invitation.recipient]]
 
 
 def test_a_send_in_progress_is_not_taken_over_before_the_sending_timeout(
     organization, delivery_queue, run_worker, settings
 ):
-    invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    invitation = sent_invitation(organization, status=Invitation.Status.PENDING, sent_at=None)
     now = timezone.now()
     DeliveryAttempt.objects.create(
         invitation=invitation,
@@ -203,7 +204,7 @@ def test_a_send_in_progress_is_not_taken_over_before_the_sending_timeout(
         channel="email",
         recipient=invitation.recipient,
         livemode=True,
-        status=A.SENDING,
+        status=DeliveryAttempt.Status.SENDING,
         tries=1,
         claimed_at=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS - 5),
     )
@@ -219,19 +220,19 @@ def test_a_backlog_waiting_for_its_jobs_goes_in_batches_and_a_lost_send_in_a_job
     settings.DELIVERY_BATCH_SIZE = 50
     now = timezone.now()
     long_ago = now - timedelta(seconds=settings.DELIVERY_SWEEP_GRACE_SECONDS + 60)
-    waiting = [sent_invitation(organization, status=S.PENDING, sent_at=None) for _ in range(120)]
+    waiting = [sent_invitation(organization, status=Invitation.Status.PENDING, sent_at=None) for _ in range(120)]
     DeliveryAttempt.objects.bulk_create(
         DeliveryAttempt(invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True)
         for invitation in waiting
     )
-    lost_invitation = sent_invitation(organization, status=S.PENDING, sent_at=None)
+    lost_invitation = sent_invitation(organization, status=Invitation.Status.PENDING, sent_at=None)
     lost = DeliveryAttempt.objects.create(
         invitation=lost_invitation,
         number=1,
         channel="email",
         recipient=lost_invitation.recipient,
         livemode=True,
-        status=A.SENDING,
+        status=DeliveryAttempt.Status.SENDING,
         tries=1,
         claimed_at=now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 60),
     )
@@ -246,7 +247,7 @@ def test_a_backlog_waiting_for_its_jobs_goes_in_batches_and_a_lost_send_in_a_job
     assert singles[0].retries_left is not None
     run_worker()
 
-    assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {A.ACCEPTED}
+    assert set(DeliveryAttempt.objects.values_list("status", flat=True)) == {DeliveryAttempt.Status.ACCEPTED}
     assert sorted(message.to[0] for message in mail.outbox) == sorted(
         [invitation.recipient for invitation in waiting] + [lost_invitation.recipient]
     )

@@ -20,8 +20,6 @@ from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
-
 
 @pytest.fixture
 def timeline_invitation(api, client, postmark, run_worker, django_capture_on_commit_callbacks, live_key):
@@ -51,7 +49,7 @@ def timeline_invitation(api, client, postmark, run_worker, django_capture_on_com
         assert post_webhook(client, delivery("pm-3", third, at="2026-03-02T09:06:05Z")).status_code == 200
         assert post_webhook(client, open_("pm-3", third, at="2026-03-02T09:06:30Z")).status_code == 200
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts) == (S.OPENED, 3)
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.OPENED, 3)
     return invitation
 
 
@@ -135,7 +133,7 @@ def test_the_admin_page_shows_the_timeline_newest_first_with_the_bounce_reason(t
 
 
 def test_a_send_accepted_then_bounced_reads_accepted_at_its_acceptance_and_failed_at_the_bounce(organization):
-    invitation = InvitationFactory(organization=organization, status=S.FAILED)
+    invitation = InvitationFactory(organization=organization, status=Invitation.Status.FAILED)
     attempt = DeliveryAttempt.objects.create(
         invitation=invitation,
         number=1,

@@ -24,8 +24,6 @@ from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 
-A = DeliveryAttempt.Status
-S = Invitation.Status
 PHONE = "+4915112345678"
 CALLBACK_PATH = "/webhooks/twilio/status"
 
@@ -81,9 +79,9 @@ def test_the_twilio_backend_sends_with_a_status_callback_naming_the_attempt(
     assert invitation.link in sent["Body"]
     assert sent["StatusCallback"] == f"https://invitations.example.com{CALLBACK_PATH}?attempt={attempt.pk}"
     assert call.request.headers["Authorization"].startswith("Basic ")
-    assert (attempt.status, attempt.provider_message_id) == (A.ACCEPTED, "SM0001")
+    assert (attempt.status, attempt.provider_message_id) == (DeliveryAttempt.Status.ACCEPTED, "SM0001")
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert BillingEvent.objects.get().event_type == "send.sms"
 
 
@@ -114,7 +112,7 @@ def test_status_callbacks_move_the_invitation_delivered_then_read(
             assert response.status_code == 204
 
     invitation.refresh_from_db()
-    assert invitation.status == S.OPENED
+    assert invitation.status == Invitation.Status.OPENED
     assert reasons(invitation) == ["created", "provider_accepted", "delivered", "opened"]
     assert ProviderEvent.objects.filter(provider="twilio").count() == 4
 
@@ -138,7 +136,7 @@ def test_a_status_callback_with_a_forged_signature_is_refused_and_changes_nothin
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "authentication_failed"
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert not ProviderEvent.objects.exists()
 
 
@@ -151,14 +149,17 @@ def test_an_undelivered_sms_to_an_unreachable_handset_fails_and_is_retried(
         with django_capture_on_commit_callbacks(execute=True):
             callback(client, status("SM0001", "undelivered", "30003"), attempt_id=attempt.pk)
         invitation.refresh_from_db()
-        assert (invitation.status, invitation.error_message) == (S.FAILED, "SMS undelivered (Twilio error 30003)")
+        assert (invitation.status, invitation.error_message) == (
+            Invitation.Status.FAILED,
+            "SMS undelivered (Twilio error 30003)",
+        )
 
         twilio.add("POST", TWILIO_MESSAGES_URL, status=201, json=twilio_message("SM0002"))
         clock.shift(61)
         run_worker(with_scheduler=True)
 
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 1)
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.SENT, 1)
     assert reasons(invitation)[-2:] == ["delivery_failed", "retry_accepted"]
     assert BillingEvent.objects.count() == 1
 
@@ -175,7 +176,7 @@ def test_a_failed_sms_to_an_unknown_number_fails_for_good(
         assert run_worker(with_scheduler=True) == 0
 
     invitation.refresh_from_db()
-    assert invitation.status == S.FAILED
+    assert invitation.status == Invitation.Status.FAILED
     assert reasons(invitation)[-1] == "delivery_failed_permanently"
     assert len(twilio.calls) == 1
 
@@ -191,7 +192,7 @@ def test_a_late_undelivered_after_delivered_does_not_move_the_invitation_back(
         callback(client, status("SM0001", "delivered"), attempt_id=attempt.pk)  # Twilio retried the request
 
     invitation.refresh_from_db()
-    assert invitation.status == S.DELIVERED
+    assert invitation.status == Invitation.Status.DELIVERED
     assert reasons(invitation) == ["created", "provider_accepted", "delivered"]
     assert ProviderEvent.objects.count() == 2
 
@@ -345,8 +346,12 @@ def test_an_sms_whose_worker_was_lost_after_twilio_took_it_is_not_sent_again(api
     attempt.refresh_from_db()
     [resource] = provider.resources
     assert len(provider.messages) == 1
-    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, resource["sid"])
-    assert attempt.invitation.status == S.SENT
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (
+        DeliveryAttempt.Status.ACCEPTED,
+        2,
+        resource["sid"],
+    )
+    assert attempt.invitation.status == Invitation.Status.SENT
     assert BillingEvent.objects.count() == 1
 
 
@@ -365,7 +370,7 @@ def test_an_sms_whose_request_timed_out_after_twilio_took_it_is_looked_up_not_se
             delivery_attempt_send(attempt_id=attempt.pk)
         assert failed.value.unsure and not failed.value.permanent
         attempt.refresh_from_db()
-        assert attempt.status == A.RETRYING and attempt.unsure_since == attempt.claimed_at
+        assert attempt.status == DeliveryAttempt.Status.RETRYING and attempt.unsure_since == attempt.claimed_at
         assert attempt.error_message == "Twilio did not answer within 1 s."
         deadline = timezone.now() + timedelta(seconds=10)
         while not provider.messages and timezone.now() < deadline:  # Twilio finishes making it
@@ -377,7 +382,11 @@ def test_an_sms_whose_request_timed_out_after_twilio_took_it_is_looked_up_not_se
     attempt.refresh_from_db()
     [resource] = provider.resources
     assert len(provider.messages) == 1 and provider.lookups == 1
-    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, resource["sid"])
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (
+        DeliveryAttempt.Status.ACCEPTED,
+        2,
+        resource["sid"],
+    )
     assert BillingEvent.objects.count() == 1
 
 
@@ -390,5 +399,5 @@ def test_a_connection_that_never_opened_is_retried_without_a_lookup(api, setting
     with pytest.raises(channels.DeliveryError):
         delivery_attempt_send(attempt_id=attempt.pk)
     attempt.refresh_from_db()
-    assert attempt.status == A.RETRYING and attempt.unsure_since is None  # Twilio never saw it
+    assert attempt.status == DeliveryAttempt.Status.RETRYING and attempt.unsure_since is None  # Twilio never saw it
     assert attempt.error_message == "Twilio could not be reached: Connection refused."

@@ -19,8 +19,6 @@ from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
-
 
 def post(client, body: bytes | str, *, auth: str | None = WEBHOOK_AUTH, url: str = WEBHOOK_URL, **extra):
     headers = {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(auth.encode()).decode()} if auth else {}
@@ -36,7 +34,7 @@ def sent(api, postmark, run_worker, django_capture_on_commit_callbacks) -> Invit
 def assert_unchanged(invitation: Invitation) -> None:
     before = list(InvitationEvent.objects.filter(invitation=invitation).values_list("id", flat=True))
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert invitation.error_message == ""
     assert list(InvitationEvent.objects.filter(invitation=invitation).values_list("id", flat=True)) == before
 
@@ -107,7 +105,7 @@ def test_an_early_event_held_for_an_attempt_is_dropped_when_the_send_records_ano
     with time_machine.travel(T0, tick=False):
         run_worker()
     invitation = Invitation.objects.get(token=response.json()["token"])
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert ProviderEvent.objects.get().outcome == ProviderEvent.Outcome.UNMATCHED
 
 
@@ -117,7 +115,7 @@ def test_a_provider_description_longer_than_a_kilobyte_is_cut(client, sent):
     event["Details"] = ""
     assert post(client, json.dumps(event)).status_code == 200
     sent.refresh_from_db()
-    assert sent.status == S.FAILED
+    assert sent.status == Invitation.Status.FAILED
     assert len(ProviderEvent.objects.get().description) == 1024
 
 

@@ -31,8 +31,6 @@ from tests.helpers import http_call
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-A = DeliveryAttempt.Status
-S = Invitation.Status
 APPLICATION_NAME = "faults-web"
 PHONE = "+4915112345678"
 # Where to cut: SQL text the service sends, in the order a create or a resend sends it.
@@ -148,7 +146,7 @@ def test_a_cut_connection_answers_503_changes_nothing_and_a_retry_makes_exactly_
     else:
         invitation = writes["invitation"]
         invitation.refresh_from_db()
-        assert (invitation.status, invitation.delivery_attempts) == (S.PENDING, 2)
+        assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.PENDING, 2)
         attempts = DeliveryAttempt.objects.filter(invitation=invitation)
         assert list(attempts.values_list("number", flat=True)) == [2]
     made = DeliveryAttempt.objects.count()
@@ -183,14 +181,17 @@ def test_a_lost_commit_answer_is_a_503_yet_the_work_is_whole_and_delivered_once(
         invitation = created_with_key("create-1")
     else:
         invitation = Invitation.objects.get(pk=writes["invitation"].pk)
-    assert (invitation.status, invitation.delivery_attempts) == (S.PENDING, 1 if kind == "create" else 2)
+    assert (invitation.status, invitation.delivery_attempts) == (
+        Invitation.Status.PENDING,
+        1 if kind == "create" else 2,
+    )
     attempt = DeliveryAttempt.objects.get()
     assert (attempt.invitation_id, attempt.number, attempt.status) == (
         invitation.pk,
         invitation.delivery_attempts,
-        A.QUEUED,
+        DeliveryAttempt.Status.QUEUED,
     )
-    assert InvitationEvent.objects.filter(invitation=invitation, to_status=S.PENDING).count() == 1
+    assert InvitationEvent.objects.filter(invitation=invitation, to_status=Invitation.Status.PENDING).count() == 1
     assert jobs_in_redis() == 0
 
     retry_status, retry_body = writes[kind]()
@@ -212,9 +213,9 @@ def test_a_lost_commit_answer_is_a_503_yet_the_work_is_whole_and_delivered_once(
     ran = run_worker()
 
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 1)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 1)
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     keys = [message.idempotency_key for message in sms.outbox]
     keys += [message.extra_headers["X-Delivery-Attempt"] for message in mail.outbox]
     assert keys == [f"delivery-attempt-{attempt.pk}"]

@@ -30,7 +30,6 @@ from tests.faults.support import report, sweep, tally
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-A = DeliveryAttempt.Status
 PAIRS = 18  # one create and one resend each
 KILLED_AFTER_PAIRS = 6
 DELIVERED_BEFORE_KILL = 6
@@ -101,7 +100,7 @@ def test_redis_killed_mid_stream_every_attempt_is_delivered_once_after_it_return
     refused = enqueue_refusals()
     assert refused == 2 * (PAIRS - KILLED_AFTER_PAIRS)
     assert (delivered_before_kill, jobs_lost) == (DELIVERED_BEFORE_KILL, 2 * KILLED_AFTER_PAIRS - DELIVERED_BEFORE_KILL)
-    left_queued = attempts.filter(status=A.QUEUED)
+    left_queued = attempts.filter(status=DeliveryAttempt.Status.QUEUED)
     assert left_queued.count() == jobs_lost + refused
 
     # Redis comes back empty: the jobs it held are gone, the outbox rows are not.
@@ -122,7 +121,7 @@ def test_redis_killed_mid_stream_every_attempt_is_delivered_once_after_it_return
     assert len(jobs) == -(-(jobs_lost + refused) // settings.DELIVERY_BATCH_SIZE)
     assert run_worker() == len(jobs)
 
-    assert set(attempts.values_list("status", "tries")) == {(A.ACCEPTED, 1)}
+    assert set(attempts.values_list("status", "tries")) == {(DeliveryAttempt.Status.ACCEPTED, 1)}
     delivered_after = jobs_lost + refused
     keys = delivered_keys()
     expected = {f"delivery-attempt-{pk}" for pk in attempts.values_list("pk", flat=True)}
@@ -178,7 +177,7 @@ def test_a_frozen_redis_delays_a_create_by_its_timeouts_and_the_attempt_is_deliv
     # The throttle gives up on the cache, the enqueue on the queue; nothing waits longer.
     assert elapsed < cache_timeout + enqueue_timeout + 1.5
     attempt = DeliveryAttempt.objects.get(invitation__token=response.json()["token"])
-    assert attempt.status == A.QUEUED
+    assert attempt.status == DeliveryAttempt.Status.QUEUED
     assert enqueue_refusals() == 1
     # What the timed-out client had already written reaches Redis once it runs again: the job may
     # land late. Either way the outbox row decides, and the claim lets one job through.
@@ -188,7 +187,7 @@ def test_a_frozen_redis_delays_a_create_by_its_timeouts_and_the_attempt_is_deliv
     ran_after_sweep = run_worker()
 
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.ACCEPTED, 1)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 1)
     keys = delivered_keys()
     assert keys == Counter({f"delivery-attempt-{attempt.pk}": 1})
     lost, duplicates = tally({f"delivery-attempt-{attempt.pk}"}, list(keys.elements()))

@@ -28,8 +28,6 @@ from tests.faults.support import kill_session, report, service_environment, swee
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-A = DeliveryAttempt.Status
-S = Invitation.Status
 PHONE = "+4915112345678"
 IN_PROCESS = "rq.SimpleWorker"
 FORKING = "rq.Worker"
@@ -75,11 +73,11 @@ def test_a_worker_killed_mid_send_is_taken_over_after_the_lease_and_delivers_onc
     assert (horse == worker.pid) is (worker_class == IN_PROCESS)
 
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries) == (A.SENDING, 1)
+    assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.SENDING, 1)
     calls_at_kill = file_sms.calls(provider)
     assert calls_at_kill == ([] if point == file_sms.BEFORE_CALL else [key])
     invitation.refresh_from_db()
-    assert invitation.status == S.PENDING
+    assert invitation.status == Invitation.Status.PENDING
 
     lease_end = attempt.claimed_at + timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
     before_lease_end = sweep(at=lease_end - timedelta(seconds=1))
@@ -97,14 +95,18 @@ def test_a_worker_killed_mid_send_is_taken_over_after_the_lease_and_delivers_onc
     assert restarted.wait(timeout=60) == 0, (tmp_path / "restarted-worker.log").read_text()
 
     attempt.refresh_from_db()
-    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (A.ACCEPTED, 2, f"file-{key}")
+    assert (attempt.status, attempt.tries, attempt.provider_message_id) == (
+        DeliveryAttempt.Status.ACCEPTED,
+        2,
+        f"file-{key}",
+    )
     calls = file_sms.calls(provider)
     delivered = file_sms.delivered(provider)
     assert calls == [key] * provider_calls
     assert delivered == [key]
     lost, duplicates = tally({key}, delivered)
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 1)
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.SENT, 1)
     assert InvitationEvent.objects.filter(invitation=invitation, reason="provider_accepted").count() == 1
     billed = BillingEvent.objects.filter(source_id=f"attempt:{attempt.pk}").count()
     assert billed == 1

@@ -20,7 +20,6 @@ from tests.helpers import sent_invitation as invitation
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
 CHANGELIST = reverse("admin:invitations_invitation_changelist")
 RESEND_PERMS = ("invitations.view_invitation", "invitations.resend_invitation")
 
@@ -55,7 +54,7 @@ def three(organization):
     return {
         "eligible": invitation(organization),
         "cooldown": invitation(organization, sent_at=T0 - timedelta(seconds=30)),
-        "delivered": invitation(organization, status=S.DELIVERED),
+        "delivered": invitation(organization, status=Invitation.Status.DELIVERED),
     }
 
 
@@ -100,7 +99,7 @@ def refusal_message(invitation) -> str:
         ({}, "Resend possible now, 9 sends left."),
         ({"sent_at": T0 - timedelta(seconds=30)}, "Resend possible at 2026-03-02 09:02:30 UTC, 9 sends left."),
         ({"delivery_attempts": 10}, "Not resendable: "),
-        ({"status": S.OPENED}, "Not resendable: "),
+        ({"status": Invitation.Status.OPENED}, "Not resendable: "),
     ],
 )
 def test_the_invitation_page_says_when_a_resend_becomes_possible_or_why_it_never_will(
@@ -135,8 +134,8 @@ def test_the_resend_action_writes_the_apis_audit_row_with_the_staff_user_as_acto
     [
         ({"delivery_attempts": 10}, "maximum of 10 send attempts"),
         ({"expires_at": T0 - timedelta(seconds=1)}, "has expired and cannot be resent"),
-        ({"status": S.PENDING}, "still in flight"),
-        ({"status": S.FAILED}, "correct the recipient"),
+        ({"status": Invitation.Status.PENDING}, "still in flight"),
+        ({"status": Invitation.Status.FAILED}, "correct the recipient"),
     ],
 )
 def test_every_refusal_rule_is_reported_by_its_own_message_on_the_page(agent, organization, overrides, phrase):
@@ -263,14 +262,14 @@ def test_a_selection_over_the_admin_maximum_is_cut_and_the_summary_says_so(agent
 
 def test_a_bulk_cancel_asks_first_then_ends_with_one_summary(organization, settings):
     canceler = StaffUserFactory(permissions=("invitations.view_invitation", "invitations.cancel_invitation"))
-    rows = [invitation(organization) for _ in range(3)] + [invitation(organization, status=S.COMPLETED)]
+    rows = [invitation(organization) for _ in range(3)] + [invitation(organization, status=Invitation.Status.COMPLETED)]
     client = logged_in(canceler)
     first = post_action(client, rows, action="cancel")
     assert first.templates[0].name == "admin/invitations/invitation/bulk_confirmation.html"
     assert "Cancel 4 invitations?" in first.content.decode() and "cannot be undone" in first.content.decode()
-    assert not Invitation.objects.filter(status=S.CANCELED).exists()
+    assert not Invitation.objects.filter(status=Invitation.Status.CANCELED).exists()
     confirmed = post_action(client, rows, action="cancel", confirm="yes")
-    assert Invitation.objects.filter(status=S.CANCELED).count() == 3
+    assert Invitation.objects.filter(status=Invitation.Status.CANCELED).count() == 3
     [(level, message)] = messages_of(confirmed)
     assert level == "warning" and message.startswith("Cancel: 3 of 4 invitations canceled. Not canceled: 1")
 

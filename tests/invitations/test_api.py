@@ -194,3 +194,11 @@ def test_list_shows_only_the_callers_organization_and_mode(api, organization, ot
     InvitationFactory(organization=organization, livemode=False)
     InvitationFactory(organization=other_organization)
     assert [row["token"] for row in api.get(URL).json()["data"]] == [mine.token]
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\ufeff", "\u200b", "\u2066", "\x07"])
+def test_a_reference_with_bidirectional_zero_width_or_control_characters_is_refused(api, hidden):
+    response = create(api, reference=f"crm{hidden}4711")
+    assert response.status_code in (400, 422), response.json()
+    assert "reference" in response.json()["error"]["fields"]
+    assert create(api, reference="crm-4711 ünïcødé").status_code == 201

@@ -19,14 +19,21 @@ from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
-
 
 def cancel(api, invitation):
     return api.post(f"/v1/autodoc/invitations/{invitation.token}/cancel")
 
 
-@pytest.mark.parametrize("status", [S.PENDING, S.SENT, S.DELIVERED, S.OPENED, S.FAILED])
+@pytest.mark.parametrize(
+    "status",
+    [
+        Invitation.Status.PENDING,
+        Invitation.Status.SENT,
+        Invitation.Status.DELIVERED,
+        Invitation.Status.OPENED,
+        Invitation.Status.FAILED,
+    ],
+)
 def test_each_allowed_status_is_canceled_with_its_time_and_actor(api, organization, status):
     invitation = InvitationFactory(organization=organization, status=status)
     response = cancel(api, invitation)
@@ -38,7 +45,10 @@ def test_each_allowed_status_is_canceled_with_its_time_and_actor(api, organizati
     assert Event.objects.get(type="invitation.canceled").subject == invitation.token
 
 
-@pytest.mark.parametrize("status", [S.STARTED, S.COMPLETED, S.REJECTED, S.CANCELED])
+@pytest.mark.parametrize(
+    "status",
+    [Invitation.Status.STARTED, Invitation.Status.COMPLETED, Invitation.Status.REJECTED, Invitation.Status.CANCELED],
+)
 def test_started_finished_or_canceled_invitations_cannot_be_canceled(api, organization, status):
     invitation = InvitationFactory(organization=organization, status=status)
     response = cancel(api, invitation)
@@ -72,7 +82,7 @@ def test_a_canceled_invitations_queued_attempt_never_reaches_the_provider_nor_is
     assert DeliveryAttempt.objects.get(invitation=invitation).status == DeliveryAttempt.Status.CANCELED
     assert not BillingEvent.objects.exists()
     invitation.refresh_from_db()
-    assert invitation.status == S.CANCELED
+    assert invitation.status == Invitation.Status.CANCELED
 
 
 def test_the_link_of_a_canceled_invitation_answers_410_withdrawn(api, client, organization):
@@ -110,14 +120,14 @@ def test_the_admin_cancel_action_needs_its_permission(client, organization):
         "/admin/invitations/invitation/", {"action": "cancel", "_selected_action": [invitation.pk], "confirm": "yes"}
     )
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     allowed = StaffUserFactory(permissions=("invitations.view_invitation", "invitations.cancel_invitation"))
     client.force_login(allowed)
     client.post(
         "/admin/invitations/invitation/", {"action": "cancel", "_selected_action": [invitation.pk], "confirm": "yes"}
     )
     invitation.refresh_from_db()
-    assert invitation.status == S.CANCELED
+    assert invitation.status == Invitation.Status.CANCELED
     assert InvitationEvent.objects.get(to_status="canceled").actor_user_id == allowed.pk
 
 
@@ -138,10 +148,10 @@ def test_the_admin_pages_cancel_button_asks_first_then_cancels(client, organizat
     question = client.get(cancel_url)
     assert question.status_code == 200 and "This cannot be undone" in question.content.decode()
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT  # asking changed nothing
+    assert invitation.status == Invitation.Status.SENT  # asking changed nothing
     done = client.post(cancel_url, follow=True)
     invitation.refresh_from_db()
-    assert invitation.status == S.CANCELED
+    assert invitation.status == Invitation.Status.CANCELED
     assert f"Invitation {invitation.token}: canceled." in done.content.decode()
     event = InvitationEvent.objects.get(invitation=invitation, to_status="canceled")
     assert (event.actor_kind, event.actor_label) == ("staff", "staff:agent-cy")

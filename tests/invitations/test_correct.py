@@ -18,8 +18,6 @@ from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
-A = DeliveryAttempt.Status
 OLD, NEW = "ana@exmaple.com", "ana@example.com"
 
 
@@ -40,16 +38,16 @@ def test_the_checks_come_in_the_contracts_order(api, organization, sent):
     now = timezone.now()
     # Expired, canceled and capped at once: expiry is checked first.
     Invitation.objects.filter(pk=sent.pk).update(
-        expires_at=now - timedelta(seconds=1), status=S.CANCELED, delivery_attempts=10
+        expires_at=now - timedelta(seconds=1), status=Invitation.Status.CANCELED, delivery_attempts=10
     )
     assert error_of(patch(api, sent, {"recipient": "x"})) == (422, "invitation_expired")
     Invitation.objects.filter(pk=sent.pk).update(expires_at=now + timedelta(days=1))
     refused = patch(api, sent, {"recipient": "x"})
     assert error_of(refused) == (409, "invalid_status")
     assert "withdrawn" in refused.json()["error"]["message"]
-    Invitation.objects.filter(pk=sent.pk).update(status=S.OPENED)
+    Invitation.objects.filter(pk=sent.pk).update(status=Invitation.Status.OPENED)
     assert "already reached someone" in patch(api, sent, {"recipient": "x"}).json()["error"]["message"]
-    Invitation.objects.filter(pk=sent.pk).update(status=S.FAILED)
+    Invitation.objects.filter(pk=sent.pk).update(status=Invitation.Status.FAILED)
     assert error_of(patch(api, sent, {"recipient": "x"})) == (422, "max_attempts_reached")
     Invitation.objects.filter(pk=sent.pk).update(delivery_attempts=3)
     invalid = patch(api, sent, {"recipient": "not an address"})
@@ -63,7 +61,7 @@ def test_the_checks_come_in_the_contracts_order(api, organization, sent):
     assert suppressed.json()["error"]["reason"] == "manual"
     # Nothing of it was written.
     sent.refresh_from_db()
-    assert (sent.recipient, sent.status, sent.delivery_attempts) == (OLD, S.FAILED, 3)
+    assert (sent.recipient, sent.status, sent.delivery_attempts) == (OLD, Invitation.Status.FAILED, 3)
     assert not DeliveryAttempt.objects.exists()
     assert not InvitationEvent.objects.filter(invitation=sent).exists()
 
@@ -95,7 +93,7 @@ def test_a_hard_bounced_invitation_is_corrected_sent_to_the_new_address_and_bill
         bounce = postmark_record("Bounce", first, Type="HardBounce", TypeCode=1, Description="unknown user")
         assert postmark_webhook(client, bounce).status_code == 200
         invitation.refresh_from_db()
-        assert invitation.status == S.FAILED
+        assert invitation.status == Invitation.Status.FAILED
         link, dossier = invitation.link, invitation.dossier_token
 
         clock.shift(10)  # no cooldown for a correction
@@ -108,9 +106,9 @@ def test_a_hard_bounced_invitation_is_corrected_sent_to_the_new_address_and_bill
         run_worker()
 
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.recipient, invitation.dossier_token) == (S.SENT, NEW, dossier)
+    assert (invitation.status, invitation.recipient, invitation.dossier_token) == (Invitation.Status.SENT, NEW, dossier)
     attempts = list(invitation.delivery_attempts_set.order_by("number").values_list("number", "recipient", "status"))
-    assert attempts == [(1, OLD, A.FAILED), (2, NEW, A.ACCEPTED)]
+    assert attempts == [(1, OLD, DeliveryAttempt.Status.FAILED), (2, NEW, DeliveryAttempt.Status.ACCEPTED)]
     corrected_row = InvitationEvent.objects.get(invitation=invitation, reason="recipient_corrected")
     assert (corrected_row.from_status, corrected_row.to_status, corrected_row.actor_kind) == (
         "failed",
@@ -147,7 +145,7 @@ def test_a_correction_cancels_the_sends_still_queued_to_the_old_address(
     sent_to = [message for message in fake_postmark.calls]
     assert len(sent_to) == 1
     attempts = dict(Invitation.objects.get(token=token).delivery_attempts_set.values_list("recipient", "status"))
-    assert attempts == {OLD: A.CANCELED, NEW: A.ACCEPTED}
+    assert attempts == {OLD: DeliveryAttempt.Status.CANCELED, NEW: DeliveryAttempt.Status.ACCEPTED}
 
 
 def test_a_correction_from_email_to_sms_goes_through_twilio(
@@ -162,7 +160,7 @@ def test_a_correction_from_email_to_sms_goes_through_twilio(
     assert message["To"] == "+4915112345678"
     assert sent.link in message["Body"]
     sent.refresh_from_db()
-    assert (sent.status, sent.channel) == (S.SENT, "sms")
+    assert (sent.status, sent.channel) == (Invitation.Status.SENT, "sms")
 
 
 def test_details_alone_change_without_a_send_and_not_once_it_is_over(api, sent, organization):
@@ -174,7 +172,7 @@ def test_details_alone_change_without_a_send_and_not_once_it_is_over(api, sent, 
     assert body["nextReminderAt"] is not None
     assert not DeliveryAttempt.objects.exists()
     assert InvitationEvent.objects.get(invitation=sent).reason == "details_changed"
-    for status in (S.CANCELED, S.COMPLETED, S.REJECTED):
+    for status in (Invitation.Status.CANCELED, Invitation.Status.COMPLETED, Invitation.Status.REJECTED):
         Invitation.objects.filter(pk=sent.pk).update(status=status)
         assert error_of(patch(api, sent, {"reference": "x"})) == (409, "invalid_status")
 

@@ -14,7 +14,6 @@ from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
 SECRET = "dossier-shared-secret"
 URL = "/webhooks/dossier"
 
@@ -55,13 +54,17 @@ def reasons(invitation) -> list[str]:
 
 @pytest.mark.parametrize("event_type", ["dossier.created", "dossier.open"])
 def test_a_signed_dossier_start_moves_the_invitation_to_started_with_its_dossier(client, organization, event_type):
-    invitation = sent(organization, status=S.OPENED)
+    invitation = sent(organization, status=Invitation.Status.OPENED)
     response = post(client, event(invitation, event_type))
 
     assert response.status_code == 200
     assert response.json() == {"received": True, "duplicate": False, "outcome": "applied"}
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.dossier_token, invitation.started_at) == (S.STARTED, "dos_1", T0)
+    assert (invitation.status, invitation.dossier_token, invitation.started_at) == (
+        Invitation.Status.STARTED,
+        "dos_1",
+        T0,
+    )
     audit = InvitationEvent.objects.get(invitation=invitation)
     assert (audit.from_status, audit.to_status, audit.reason, audit.actor_label) == (
         "opened",
@@ -73,10 +76,16 @@ def test_a_signed_dossier_start_moves_the_invitation_to_started_with_its_dossier
 
 @pytest.mark.parametrize(
     "event_type, status",
-    [("dossier.completed", S.COMPLETED), ("dossier.approved", S.COMPLETED), ("dossier.rejected", S.REJECTED)],
+    [
+        ("dossier.completed", Invitation.Status.COMPLETED),
+        ("dossier.approved", Invitation.Status.COMPLETED),
+        ("dossier.rejected", Invitation.Status.REJECTED),
+    ],
 )
 def test_a_finished_dossier_completes_or_rejects_a_started_invitation(client, organization, event_type, status):
-    invitation = sent(organization, status=S.STARTED, dossier_token="dos_1", started_at=T0 - timedelta(minutes=5))
+    invitation = sent(
+        organization, status=Invitation.Status.STARTED, dossier_token="dos_1", started_at=T0 - timedelta(minutes=5)
+    )
     assert post(client, event(invitation, event_type)).status_code == 200
     invitation.refresh_from_db()
     assert invitation.status == status
@@ -106,7 +115,7 @@ def test_a_forged_signature_is_refused_in_the_envelope_and_changes_nothing(clien
         assert response.status_code == 401
         assert response.json()["error"]["type"] == "authentication_failed"
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     assert not DossierEvent.objects.exists()
 
 
@@ -118,7 +127,7 @@ def test_an_event_outside_the_replay_window_is_refused(client, organization, age
     assert response.status_code == 401
     assert "replay window" in response.json()["error"]["message"]
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
 
 
 def test_an_event_inside_the_replay_window_is_accepted(client, organization):
@@ -133,7 +142,7 @@ def test_events_out_of_order_never_move_the_invitation_backwards(client, organiz
     post(client, event(invitation, "dossier.rejected"))
 
     invitation.refresh_from_db()
-    assert invitation.status == S.COMPLETED
+    assert invitation.status == Invitation.Status.COMPLETED
     assert invitation.dossier_token == "dos_1"
     # The completion that skipped ahead still passed through started.
     assert reasons(invitation) == ["dossier_started", "dossier_completed"]
@@ -150,7 +159,7 @@ def test_a_dossier_started_while_a_resend_is_pending_keeps_its_link_across_the_l
     from delivery.jobs import deliver_attempt
     from delivery.models import DeliveryAttempt
 
-    invitation = sent(organization, status=S.PENDING, sent_at=None, delivery_attempts=2)
+    invitation = sent(organization, status=Invitation.Status.PENDING, sent_at=None, delivery_attempts=2)
     attempt = DeliveryAttempt.objects.create(
         invitation=invitation, number=2, channel="email", recipient=invitation.recipient, livemode=True
     )
@@ -160,7 +169,7 @@ def test_a_dossier_started_while_a_resend_is_pending_keeps_its_link_across_the_l
     run_worker()
 
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.dossier_token) == (S.STARTED, "dos_first")
+    assert (invitation.status, invitation.dossier_token) == (Invitation.Status.STARTED, "dos_first")
     attempt.refresh_from_db()
     assert attempt.status == DeliveryAttempt.Status.CANCELED
 
@@ -172,7 +181,7 @@ def test_a_later_resend_keeps_the_dossier(api, client, organization, django_capt
     assert response.json()["dossierToken"] == "dos_1"
     post(client, event(invitation, "dossier.open", dossier_token="dos_1"), at=T0 + timedelta(seconds=1))
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.dossier_token) == (S.STARTED, "dos_1")
+    assert (invitation.status, invitation.dossier_token) == (Invitation.Status.STARTED, "dos_1")
 
 
 def test_an_unknown_invitation_is_a_404_in_the_envelope(client, db):
@@ -230,7 +239,7 @@ def test_without_a_configured_secret_nothing_is_accepted(client, organization, s
     response = post(client, event(invitation, "dossier.created"), sign(event(invitation, "dossier.created"), ""))
     assert response.status_code == 503
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
 
 
 def test_the_endpoint_needs_no_csrf_token(organization):

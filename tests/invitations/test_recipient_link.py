@@ -12,8 +12,6 @@ from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
-
 
 @pytest.fixture(autouse=True)
 def at_t0():
@@ -26,7 +24,7 @@ def invitation_for(organization, **kwargs):
     return InvitationFactory(organization=organization, **{**defaults, **kwargs})
 
 
-@pytest.mark.parametrize("status", [S.SENT, S.DELIVERED])
+@pytest.mark.parametrize("status", [Invitation.Status.SENT, Invitation.Status.DELIVERED])
 def test_following_the_link_records_opened_and_redirects_to_the_flow_with_the_token(client, organization, status):
     invitation = invitation_for(organization, status=status)
     with time_machine.travel(T0, tick=False):
@@ -38,7 +36,7 @@ def test_following_the_link_records_opened_and_redirects_to_the_flow_with_the_to
     assert parse_qs(target.query) == {"invitation_token": [invitation.token]}
     assert "no-store" in response["Cache-Control"]
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.opened_at) == (S.OPENED, T0)
+    assert (invitation.status, invitation.opened_at) == (Invitation.Status.OPENED, T0)
     event = InvitationEvent.objects.get(invitation=invitation)
     assert (event.from_status, event.to_status, event.reason, event.actor_kind) == (
         status,
@@ -57,7 +55,17 @@ def test_the_flow_urls_own_query_is_kept_and_its_token_parameter_replaced(client
     assert parse_qs(urlsplit(response["Location"]).query) == {"lang": ["de"], "invitation_token": [invitation.token]}
 
 
-@pytest.mark.parametrize("status", [S.PENDING, S.FAILED, S.OPENED, S.STARTED, S.COMPLETED, S.REJECTED])
+@pytest.mark.parametrize(
+    "status",
+    [
+        Invitation.Status.PENDING,
+        Invitation.Status.FAILED,
+        Invitation.Status.OPENED,
+        Invitation.Status.STARTED,
+        Invitation.Status.COMPLETED,
+        Invitation.Status.REJECTED,
+    ],
+)
 def test_the_link_works_from_any_other_status_without_moving_it(client, organization, status):
     invitation = invitation_for(organization, status=status)
     response = client.get(f"/i/{invitation.token}")
@@ -92,7 +100,7 @@ def test_an_expired_link_shows_an_html_page_saying_so_with_410(client, organizat
     assert "ask them to send you a new invitation" in page
     assert "Location" not in response
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
 
 
 def test_an_unknown_link_shows_an_html_not_found_page_with_404(client, db):
@@ -111,7 +119,7 @@ def test_a_head_request_from_a_link_scanner_does_not_count_as_opened(client, org
     response = client.head(f"/i/{invitation.token}")
     assert response.status_code == 302
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
 
 
 def test_the_link_the_api_returns_is_the_one_that_works(api, client, organization):

@@ -25,7 +25,6 @@ from tests.helpers import T0
 from tests.helpers import created as create
 from webhooks.models import Event
 
-S = Invitation.Status
 REMINDERS = {"afterHours": 1, "everyHours": 2, "max": 2}
 
 
@@ -129,7 +128,11 @@ def test_a_suppressed_recipient_gets_no_reminder(api, fake_postmark, django_capt
         clock.move_to(T0 + timedelta(hours=2))
         remind(django_capture_on_commit_callbacks)
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts, invitation.next_reminder_at) == (S.SENT, 1, None)
+    assert (invitation.status, invitation.delivery_attempts, invitation.next_reminder_at) == (
+        Invitation.Status.SENT,
+        1,
+        None,
+    )
     assert len(fake_postmark.messages) == 1
 
 
@@ -163,7 +166,7 @@ def test_a_reminder_run_killed_mid_way_sends_nothing_and_the_next_run_sends_each
             organization=organization,
             workflow=workflow,
             livemode=True,
-            status=S.SENT,
+            status=Invitation.Status.SENT,
             channel="email",
             recipient=f"p{i}@example.com",
             created_at=sent_at,
@@ -189,7 +192,7 @@ def test_a_reminder_run_killed_mid_way_sends_nothing_and_the_next_run_sends_each
             cursor.execute("ROLLBACK")
     assert run.returncode == -signal.SIGKILL
     assert not InvitationEvent.objects.filter(reason="reminder").exists()
-    assert set(Invitation.objects.values_list("status", "reminders_sent")) == {(S.SENT, 0)}
+    assert set(Invitation.objects.values_list("status", "reminders_sent")) == {(Invitation.Status.SENT, 0)}
 
     again = subprocess.run(command, env=service_environment(), capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr

@@ -22,8 +22,6 @@ from tests.conftest import queued_attempt_ids
 from tests.factories import StaffUserFactory, WorkflowFactory
 from tests.helpers import T0
 
-S = Invitation.Status
-
 # How many of each kind the mixed population holds (1,200 invitations in all).
 MIX = {
     "eligible": 400,
@@ -43,7 +41,7 @@ def make_invitations(organization, kind: str, count: int, *, channel: str = "ema
     """Bulk-insert ``count`` invitations of one kind, as they stand at T0."""
     workflow = organization.workflows.filter(is_default=True).first() or WorkflowFactory(organization=organization)
     base = {
-        "status": S.SENT,
+        "status": Invitation.Status.SENT,
         "livemode": True,
         "delivery_attempts": 1,
         "created_at": T0 - timedelta(days=1),
@@ -57,9 +55,9 @@ def make_invitations(organization, kind: str, count: int, *, channel: str = "ema
             "cooldown": {"sent_at": T0 - timedelta(seconds=60)},
             "capped": {"delivery_attempts": 10},
             "expired": {"created_at": T0 - timedelta(days=31), "expires_at": T0 - timedelta(days=1)},
-            "delivered": {"status": S.DELIVERED},
-            "pending": {"status": S.PENDING, "sent_at": None},
-            "failed": {"status": S.FAILED},
+            "delivered": {"status": Invitation.Status.DELIVERED},
+            "pending": {"status": Invitation.Status.PENDING, "sent_at": None},
+            "failed": {"status": Invitation.Status.FAILED},
             "suppressed": {},
             "other_org": {},
         }[kind]
@@ -167,7 +165,7 @@ def test_a_real_run_resends_exactly_the_eligible_invitations_with_the_apis_audit
     assert summary["counts"]["resent"] == len(eligible) == 450
 
     resent = Invitation.objects.filter(pk__in=eligible)
-    assert set(resent.values_list("status", "sent_at", "delivery_attempts")) == {(S.PENDING, None, 2)}
+    assert set(resent.values_list("status", "sent_at", "delivery_attempts")) == {(Invitation.Status.PENDING, None, 2)}
     assert {row[0]: row for row in snapshot() if row[0] not in eligible} == untouched_before
 
     events = InvitationEvent.objects.all()
@@ -207,7 +205,7 @@ def test_after_the_worker_delivers_them_a_second_run_finds_them_in_cooldown(orga
         run_worker()
         second = run("--all")
     assert first["counts"]["resent"] == 12
-    assert Invitation.objects.filter(status=S.SENT, sent_at=T0, delivery_attempts=2).count() == 12
+    assert Invitation.objects.filter(status=Invitation.Status.SENT, sent_at=T0, delivery_attempts=2).count() == 12
     assert second["counts"]["resent"] == 0
     assert second["counts"]["cooldown"] == 12
     assert DeliveryAttempt.objects.filter(status=DeliveryAttempt.Status.ACCEPTED).count() == 12
@@ -244,7 +242,7 @@ def test_filters_narrow_the_selection(organization, other_organization):
         assert run("--all", "--dry-run", "--limit", "6")["selected"] == 6
         limited = run("--all", "--limit", "6")
     assert limited["counts"]["resent"] == 6
-    assert Invitation.objects.filter(status=S.PENDING).count() == 6
+    assert Invitation.objects.filter(status=Invitation.Status.PENDING).count() == 6
 
 
 @pytest.mark.django_db
@@ -267,7 +265,9 @@ def test_a_tokens_file_selects_those_invitations_and_reports_unknown_tokens(orga
     assert summary["counts"]["resent"] == 3
     assert summary["counts"]["not_found"] == 3
     assert summary["tokens_not_found"] == [theirs[0].token, "adi_doesnotexist", "not a token!"]
-    assert set(Invitation.objects.filter(status=S.PENDING).values_list("pk", flat=True)) == {i.pk for i in ours}
+    assert set(Invitation.objects.filter(status=Invitation.Status.PENDING).values_list("pk", flat=True)) == {
+        i.pk for i in ours
+    }
 
 
 @pytest.mark.django_db
@@ -374,9 +374,9 @@ def test_an_unexpected_failure_is_counted_leaves_that_row_unchanged_and_exits_no
     assert summary["counts"]["resent"] == 19
     assert summary["counts"]["error"] == 1
     broken.refresh_from_db()
-    assert (broken.status, broken.delivery_attempts) == (S.SENT, 1)
+    assert (broken.status, broken.delivery_attempts) == (Invitation.Status.SENT, 1)
     assert not DeliveryAttempt.objects.filter(invitation=broken).exists()
-    assert Invitation.objects.filter(status=S.PENDING, delivery_attempts=2).count() == 19
+    assert Invitation.objects.filter(status=Invitation.Status.PENDING, delivery_attempts=2).count() == 19
 
 
 @pytest.mark.django_db(transaction=True)
@@ -389,7 +389,7 @@ def test_when_redis_is_down_the_resends_commit_and_their_attempts_stay_queued_fo
         call_command("resend_invitations", "--all", "--batch-size", "10", stdout=out, stderr=err)
     assert "resent" in out.getvalue()
     assert "Redis did not take 25 deliveries" in err.getvalue()
-    assert Invitation.objects.filter(status=S.PENDING, delivery_attempts=2).count() == 25
+    assert Invitation.objects.filter(status=Invitation.Status.PENDING, delivery_attempts=2).count() == 25
     assert DeliveryAttempt.objects.filter(status=DeliveryAttempt.Status.QUEUED).count() == 25
 
 
@@ -445,7 +445,7 @@ def test_a_concurrent_api_resend_on_the_same_rows_never_double_sends(organizatio
     assert counts["resent"] + api_outcomes["resent"] == 1000
     assert api_outcomes["resent"] > 0 and counts["resent"] > 0, (counts, api_outcomes)
     # Every invitation was resent exactly once: one attempt, one audit row, one job.
-    assert set(Invitation.objects.values_list("status", "delivery_attempts")) == {(S.PENDING, 2)}
+    assert set(Invitation.objects.values_list("status", "delivery_attempts")) == {(Invitation.Status.PENDING, 2)}
     per_invitation = Counter(DeliveryAttempt.objects.values_list("invitation_id", flat=True))
     assert set(per_invitation) == set(ids) and set(per_invitation.values()) == {1}
     assert InvitationEvent.objects.filter(reason="resend").count() == 1000

@@ -15,7 +15,6 @@ from invitations.services import invitation_resend, invitation_resend_many
 from tests.factories import InvitationFactory
 from tests.helpers import T0
 
-S = Invitation.Status
 ACTOR = Actor.system("test")
 
 KINDS = {
@@ -23,10 +22,10 @@ KINDS = {
     "cooldown": {"sent_at": T0 - timedelta(seconds=100)},
     "capped": {"delivery_attempts": 10},
     "expired": {"expires_at": T0},
-    "pending": {"status": S.PENDING, "sent_at": None},
-    "delivered": {"status": S.DELIVERED},
-    "failed": {"status": S.FAILED},
-    "completed": {"status": S.COMPLETED},
+    "pending": {"status": Invitation.Status.PENDING, "sent_at": None},
+    "delivered": {"status": Invitation.Status.DELIVERED},
+    "failed": {"status": Invitation.Status.FAILED},
+    "completed": {"status": Invitation.Status.COMPLETED},
 }
 
 
@@ -75,7 +74,7 @@ def test_a_dry_run_writes_nothing_and_says_what_would_happen(organization):
     assert results[1].message.endswith("(remaining_seconds=80)")
     assert not InvitationEvent.objects.exists() and not DeliveryAttempt.objects.exists()
     eligible.refresh_from_db()
-    assert (eligible.status, eligible.delivery_attempts) == (S.SENT, 1)
+    assert (eligible.status, eligible.delivery_attempts) == (Invitation.Status.SENT, 1)
 
 
 @pytest.mark.django_db
@@ -104,7 +103,7 @@ def test_nothing_is_enqueued_when_the_surrounding_transaction_rolls_back(organiz
     assert delivery_queue.count == 0
     assert not DeliveryAttempt.objects.exists()
     row.refresh_from_db()
-    assert row.status == S.SENT
+    assert row.status == Invitation.Status.SENT
 
 
 @pytest.mark.django_db(transaction=True)
@@ -115,7 +114,9 @@ def test_the_batchs_deliveries_run_through_a_real_worker_and_are_billed_once_eac
         invitation_resend_many(invitation_ids=[r.pk for r in rows], actor=ACTOR, on_enqueued=lambda *a: heard.append(a))
         assert heard == [(True, 5)]
         run_worker()
-    assert set(Invitation.objects.values_list("status", "delivery_attempts", "sent_at")) == {(S.SENT, 2, T0)}
+    assert set(Invitation.objects.values_list("status", "delivery_attempts", "sent_at")) == {
+        (Invitation.Status.SENT, 2, T0)
+    }
     assert DeliveryAttempt.objects.filter(status=DeliveryAttempt.Status.ACCEPTED, number=2).count() == 5
     assert sorted(BillingEvent.objects.values_list("reference", flat=True)) == sorted(r.token for r in rows)
 
@@ -145,5 +146,5 @@ def test_a_row_held_by_another_transaction_is_skipped_as_busy_without_waiting(or
         holder.join(timeout=30)
     assert [(r.invitation_id, r.outcome) for r in results] == [(held.pk, "busy"), (free.pk, "resent")]
     held.refresh_from_db()
-    assert (held.status, held.delivery_attempts) == (S.SENT, 1)
+    assert (held.status, held.delivery_attempts) == (Invitation.Status.SENT, 1)
     assert not DeliveryAttempt.objects.filter(invitation=held).exists()

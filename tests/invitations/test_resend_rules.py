@@ -13,19 +13,20 @@ from tests.helpers import T0, resend, sent_invitation
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
-
 
 @pytest.mark.parametrize(
     "status, phrase",
     [
-        (S.PENDING, "still in flight"),
-        (S.DELIVERED, "already engaged"),
-        (S.OPENED, "already engaged"),
-        (S.STARTED, "already engaged"),
-        (S.COMPLETED, "already engaged"),
-        (S.REJECTED, "already engaged"),
-        (S.FAILED, "failed for good (no retry follows); a resend to the same address would fail again: correct"),
+        (Invitation.Status.PENDING, "still in flight"),
+        (Invitation.Status.DELIVERED, "already engaged"),
+        (Invitation.Status.OPENED, "already engaged"),
+        (Invitation.Status.STARTED, "already engaged"),
+        (Invitation.Status.COMPLETED, "already engaged"),
+        (Invitation.Status.REJECTED, "already engaged"),
+        (
+            Invitation.Status.FAILED,
+            "failed for good (no retry follows); a resend to the same address would fail again: correct",
+        ),
     ],
 )
 def test_resend_of_a_non_sent_invitation_is_refused_with_its_status_and_why(api, organization, status, phrase):
@@ -44,7 +45,7 @@ def test_resend_of_a_non_sent_invitation_is_refused_with_its_status_and_why(api,
 
 
 def test_resend_of_a_failed_invitation_with_a_retry_ahead_says_when_it_is_tried_again(api, organization):
-    invitation = sent_invitation(organization, status=S.FAILED)
+    invitation = sent_invitation(organization, status=Invitation.Status.FAILED)
     DeliveryAttempt.objects.create(
         invitation=invitation,
         number=1,
@@ -98,7 +99,7 @@ def test_initial_send_and_nine_resends_are_allowed_and_the_tenth_is_refused(api,
         assert response.status_code == 200, response.json()
         assert response.json()["deliveryAttempts"] == expected_attempts
         # The provider accepts it: back to sent, three minutes pass.
-        Invitation.objects.filter(pk=invitation.pk).update(status=S.SENT, sent_at=now)
+        Invitation.objects.filter(pk=invitation.pk).update(status=Invitation.Status.SENT, sent_at=now)
         now += timedelta(minutes=3)
     with time_machine.travel(now, tick=False):
         response = resend(api, invitation)
@@ -139,9 +140,12 @@ def test_resend_exactly_180_seconds_after_sent_is_allowed(api, organization):
     "overrides, expected_type",
     [
         # expired + wrong status + capped + cooldown: expiry wins
-        ({"expires_at": T0, "status": S.PENDING, "delivery_attempts": 10, "sent_at": T0}, "invitation_expired"),
+        (
+            {"expires_at": T0, "status": Invitation.Status.PENDING, "delivery_attempts": 10, "sent_at": T0},
+            "invitation_expired",
+        ),
         # wrong status + capped + cooldown: status wins
-        ({"status": S.DELIVERED, "delivery_attempts": 10, "sent_at": T0}, "invalid_status"),
+        ({"status": Invitation.Status.DELIVERED, "delivery_attempts": 10, "sent_at": T0}, "invalid_status"),
         # capped + cooldown: cap wins
         ({"delivery_attempts": 10, "sent_at": T0}, "max_attempts_reached"),
     ],
@@ -180,7 +184,7 @@ def test_a_passing_resend_moves_sent_to_pending_and_queues_exactly_one_delivery(
     assert body["deliveryAttempts"] == 2
     assert body["dossierToken"] == "dos_keepme"
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.sent_at, invitation.delivery_attempts) == (S.PENDING, None, 2)
+    assert (invitation.status, invitation.sent_at, invitation.delivery_attempts) == (Invitation.Status.PENDING, None, 2)
     attempts = list(DeliveryAttempt.objects.filter(invitation=invitation))
     assert [(a.number, a.status) for a in attempts] == [(2, DeliveryAttempt.Status.QUEUED)]
     assert delivery_queue.count == 1

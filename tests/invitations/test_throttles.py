@@ -20,7 +20,6 @@ from tests.conftest import TEST_ACTOR, client_for
 from tests.factories import InvitationFactory, OrganizationFactory
 from tests.helpers import T0
 
-S = Invitation.Status
 UNKNOWN_TOKEN = "adi_doesnotexist000000000000"
 
 
@@ -158,8 +157,8 @@ def test_of_50_concurrent_resends_for_one_organization_from_many_ips_exactly_20_
     for response in responses:
         if response.status_code == 429:
             assert_rate_limited(response, "organization")
-    assert Invitation.objects.filter(status=S.PENDING, delivery_attempts=2).count() == 20
-    assert Invitation.objects.filter(status=S.SENT, delivery_attempts=1).count() == 30
+    assert Invitation.objects.filter(status=Invitation.Status.PENDING, delivery_attempts=2).count() == 20
+    assert Invitation.objects.filter(status=Invitation.Status.SENT, delivery_attempts=1).count() == 30
     assert DeliveryAttempt.objects.count() == 20
 
 
@@ -311,7 +310,7 @@ def test_when_the_cache_is_unreachable_the_throttles_fail_open_and_log_while_the
             assert create(api).status_code == 201
             # The per-invitation rules live in PostgreSQL and still refuse: the provider accepted
             # the first resend a moment ago, so it is in its cooldown; the capped one stays capped.
-            Invitation.objects.filter(pk=invitations[0].pk).update(status=S.SENT, sent_at=T0)
+            Invitation.objects.filter(pk=invitations[0].pk).update(status=Invitation.Status.SENT, sent_at=T0)
             cooldown = resend(api, invitations[0].token)
             cap = resend(api, capped.token)
     assert cooldown.status_code == 429

@@ -134,3 +134,51 @@ def test_a_dead_web_workers_live_metrics_are_removed_and_its_counts_kept(tmp_pat
         wait_until_answering(port)  # a new worker took its place
     finally:
         children.stop_all()
+
+
+@pytest.mark.parametrize("application", ["invitations_project.asgi", "invitations_project.wsgi"])
+def test_gunicorn_serves_django_as_its_deployment_docs_name_it_asgi_or_wsgi(
+    application, tmp_path, organization, live_key
+):
+    """`gunicorn invitations_project.wsgi`, the command Django's deployment docs show, and the
+    Procfile's `gunicorn invitations_project.asgi` both serve, with gunicorn.conf.py as it is."""
+    children = Children()
+    port = harness.free_port()
+    env = service_environment(PORT=str(port), WEB_CONCURRENCY="1", SECURE_SSL_REDIRECT="0")
+    children.start([harness.PYTHON, "-m", "gunicorn", application], env=env, log=tmp_path / "web.log")
+    try:
+        wait_until_answering(port)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                f"GET /v1/autodoc/invitations HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {live_key}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.split(b" ", 2)[1] == b"200", answer[:500]
+        assert json.loads(body)["pagination"]["total"] == 0
+        worker = "gthread" if application.endswith("wsgi") else "asgi"
+        assert f"Using worker: {worker}" in (tmp_path / "web.log").read_text()
+    finally:
+        children.stop_all()
+
+
+def test_a_body_sent_in_chunks_is_read_like_any_other(web, organization, live_key):
+    port, _log = web
+    body = json.dumps({"channel": "email", "recipient": "chunked@example.com"}).encode()
+    chunks = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[:10], body[10:])) + b"0\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/autodoc/invitations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {live_key}\r\n".encode()
+            + b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            + chunks
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == b"201", answer[:600]
+    assert json.loads(payload)["recipient"] == "chunked@example.com"

@@ -17,8 +17,6 @@ from tests.helpers import T0
 from tests.helpers import sent_invitation as sent
 from webhooks.models import Endpoint
 
-S = Invitation.Status
-
 
 def resend(api, invitation, key, **extra):
     return api.post(f"/v1/autodoc/invitations/{invitation.token}/resend", HTTP_IDEMPOTENCY_KEY=key, **extra)
@@ -37,7 +35,7 @@ def test_a_resend_retried_with_its_key_answers_the_same_200_marked_replayed_and_
     assert again["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts) == (S.PENDING, 2)
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.PENDING, 2)
     assert DeliveryAttempt.objects.filter(invitation=invitation).count() == 1
 
 
@@ -58,7 +56,7 @@ def test_the_key_with_another_body_or_path_is_a_422_and_does_nothing(api, organi
         assert response.json()["error"]["type"] == "idempotency_key_reused"
     assert Invitation.objects.filter(reference="x").count() == 0
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 1)
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.SENT, 1)
 
 
 @pytest.mark.django_db

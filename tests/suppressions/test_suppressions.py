@@ -20,8 +20,6 @@ from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
 
-S = Invitation.Status
-A = DeliveryAttempt.Status
 ANA = "ana@example.com"
 HARD_BOUNCE = {
     "Type": "HardBounce",
@@ -36,7 +34,7 @@ def sent_invitation(api, captured, run_worker, recipient=ANA, channel="email") -
     assert response.status_code == 201, response.json()
     run_worker()
     invitation = Invitation.objects.get(token=response.json()["token"])
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     return invitation
 
 
@@ -53,7 +51,7 @@ def test_a_hard_bounce_suppresses_the_address_and_a_create_to_it_in_another_case
         assert postmark_webhook(client, postmark_record("Bounce", attempt, **HARD_BOUNCE)).status_code == 200
 
     invitation.refresh_from_db()
-    assert invitation.status == S.FAILED
+    assert invitation.status == Invitation.Status.FAILED
     assert "unknown user" in invitation.error_message
     [listed] = api.get("/v1/suppressions").json()["data"]
     assert listed["recipient"] == ANA
@@ -86,7 +84,7 @@ def test_a_spam_complaint_suppresses_the_address_and_leaves_the_invitation_as_it
         assert postmark_webhook(client, complaint).status_code == 200
 
     invitation.refresh_from_db()
-    assert invitation.status == S.SENT
+    assert invitation.status == Invitation.Status.SENT
     suppression = Suppression.objects.get()
     assert (suppression.reason, suppression.recipient, suppression.lifted_at) == ("complaint", ANA, None)
     assert create(api, django_capture_on_commit_callbacks).json()["error"]["reason"] == "complaint"
@@ -102,9 +100,9 @@ def test_a_soft_bounce_suppresses_nothing_and_the_failure_says_a_retry_follows(
             assert postmark_webhook(client, postmark_record("Bounce", latest_attempt(invitation), **soft)).status_code
     assert not Suppression.objects.exists()
     invitation.refresh_from_db()
-    assert invitation.status == S.FAILED
+    assert invitation.status == Invitation.Status.FAILED
     attempt = latest_attempt(invitation)
-    assert attempt.status == A.RETRYING
+    assert attempt.status == DeliveryAttempt.Status.RETRYING
     failed = Event.objects.get(type="invitation.failed")
     assert failed.data["willRetry"] is True
     assert failed.data["nextRetryAt"].startswith(attempt.retry_at.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -141,7 +139,7 @@ def test_a_lifted_suppression_lets_the_next_send_go_and_is_audited_and_announced
     response = create(api, django_capture_on_commit_callbacks)
     assert response.status_code == 201
     run_worker()
-    assert Invitation.objects.get(token=response.json()["token"]).status == S.SENT
+    assert Invitation.objects.get(token=response.json()["token"]).status == Invitation.Status.SENT
 
 
 def test_a_suppression_is_per_mode_and_per_organization(
@@ -188,7 +186,7 @@ def test_a_resend_to_a_suppressed_recipient_is_refused_after_the_cooldown_rule(a
     refused = api.post(f"/v1/autodoc/invitations/{invitation.token}/resend")
     assert (refused.status_code, refused.json()["error"]["type"]) == (422, "recipient_suppressed")
     invitation.refresh_from_db()
-    assert (invitation.status, invitation.delivery_attempts) == (S.SENT, 1)
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.SENT, 1)
     assert not DeliveryAttempt.objects.exists()
 
 
@@ -200,9 +198,9 @@ def test_a_suppression_added_while_a_send_is_queued_stops_it_before_the_provider
     run_worker()
     assert sum(fake_postmark.calls.values()) == 0
     invitation = Invitation.objects.get(token=response.json()["token"])
-    assert invitation.status == S.FAILED
+    assert invitation.status == Invitation.Status.FAILED
     assert "suppressed" in invitation.error_message
-    assert latest_attempt(invitation).status == A.FAILED
+    assert latest_attempt(invitation).status == DeliveryAttempt.Status.FAILED
     assert not BillingEvent.objects.exists()
 
 
@@ -214,7 +212,7 @@ def test_an_sms_opt_out_refused_by_twilio_suppresses_the_number_as_unsubscribed(
     response = create(api, django_capture_on_commit_callbacks, phone, "sms")
     run_worker()
     invitation = Invitation.objects.get(token=response.json()["token"])
-    assert invitation.status == S.FAILED
+    assert invitation.status == Invitation.Status.FAILED
     assert "21610" in invitation.error_message
     suppression = Suppression.objects.get()
     assert (suppression.channel, suppression.recipient, suppression.reason) == ("sms", phone, "unsubscribed")
@@ -232,4 +230,4 @@ def test_a_twilio_failure_callback_suppresses_only_a_number_that_cannot_take_sms
     assert answer.status_code == 204
     assert list(Suppression.objects.values_list("reason", flat=True)) == ([suppressed] if suppressed else [])
     invitation.refresh_from_db()
-    assert invitation.status == S.FAILED
+    assert invitation.status == Invitation.Status.FAILED

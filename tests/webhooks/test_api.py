@@ -18,7 +18,6 @@ from webhooks.models import Event, WebhookDelivery
 
 pytestmark = pytest.mark.django_db
 
-D = WebhookDelivery.Status
 ENDPOINTS = "/v1/webhooks/endpoints"
 
 
@@ -127,7 +126,7 @@ def test_redeliver_and_recover_send_again_with_the_same_webhook_id(
     with django_capture_on_commit_callbacks(execute=True):
         api.post(f"/v1/events/{event_id}/redeliver", {"endpoint": endpoint["id"]}, format="json")
     webhook_deliveries_dispatch()
-    assert WebhookDelivery.objects.get().status == D.FAILED
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.FAILED
     since = (timezone.now() - timedelta(hours=1)).isoformat()
     with django_capture_on_commit_callbacks(execute=True):
         assert api.post(f"{ENDPOINTS}/{endpoint['id']}/recover", {"since": since}, format="json").json() == {
@@ -135,7 +134,7 @@ def test_redeliver_and_recover_send_again_with_the_same_webhook_id(
         }
     webhook_deliveries_dispatch()
     assert [message.headers["webhook-id"] for message in receiver.received] == [event_id] * 4
-    assert WebhookDelivery.objects.get().status == D.SUCCEEDED
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.SUCCEEDED
 
 
 @pytest.mark.parametrize(
@@ -239,7 +238,7 @@ def test_the_admin_shows_an_invitations_events_redelivers_and_rotates_a_secret_o
     client.post("/admin/webhooks/endpoint/", {"action": "enable", "_selected_action": [Endpoint.objects.get().pk]})
     assert api.get(f"{ENDPOINTS}/{created['id']}").json()["enabled"] is True
     client.post("/admin/webhooks/event/", {"action": "redeliver", "_selected_action": [event.pk]})
-    assert WebhookDelivery.objects.get().status == D.PENDING
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.PENDING
     rotated = client.post(
         "/admin/webhooks/endpoint/", {"action": "rotate_secret", "_selected_action": [Endpoint.objects.get().pk]}
     )

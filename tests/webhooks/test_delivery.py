@@ -20,8 +20,6 @@ from webhooks.services import webhook_endpoint_create, webhook_endpoint_rotate_s
 
 pytestmark = pytest.mark.django_db
 
-D = WebhookDelivery.Status
-
 
 def verify(secret: str, message) -> dict:
     """What a customer's receiver does, with the reference library."""
@@ -46,7 +44,7 @@ def test_a_created_and_sent_invitation_reaches_the_endpoint_signed_in_order(
         assert message.headers["webhook-id"] == body["id"] and body["id"].startswith("evt_")
     assert by_type["invitation.created"].json["data"]["invitation"]["status"] == "pending"
     assert by_type["invitation.sent"].json["data"]["invitation"]["status"] == "sent"
-    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {D.SUCCEEDED}
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {WebhookDelivery.Status.SUCCEEDED}
 
 
 def test_a_resend_reaches_the_endpoint_as_resent_then_sent_with_who_asked(
@@ -101,7 +99,10 @@ def test_a_receiver_answering_500_twice_then_200_gets_three_tries_on_schedule_an
             event = webhook_endpoint_test(endpoint=endpoint)
         assert webhook_deliveries_dispatch() == 1
         delivery = WebhookDelivery.objects.get()
-        assert (delivery.status, delivery.next_attempt_at) == (D.RETRYING, T0 + timedelta(seconds=5))
+        assert (delivery.status, delivery.next_attempt_at) == (
+            WebhookDelivery.Status.RETRYING,
+            T0 + timedelta(seconds=5),
+        )
         clock.shift(4)
         assert webhook_deliveries_dispatch() == 0  # not due yet
         clock.shift(1)
@@ -119,7 +120,7 @@ def test_a_receiver_answering_500_twice_then_200_gets_three_tries_on_schedule_an
     assert tries[1]["responseBody"] == "receiver says no"
     assert {t["eventId"] for t in tries} == {event.public_id}
     assert len({m.headers["webhook-id"] for m in receiver.received}) == 1
-    assert WebhookDelivery.objects.get().status == D.SUCCEEDED
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.SUCCEEDED
 
 
 def test_the_last_failed_try_leaves_the_delivery_failed(
@@ -133,7 +134,7 @@ def test_the_last_failed_try_leaves_the_delivery_failed(
     with django_capture_on_commit_callbacks(execute=True):
         webhook_endpoint_test(endpoint=endpoint)
     assert webhook_deliveries_dispatch() == 2
-    assert WebhookDelivery.objects.get().status == D.FAILED
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.FAILED
 
 
 def test_a_receiver_that_hangs_is_cut_at_the_timeout(endpoint, receiver, settings, django_capture_on_commit_callbacks):
@@ -146,7 +147,7 @@ def test_a_receiver_that_hangs_is_cut_at_the_timeout(endpoint, receiver, setting
         webhook_endpoint_test(endpoint=endpoint)
     assert webhook_deliveries_dispatch() == 1
     attempt = WebhookTry.objects.get()
-    assert attempt.status == D.RETRYING
+    assert attempt.status == WebhookDelivery.Status.RETRYING
     assert "timed out" in attempt.error
     assert 900 <= attempt.duration_ms < 5000
 
@@ -177,12 +178,12 @@ def test_with_redis_down_at_the_change_the_event_arrives_after_redis_returns_thr
     invitation = InvitationFactory(organization=organization, sent_at=timezone.now() - timedelta(minutes=5))
     own_redis.stop()
     invitation_resend(invitation=invitation, actor=Actor.system("test"))  # commits; enqueues fail
-    assert WebhookDelivery.objects.get().status == D.PENDING
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.PENDING
     own_redis.start()
     assert webhook_outbox_sweep()["dispatched"] is True
     webhook_deliveries_dispatch()
     assert receiver.types() == ["invitation.resent"]
-    assert WebhookDelivery.objects.get().status == D.SUCCEEDED
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.SUCCEEDED
 
 
 def test_a_resend_with_one_subscribed_endpoint_costs_one_more_statement(
@@ -230,27 +231,29 @@ def test_the_sweep_announces_each_expired_invitation_once(organization, endpoint
 def test_a_redelivery_asked_for_while_a_try_is_in_flight_is_not_settled_by_that_try(organization, endpoint):
     """The try records its answer, but the delivery stays pending: it is sent again."""
     from webhooks import guard
-    from webhooks.dispatch import _claim, _record, _Slots
+    from webhooks.dispatch import _claim, _record, _redis
     from webhooks.services import webhook_endpoint_test, webhook_event_redeliver
+    from webhooks.slots import Slots
 
     endpoint, _ = endpoint
     event = webhook_endpoint_test(endpoint=endpoint)
-    [claimed] = _claim(limit=1, slots=_Slots())
+    [claimed] = _claim(limit=1, slots=Slots(_redis()))
     webhook_event_redeliver(event=event, endpoint=endpoint)  # by hand, while the try is out
     _record(claimed, guard.Answer(200, "", 5))
     delivery = WebhookDelivery.objects.get()
-    assert delivery.status == D.PENDING and delivery.claimed_at is None
-    assert WebhookTry.objects.get().status == D.SUCCEEDED
+    assert delivery.status == WebhookDelivery.Status.PENDING and delivery.claimed_at is None
+    assert WebhookTry.objects.get().status == WebhookDelivery.Status.SUCCEEDED
 
 
 def test_a_try_whose_endpoint_was_deleted_meanwhile_is_dropped(organization, endpoint):
     from webhooks import guard
-    from webhooks.dispatch import _claim, _record, _Slots
+    from webhooks.dispatch import _claim, _record, _redis
     from webhooks.services import webhook_endpoint_test
+    from webhooks.slots import Slots
 
     endpoint, _ = endpoint
     webhook_endpoint_test(endpoint=endpoint)
-    [claimed] = _claim(limit=1, slots=_Slots())
+    [claimed] = _claim(limit=1, slots=Slots(_redis()))
     endpoint.delete()
     _record(claimed, guard.Answer(200, "", 5))  # no error, nothing written
     assert not WebhookTry.objects.exists()

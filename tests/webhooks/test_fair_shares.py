@@ -1,6 +1,6 @@
 """One tenant cannot hold up another through its webhooks: every try has one deadline however the
 receiver drips, a claim outlives the try it was made for, tries in flight are counted exactly per
-endpoint and per organization across dispatchers, endpoints are capped per organization and mode,
+endpoint and per organization and mode across dispatchers, endpoints are capped per organization and mode,
 and the calls that send at once (test, recover, redeliver) are throttled."""
 
 import threading
@@ -13,11 +13,10 @@ from accounts.services import api_key_create
 from tests.conftest import TEST_ACTOR, at_once, client_for
 from tests.factories import OrganizationFactory
 from webhooks import guard
-from webhooks.dispatch import claim_stale_after, webhook_deliveries_dispatch
+from webhooks.dispatch import webhook_deliveries_dispatch
 from webhooks.models import Endpoint, WebhookDelivery, WebhookTry
 from webhooks.services import webhook_endpoint_create, webhook_endpoint_test
-
-D = WebhookDelivery.Status
+from webhooks.slots import claim_stale_after
 
 
 def dispatch_on_threads(count: int, **options) -> list[int]:
@@ -70,7 +69,7 @@ def test_a_try_held_by_a_dripping_receiver_is_never_claimed_a_second_time(organi
     assert sorted(made) == [0, 0, 0, 1]
     assert drip.connections == 1
     attempt = WebhookTry.objects.get()
-    assert attempt.status == D.RETRYING and "timed out" in attempt.error
+    assert attempt.status == WebhookDelivery.Status.RETRYING and "timed out" in attempt.error
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,7 +84,7 @@ def test_tries_in_flight_per_endpoint_are_counted_exactly_across_dispatchers(org
     assert sum(made) == 10
     assert slow.connections == 10
     assert slow.most_open == 2  # never more, and the limit was used
-    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {D.SUCCEEDED}
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {WebhookDelivery.Status.SUCCEEDED}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -111,6 +110,29 @@ def test_one_organization_never_has_more_than_its_share_in_flight_and_another_go
     assert time.monotonic() - started < 1.5
     dispatcher.join(timeout=60)
     assert drip.most_open == 3  # 8 endpoints of 2 slots each, but 3 for the organization
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sandbox_saturated_by_hanging_endpoints_leaves_the_same_organizations_live_share_free(
+    organization, slow_receiver, receiver, settings
+):
+    settings.WEBHOOK_ORG_CONCURRENCY = 3
+    settings.WEBHOOK_TIMEOUT_SECONDS = 2
+    drip = slow_receiver(drip=True, every=0.5)
+    for _ in range(8):
+        endpoint, _ = webhook_endpoint_create(organization=organization, livemode=False, url=drip.url())
+        webhook_endpoint_test(endpoint=endpoint)
+    live_endpoint, _ = webhook_endpoint_create(organization=organization, livemode=True, url=receiver.url())
+    webhook_endpoint_test(endpoint=live_endpoint)
+    started = time.monotonic()
+    dispatcher = threading.Thread(target=lambda: dispatch_on_threads(2, max_seconds=3))
+    dispatcher.start()
+    while not receiver.received and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    assert receiver.received, "the live event waited behind the same organization's sandbox endpoints"
+    assert time.monotonic() - started < 1.5
+    dispatcher.join(timeout=60)
+    assert drip.most_open == 3  # the sandbox had its whole share, and the live one its own
 
 
 @pytest.mark.django_db
