@@ -229,3 +229,16 @@ WEBHOOK_ACTION_PER_ORGANIZATION = RateLimit(
     rate_setting="WEBHOOK_ACTION_RATE_PER_ORG",
     key=organization_key,
 )
+
+WEBHOOK_ENDPOINT_WRITE_PER_ORGANIZATION = RateLimit(
+    group="webhook-endpoint-write:organization",
+    scope="organization",
+    rate_setting="WEBHOOK_ENDPOINT_WRITE_RATE_PER_ORG",
+    key=organization_key,
+)
+SUPPRESSION_WRITE_PER_ORGANIZATION = RateLimit(
+    group="suppression-write:organization",
+    scope="organization",
+    rate_setting="SUPPRESSION_WRITE_RATE_PER_ORG",
+    key=organization_key,
+)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "invitations_project.settings")
-os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-0123456789abcdefghijklmn")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-Kq7vR2mX9pL4wZ8nB3cT6yH1")
 
 import django
 

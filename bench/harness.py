@@ -36,7 +36,7 @@ def bench_environment(database_url: str, redis_url: str, **extra: str) -> dict[s
         "DJANGO_SETTINGS_MODULE": "invitations_project.settings",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "SECRET_KEY": "bench-only-secret-key-0123456789abcdefghijklmn",
+        "SECRET_KEY": "bench-only-secret-key-Kq7vR2mX9pL4wZ8nB3cT6yH1",
         "DEBUG": "0",
         # Plain HTTP on loopback, as scripts/test runs it.
         "SECURE_SSL_REDIRECT": "0",

@@ -37,7 +37,7 @@ class RemindersInputSerializer(StrictObjectSerializer):
     def validate(self, attrs):
         floor = settings.REMINDER_MIN_HOURS
         errors = {
-            name: [f"Must be at least {floor:g} hours."]
+            name: [f"Must be between {floor:g} and {MAX_REMINDER_HOURS:g} hours."]
             for name in ("afterHours", "everyHours")
             if name in attrs and not floor <= attrs[name] <= MAX_REMINDER_HOURS
         }

@@ -7,6 +7,10 @@ from functools import cache
 from pathlib import Path
 
 SECRET_MIN_LENGTH = 32
+# A random secret of 32 or more characters has far more different characters than this, and never
+# a run this long of consecutive ones (0123…, abcd…, zyxw…).
+SECRET_MIN_DISTINCT = 12
+SECRET_MAX_SEQUENCE = 6
 BASE_DIR = Path(__file__).resolve().parent.parent
 # The example environment file: none of its values may be a real secret.
 ENV_EXAMPLE = BASE_DIR / "deploy" / "env.example"
@@ -36,7 +40,25 @@ def secret_problem(value: str) -> str:
         return "is a placeholder: set a random value of its own"
     if len(value) < SECRET_MIN_LENGTH:
         return f"is shorter than {SECRET_MIN_LENGTH} characters: set a longer random value"
+    if len(set(value)) < SECRET_MIN_DISTINCT:
+        return f"has fewer than {SECRET_MIN_DISTINCT} different characters: set a random value"
+    if _longest_sequence(value) > SECRET_MAX_SEQUENCE:
+        return "contains a run of consecutive characters (such as 0123456 or abcdefg): set a random value"
     return ""
+
+
+def _longest_sequence(value: str) -> int:
+    """The longest run of characters each one above (or each one below) the one before."""
+    longest = run = 1
+    step = 0
+    for before, char in zip(value, value[1:], strict=False):
+        difference = ord(char) - ord(before)
+        if difference in (1, -1) and (run == 1 or difference == step):
+            run, step = run + 1, difference
+        else:
+            run, step = (2, difference) if difference in (1, -1) else (1, 0)
+        longest = max(longest, run)
+    return longest
 
 
 def private_directory(path: Path) -> str:

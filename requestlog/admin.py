@@ -9,8 +9,10 @@ from requestlog.selectors import request_log_recent
 RECENT_HEADERS = ("time", "request", "status", "error", "ms", "credential", "user agent", "ip")
 
 
-def recent_requests_table(*, invitation_token: str = "", organization_id: int | None = None) -> str:
-    entries = request_log_recent(invitation_token=invitation_token, organization_id=organization_id)
+def recent_requests_table(
+    *, invitation_token: str = "", organization_id: int | None = None, livemode: bool | None = None
+) -> str:
+    entries = request_log_recent(invitation_token=invitation_token, organization_id=organization_id, livemode=livemode)
     rows = [
         (
             admin_time(entry.created_at),

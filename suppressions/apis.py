@@ -12,6 +12,7 @@ from api.errors import ValidationFailed
 from api.filters import filter_parameters
 from api.openapi import error_responses
 from api.pagination import PageQuerySerializer, page_of_query, page_schema
+from api.throttling import SUPPRESSION_WRITE_PER_ORGANIZATION
 from api.validators import normalize_address
 from api.views import ApiView
 from suppressions.filters import SuppressionFilter
@@ -29,6 +30,8 @@ ID_PARAMETER = OpenApiParameter("suppression_id", str, OpenApiParameter.PATH, de
 
 class SuppressionBaseApi(ApiView):
     permission_classes = [IsAuthenticated, RoleAllowsMethod]
+    # Each write is an event for every subscribed endpoint: one bucket per organization and mode.
+    rate_limits = {"POST": (SUPPRESSION_WRITE_PER_ORGANIZATION,), "DELETE": (SUPPRESSION_WRITE_PER_ORGANIZATION,)}
 
 
 class SuppressionListCreateApi(SuppressionBaseApi):
@@ -51,7 +54,7 @@ class SuppressionListCreateApi(SuppressionBaseApi):
         responses={
             201: SuppressionOutputSerializer,
             200: SuppressionOutputSerializer,
-            **error_responses(400, 403, 415, 422),
+            **error_responses(400, 403, 415, 422, 429),
         },
     )
     def post(self, request):
@@ -96,7 +99,7 @@ class SuppressionDetailApi(SuppressionBaseApi):
         operation_id="suppressions_delete",
         summary="Lift a suppression: the next send to that recipient may go",
         parameters=[ID_PARAMETER],
-        responses={204: None, **error_responses(403, 404)},
+        responses={204: None, **error_responses(403, 404, 429)},
     )
     def delete(self, request, suppression_id: str):
         suppression_lift(suppression=self.suppression(request, suppression_id), actor=request.user.actor)

@@ -10,7 +10,7 @@ from accounts.permissions import RoleAllowsMethod
 from api.filters import filter_parameters
 from api.openapi import error_responses
 from api.pagination import PageQuerySerializer, page_of_query, page_schema
-from api.throttling import WEBHOOK_ACTION_PER_ORGANIZATION
+from api.throttling import WEBHOOK_ACTION_PER_ORGANIZATION, WEBHOOK_ENDPOINT_WRITE_PER_ORGANIZATION
 from api.views import ApiView
 from webhooks import selectors, services
 from webhooks.filters import EventFilter
@@ -46,6 +46,8 @@ class WebhooksBaseApi(ApiView):
 
 
 class EndpointListCreateApi(WebhooksBaseApi):
+    # A new endpoint's address is looked up in DNS: one bucket per organization and mode.
+    rate_limits = {"POST": (WEBHOOK_ENDPOINT_WRITE_PER_ORGANIZATION,)}
     idempotency_omits = ("secret",)
 
     @extend_schema(
@@ -64,7 +66,7 @@ class EndpointListCreateApi(WebhooksBaseApi):
         operation_id="webhook_endpoints_create",
         summary="Register an HTTPS endpoint; its signing secret is shown only in this answer",
         request=EndpointCreateInputSerializer,
-        responses={201: EndpointWithSecretSerializer, **error_responses(400, 403, 415, 422)},
+        responses={201: EndpointWithSecretSerializer, **error_responses(400, 403, 415, 422, 429)},
     )
     def post(self, request):
         data = self.parsed(EndpointCreateInputSerializer, request.data)
@@ -76,6 +78,8 @@ class EndpointListCreateApi(WebhooksBaseApi):
 
 
 class EndpointDetailApi(WebhooksBaseApi):
+    rate_limits = {"PATCH": (WEBHOOK_ENDPOINT_WRITE_PER_ORGANIZATION,)}
+
     @extend_schema(
         operation_id="webhook_endpoints_retrieve", responses={200: EndpointOutputSerializer, **error_responses(404)}
     )
@@ -85,7 +89,7 @@ class EndpointDetailApi(WebhooksBaseApi):
     @extend_schema(
         operation_id="webhook_endpoints_update",
         request=EndpointUpdateInputSerializer,
-        responses={200: EndpointOutputSerializer, **error_responses(400, 403, 404, 415, 422)},
+        responses={200: EndpointOutputSerializer, **error_responses(400, 403, 404, 415, 422, 429)},
     )
     def patch(self, request, endpoint_id: str):
         endpoint = self.endpoint(request, endpoint_id)

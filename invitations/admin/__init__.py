@@ -163,7 +163,9 @@ class InvitationAdmin(InvitationActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     @admin.display(description="requests that named it")
     def recent_requests(self, obj: Invitation) -> str:
-        return recent_requests_table(invitation_token=obj.token)
+        return recent_requests_table(
+            invitation_token=obj.token, organization_id=obj.organization_id, livemode=obj.livemode
+        )
 
     @admin.display(description="events sent to the customer's endpoints")
     def webhook_events(self, obj: Invitation) -> str:

@@ -45,6 +45,10 @@ AUTH_TOKEN_RATE_PER_ACCOUNT = env.str("AUTH_TOKEN_RATE_PER_ACCOUNT", "20/15m", v
 PROVIDER_WEBHOOK_RATE_PER_IP = env.str("PROVIDER_WEBHOOK_RATE_PER_IP", "600/m", validate=RATE)
 # A webhook endpoint's test, recovery and an event's redelivery, per organization and mode (one bucket).
 WEBHOOK_ACTION_RATE_PER_ORG = env.str("WEBHOOK_ACTION_RATE_PER_ORG", "20/m", validate=RATE)
+# Webhook endpoints made or changed (each looks its address up in DNS), per organization and mode.
+WEBHOOK_ENDPOINT_WRITE_RATE_PER_ORG = env.str("WEBHOOK_ENDPOINT_WRITE_RATE_PER_ORG", "30/m", validate=RATE)
+# Suppressions added or lifted by hand (each writes an event), per organization and mode.
+SUPPRESSION_WRITE_RATE_PER_ORG = env.str("SUPPRESSION_WRITE_RATE_PER_ORG", "60/m", validate=RATE)
 # The client IP is REMOTE_ADDR unless REMOTE_ADDR is one of these proxies (IPs or CIDRs); only then
 # is TRUSTED_PROXY_HEADER read, right to left, skipping the trusted hops.
 TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", [])

@@ -26,6 +26,12 @@ if not DEBUG:
             _problem = secret_problem(_value)
             if _problem:
                 raise ImproperlyConfigured(f"{_name} {_problem} (DEBUG is off).")
+    _user, _colon, _password = os.environ.get("ANYMAIL_WEBHOOK_SECRET", "").partition(":")
+    if os.environ.get("ANYMAIL_WEBHOOK_SECRET") and not (_user and _colon and _password):
+        raise ImproperlyConfigured(
+            "ANYMAIL_WEBHOOK_SECRET must be user:password, the HTTP Basic credential in the ESP's webhook URL "
+            "(DEBUG is off)."
+        )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", [])

@@ -230,3 +230,14 @@ def test_the_sweep_finds_the_due_reminders_through_its_index(organization):
     plan = due_reminders(now=now).explain()
     assert "inv_reminder_due" in plan, plan
     assert due_reminders(now=now).count() == 5
+
+
+@pytest.mark.parametrize("hours", [0.5, 24 * 365 + 1])
+def test_reminder_hours_out_of_range_are_refused_with_the_range_named(api, hours):
+    response = api.post(
+        "/v1/autodoc/invitations",
+        {"channel": "email", "recipient": "ana@example.com", "reminders": {"afterHours": hours, "max": 1}},
+        format="json",
+    )
+    assert response.status_code == 422, response.json()
+    assert response.json()["error"]["fields"]["reminders"]["afterHours"] == ["Must be between 1 and 8760 hours."]

@@ -104,7 +104,7 @@ def test_with_debug_off_the_process_refuses_to_start_without_a_secret_key(databa
     ],
 )
 def test_a_bad_setting_stops_the_process_with_its_name_and_why(name, value, says):
-    result = run(["manage.py", "check"], {"SECRET_KEY": "k" * 50, name: value})
+    result = run(["manage.py", "check"], {"SECRET_KEY": secrets.token_urlsafe(50), name: value})
     assert result.returncode != 0
     last_line = result.stderr.strip().splitlines()[-1]
     assert f'Environment variable "{name}" invalid' in last_line
@@ -121,7 +121,10 @@ SECRETS_CHECKED = ["SECRET_KEY", "DOSSIER_WEBHOOK_SECRET", "ANYMAIL_WEBHOOK_SECR
 
 
 def good_secrets() -> dict[str, str]:
-    return {name: secrets.token_urlsafe(40) for name in SECRETS_CHECKED}
+    made = {name: secrets.token_urlsafe(40) for name in SECRETS_CHECKED}
+    # The tracking webhooks' HTTP Basic credential: user:password.
+    made["ANYMAIL_WEBHOOK_SECRET"] = "tracking:" + made["ANYMAIL_WEBHOOK_SECRET"]
+    return made
 
 
 def test_with_good_secrets_a_production_process_starts():
@@ -136,6 +139,8 @@ def test_with_good_secrets_a_production_process_starts():
         ("change-me", "is a placeholder"),
         ("Change-Me-to-a-long-random-value-of-forty-characters", "is a placeholder"),
         ("short-but-random-9f3a", "shorter than 32 characters"),
+        ("a" * 50, "fewer than 12 different characters"),
+        ("x:0123456789abcdefghijklmnopqrstuvwxyz-K7q", "run of consecutive characters"),
     ],
 )
 def test_with_debug_off_start_up_refuses_a_placeholder_or_short_secret_naming_it(name, value, says):
@@ -143,6 +148,21 @@ def test_with_debug_off_start_up_refuses_a_placeholder_or_short_secret_naming_it
     assert result.returncode != 0
     assert name in result.stderr and says in result.stderr
     assert value not in result.stderr  # the refusal never prints the secret
+
+
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("Kq7vR2mX9pL4wZ8nB3cT6yH1aJ5sD0fGw", "must be user:password"),
+        (":Kq7vR2mX9pL4wZ8nB3cT6yH1aJ5sD0fG", "must be user:password"),
+        ("tracking:", "shorter than 32 characters"),
+    ],
+)
+def test_with_debug_off_the_tracking_webhook_secret_must_be_user_colon_password(value, says):
+    result = run(["manage.py", "check"], {**good_secrets(), "ANYMAIL_WEBHOOK_SECRET": value})
+    assert result.returncode != 0
+    assert "ANYMAIL_WEBHOOK_SECRET" in result.stderr and says in result.stderr
+    assert value not in result.stderr
 
 
 @pytest.mark.parametrize("name", [n for n in SECRETS_CHECKED if n in example_environment()])

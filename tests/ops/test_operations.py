@@ -17,7 +17,7 @@ from tests.faults.support import Children, service_environment, start_gunicorn
 pytestmark = pytest.mark.django_db(transaction=True)
 
 N = 12
-METRICS_TOKEN = "scrape-token-0123456789abcdefghijklmnop"
+METRICS_TOKEN = "scrape-token-Vn4Qe8Lw2Zr6Tx1Yb9Hm5Kc3"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from requestlog.jobs import sweep_request_log
 from requestlog.models import RequestLogEntry
 from requestlog.store import request_log_send
 from tests.conftest import TEST_ACTOR, client_for
-from tests.factories import InvitationFactory, StaffUserFactory
+from tests.factories import InvitationFactory, OrganizationFactory, StaffUserFactory
 from tests.helpers import T0
 
 pytestmark = pytest.mark.django_db
@@ -189,9 +189,16 @@ def test_the_admin_shows_recent_requests_on_the_organization_and_the_invitation(
     from invitations.models import Invitation
 
     invitation = Invitation.objects.get(token=created.json()["token"])
+    # Another tenant probing this token (a 404 for it) is none of this invitation's business.
+    prober = client_for(
+        api_key_create(organization=OrganizationFactory(), livemode=True, name="x", actor=TEST_ACTOR)[1]
+    )
+    assert prober.get(f"/v1/autodoc/invitations/{invitation.token}", HTTP_USER_AGENT="prober/1").status_code == 404
+    sweep_request_log()
     page = admin.get(reverse("admin:invitations_invitation_change", args=[invitation.pk])).content.decode()
     section = page[page.index("field-recent_requests") :]
     assert "POST /v1/autodoc/invitations" in section and "crm-sync/2.1" in section
+    assert "prober/1" not in section
     org_page = admin.get(reverse("admin:accounts_organization_change", args=[organization.pk])).content.decode()
     org_section = org_page[org_page.index("field-recent_requests") :]
     assert org_section.index("GET /v1/autodoc/invitations") < org_section.index("POST /v1/autodoc/invitations")

@@ -87,6 +87,25 @@ def test_tries_in_flight_per_endpoint_are_counted_exactly_across_dispatchers(org
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {WebhookDelivery.Status.SUCCEEDED}
 
 
+def hang_endpoints(organization, url: str, *, livemode: bool, count: int = 8) -> None:
+    """``count`` endpoints at ``url`` (a receiver that drips), each with a test event to send."""
+    for _ in range(count):
+        endpoint, _ = webhook_endpoint_create(organization=organization, livemode=livemode, url=url)
+        webhook_endpoint_test(endpoint=endpoint)
+
+
+def dispatch_until_received(receiver) -> float:
+    """Two dispatchers for up to 3 s; the seconds until ``receiver`` got its first delivery."""
+    started = time.monotonic()
+    dispatcher = threading.Thread(target=lambda: dispatch_on_threads(2, max_seconds=3))
+    dispatcher.start()
+    while not receiver.received and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    took = time.monotonic() - started
+    dispatcher.join(timeout=60)
+    return took
+
+
 @pytest.mark.django_db(transaction=True)
 def test_one_organization_never_has_more_than_its_share_in_flight_and_another_goes_through(
     organization, slow_receiver, receiver, settings
@@ -94,21 +113,10 @@ def test_one_organization_never_has_more_than_its_share_in_flight_and_another_go
     settings.WEBHOOK_ORG_CONCURRENCY = 3
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
     drip = slow_receiver(drip=True, every=0.5)
-    for _ in range(8):
-        endpoint, _ = webhook_endpoint_create(organization=organization, livemode=False, url=drip.url())
-        webhook_endpoint_test(endpoint=endpoint)
-    other = OrganizationFactory()
-    other_endpoint, _ = webhook_endpoint_create(organization=other, livemode=True, url=receiver.url())
+    hang_endpoints(organization, drip.url(), livemode=False)
+    other_endpoint, _ = webhook_endpoint_create(organization=OrganizationFactory(), livemode=True, url=receiver.url())
     webhook_endpoint_test(endpoint=other_endpoint)
-    started = time.monotonic()
-    made = []
-    dispatcher = threading.Thread(target=lambda: made.extend(dispatch_on_threads(2, max_seconds=3)))
-    dispatcher.start()
-    while not receiver.received and time.monotonic() - started < 10:
-        time.sleep(0.05)
-    assert receiver.received, "the other organization's event waited behind the first one's endpoints"
-    assert time.monotonic() - started < 1.5
-    dispatcher.join(timeout=60)
+    assert dispatch_until_received(receiver) < 1.5, "the other organization's event waited behind the first one's"
     assert drip.most_open == 3  # 8 endpoints of 2 slots each, but 3 for the organization
 
 
@@ -119,20 +127,11 @@ def test_a_sandbox_saturated_by_hanging_endpoints_leaves_the_same_organizations_
     settings.WEBHOOK_ORG_CONCURRENCY = 3
     settings.WEBHOOK_TIMEOUT_SECONDS = 2
     drip = slow_receiver(drip=True, every=0.5)
-    for _ in range(8):
-        endpoint, _ = webhook_endpoint_create(organization=organization, livemode=False, url=drip.url())
-        webhook_endpoint_test(endpoint=endpoint)
+    hang_endpoints(organization, drip.url(), livemode=False)
     live_endpoint, _ = webhook_endpoint_create(organization=organization, livemode=True, url=receiver.url())
     webhook_endpoint_test(endpoint=live_endpoint)
-    started = time.monotonic()
-    dispatcher = threading.Thread(target=lambda: dispatch_on_threads(2, max_seconds=3))
-    dispatcher.start()
-    while not receiver.received and time.monotonic() - started < 10:
-        time.sleep(0.05)
-    assert receiver.received, "the live event waited behind the same organization's sandbox endpoints"
-    assert time.monotonic() - started < 1.5
-    dispatcher.join(timeout=60)
-    assert drip.most_open == 3  # the sandbox had its whole share, and the live one its own
+    assert dispatch_until_received(receiver) < 1.5, "the live event waited behind the organization's sandbox"
+    assert drip.most_open == 3  # the sandbox had its whole share, and the live mode its own
 
 
 @pytest.mark.django_db
