@@ -238,6 +238,10 @@ def test_the_throttled_operations_and_only_they_document_rate_limit_headers(open
         ("/v1/webhooks/endpoints/{endpoint_id}/test", "post"),
         ("/v1/webhooks/endpoints/{endpoint_id}/recover", "post"),
         ("/v1/events/{event_id}/redeliver", "post"),
+        ("/v1/suppressions", "post"),
+        ("/v1/suppressions/{suppression_id}", "delete"),
+        ("/v1/webhooks/endpoints", "post"),
+        ("/v1/webhooks/endpoints/{endpoint_id}", "patch"),
     }
 
 
