@@ -1,6 +1,13 @@
-"""Limits every API and inbound webhook request meets before anything reads it."""
+"""Limits every API and inbound webhook request meets: its size before anything reads it, and how
+long it may wait for the database."""
 
+import contextlib
+import threading
+import time
+
+import psycopg
 from django.conf import settings
+from django.db import OperationalError, connection
 
 from api.errors import (
     ApiError,
@@ -64,3 +71,47 @@ class ApiRequestLimitsMiddleware:
             if error is not None:
                 return json_error(error)
         return self.get_response(request)
+
+
+class DatabaseDeadlineMiddleware:
+    """An API or webhook request waits at most DB_REQUEST_TIMEOUT_SECONDS for the database in all (a
+    row lock another transaction holds, a table a migration rewrites): past it, the query in flight
+    is cancelled in the server and any later one refused, so the request's transaction rolls back
+    and it is answered 503 service_unavailable. Kept in this process, not set on the database
+    session, which a pooler in transaction mode shares between clients."""
+
+    PREFIXES = ApiRequestLimitsMiddleware.PREFIXES
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith(self.PREFIXES) or connection.vendor != "postgresql":
+            return self.get_response(request)
+        seconds = settings.DB_REQUEST_TIMEOUT_SECONDS
+        deadline = time.monotonic() + seconds
+        in_flight: dict = {}
+
+        def guard(execute, sql, params, many, context):
+            if time.monotonic() >= deadline:
+                raise OperationalError(f"The request's {seconds} s for the database have passed.")
+            in_flight["connection"] = context["connection"].connection
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                in_flight.pop("connection", None)
+
+        def cancel() -> None:
+            raw = in_flight.get("connection")
+            if raw is not None:
+                with contextlib.suppress(psycopg.Error):
+                    raw.cancel_safe(timeout=2)
+
+        timer = threading.Timer(seconds, cancel)
+        timer.daemon = True
+        timer.start()
+        try:
+            with connection.execute_wrapper(guard):
+                return self.get_response(request)
+        finally:
+            timer.cancel()

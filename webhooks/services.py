@@ -2,6 +2,7 @@
 
 import base64
 import secrets
+import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -27,11 +28,18 @@ def _new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+# The address check when an endpoint is saved runs on the request's thread: a short deadline.
+SAVE_LOOKUP_SECONDS = 3
+
+
 def _checked_url(url: str) -> str:
     try:
-        guard.resolve(url)
+        guard.resolve(url, deadline=time.monotonic() + SAVE_LOOKUP_SECONDS)
     except guard.AddressNotAllowed as exc:
         raise ValidationFailed(fields={"url": [str(exc)]}) from exc
+    except guard.DeadlineExceeded as exc:
+        message = f"The host could not be looked up within {SAVE_LOOKUP_SECONDS} s; try again."
+        raise ValidationFailed(fields={"url": [message]}) from exc
     return url
 
 

@@ -30,6 +30,8 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# How long an API or webhook request may wait for the database in all before it is answered 503.
+DB_REQUEST_TIMEOUT_SECONDS = env.float("DB_REQUEST_TIMEOUT_SECONDS", 10, validate=validate.Range(min=0.1))
 
 # --- Redis: job queues and the shared cache -----------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", "")
