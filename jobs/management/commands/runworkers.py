@@ -6,6 +6,7 @@ is rq's WorkerPool: WORKER_POOLS[queue]["processes"] worker processes (DELIVERY_
 again. SIGTERM stops them gracefully.
 """
 
+import ctypes
 import os
 import signal
 
@@ -20,6 +21,28 @@ from rq.worker_pool import WorkerPool
 def _default_signal_handlers() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+# Linux's prctl option: a signal this process gets when the thread that forked it ends.
+PR_SET_PDEATHSIG = 1
+_forked_by = {"pid": 0}
+
+
+def _remember_parent() -> None:
+    _forked_by["pid"] = os.getpid()
+
+
+def _die_with_parent() -> None:
+    """A worker SIGTERMed (so it stops as it would on any stop) when its pool dies, however it died,
+    and likewise a worker's scheduler when its worker dies: none is left running, holding the queue's
+    scheduler lock, behind a pool that is gone."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return  # not Linux: nothing to ask for
+    if os.getppid() != _forked_by["pid"]:
+        os.kill(os.getpid(), signal.SIGTERM)  # the parent died before the request took effect
 
 
 class StartedPool(WorkerPool):
@@ -37,6 +60,7 @@ class StartedPool(WorkerPool):
         signal.signal(signal.SIGTERM, hold)
         # A worker starts with Python's own handlers, as it would have without the hold, until rq's.
         os.register_at_fork(after_in_child=_default_signal_handlers)
+        os.register_at_fork(before=_remember_parent, after_in_child=_die_with_parent)
         super().start(burst=burst, logging_level=logging_level)
 
     def start_workers(self, burst: bool = True, _sleep: float = 0, logging_level: str = "INFO"):
