@@ -77,6 +77,8 @@ def _claim_row(claim: IdempotentRequest, *, expired_before) -> bool:
         "created_at = EXCLUDED.created_at, response_status = NULL, response_body = NULL "
         "WHERE held.created_at < %s RETURNING id"
     )
+    # Raw SQL, the one place in the product: see the docstring (a conditional upsert that says whether
+    # it won the row, guarded by a transaction-scoped advisory lock; the ORM can say neither).
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Only the holder of the key's lock may write its row; the others never wait for it.
