@@ -76,7 +76,11 @@ def delivery_attempts_queue(
             on_enqueued(taken, len(ids))
 
     if len(ids) == 1:
-        enqueue_on_commit(DELIVER_JOB, ids[0], queue_name="delivery", on_result=heard, retry=retry_policy())
+        # At the front: a worker runs one job at a time, so a lone send never waits behind another
+        # organization's batches of DELIVERY_BATCH_SIZE.
+        enqueue_on_commit(
+            DELIVER_JOB, ids[0], queue_name="delivery", on_result=heard, retry=retry_policy(), at_front=True
+        )
     elif ids:
         size = settings.DELIVERY_BATCH_SIZE
         enqueue_on_commit(

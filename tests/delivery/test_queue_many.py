@@ -36,6 +36,21 @@ def test_a_lone_send_is_its_own_job_and_many_go_a_batch_to_a_job(organization, d
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_lone_send_goes_ahead_of_another_organizations_batches_already_waiting(
+    organization, other_organization, delivery_queue, settings
+):
+    settings.DELIVERY_BATCH_SIZE = 2
+    bulk = [InvitationFactory(organization=other_organization) for _ in range(6)]
+    with transaction.atomic():
+        delivery_attempts_queue(invitations=bulk, actor=TEST_ACTOR)
+    with transaction.atomic():
+        (lone,) = delivery_attempts_queue(invitations=[InvitationFactory(organization=organization)], actor=TEST_ACTOR)
+    first, *waiting = delivery_queue.get_jobs()
+    assert (first.func_name, first.args) == ("delivery.jobs.deliver_attempt", (lone.pk,))
+    assert [job.func_name for job in waiting] == ["delivery.jobs.deliver_attempts"] * 3
+
+
+@pytest.mark.django_db(transaction=True)
 def test_when_redis_is_down_after_commit_the_attempts_stay_queued_and_nothing_raises(organization, settings):
     settings.RQ_QUEUES = {**settings.RQ_QUEUES, "delivery": {"URL": "redis://127.0.0.1:1/0", "DEFAULT_TIMEOUT": 60}}
     invitations = [InvitationFactory(organization=organization) for _ in range(3)]
