@@ -2,7 +2,7 @@
 (the Procfile's web process), or `gunicorn invitations_project.wsgi`.
 
 Environment: PORT (8000) or GUNICORN_BIND, WEB_CONCURRENCY (workers; 2 per CPU + 1),
-GUNICORN_TIMEOUT (30 s). `kill -HUP` on the master reloads the code gracefully: new workers start,
+GUNICORN_TIMEOUT (30 s), GUNICORN_WORKER_CONNECTIONS (1000), WEB_HEADER_TIMEOUT_SECONDS (10 s). `kill -HUP` on the master reloads the code gracefully: new workers start,
 the old ones finish their requests (up to graceful_timeout) and exit.
 """
 
@@ -16,9 +16,12 @@ from gunicorn.glogging import Logger
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 # gunicorn's asyncio worker for Django's ASGI application: it reads each request in its event loop, so
-# clients that send slowly (or hold half-sent headers open) cost a socket each, never a thread. Up to
-# worker_connections per worker. The WSGI application runs on the threaded worker (``on_starting``).
-worker_class = "asgi"
+# clients that send slowly (or hold half-sent headers open) cost a socket each, never a thread. At most
+# worker_connections per worker, and a connection's first request must arrive within
+# WEB_HEADER_TIMEOUT_SECONDS (invitations_project/webserver.py). The WSGI application runs on the
+# threaded worker (``on_starting``).
+ASGI_WORKER = "invitations_project.webserver.ASGIWorker"
+worker_class = ASGI_WORKER
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 asgi_lifespan = "off"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
@@ -88,7 +91,7 @@ def on_starting(server):
     # `gunicorn invitations_project.wsgi`, the command Django's deployment docs show, names the WSGI
     # application: run it on gunicorn's threaded worker rather than hand it to the ASGI worker.
     module = (server.app.app_uri or "").partition(":")[0]
-    if server.cfg.worker_class_str == "asgi" and module.endswith(".wsgi"):
+    if server.cfg.worker_class_str in ("asgi", ASGI_WORKER) and module.endswith(".wsgi"):
         server.cfg.set("worker_class", "gthread")
         server.cfg.set("threads", int(os.environ.get("GUNICORN_THREADS", "8")))
         server.worker_class = server.cfg.worker_class

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit
@@ -156,8 +157,11 @@ def service_environment(**extra: str) -> dict[str, str]:
 procfile_command = harness.procfile_command
 
 
-def start_gunicorn(children: Children, *, env: dict[str, str], log: Path, workers: int = 1) -> int:
+def start_gunicorn(
+    children: Children, *, env: dict[str, str], log: Path, workers: int = 1, wrapper: Sequence[str] = ()
+) -> int:
     """The Procfile's web process with ``workers`` workers (gunicorn.conf.py for the rest); its port.
+    ``wrapper``: a command it runs under (``prlimit --nofile=…``).
 
     The listening socket is bound here and handed over, so requests sent before gunicorn is ready
     wait in its backlog: nothing polls for readiness.
@@ -166,7 +170,7 @@ def start_gunicorn(children: Children, *, env: dict[str, str], log: Path, worker
     fd = listener.fileno()
     try:
         args = ["--bind", f"fd://{fd}", "--workers", str(workers), "--log-level", "warning"]
-        children.start([*procfile_command("web"), *args], env=env, log=log, pass_fds=(fd,))
+        children.start([*wrapper, *procfile_command("web"), *args], env=env, log=log, pass_fds=(fd,))
         return listener.getsockname()[1]
     finally:
         listener.close()

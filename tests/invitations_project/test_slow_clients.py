@@ -159,7 +159,7 @@ def test_gunicorn_serves_django_as_its_deployment_docs_name_it_asgi_or_wsgi(
         head, _, body = answer.partition(b"\r\n\r\n")
         assert head.split(b" ", 2)[1] == b"200", answer[:500]
         assert json.loads(body)["pagination"]["total"] == 0
-        worker = "gthread" if application.endswith("wsgi") else "asgi"
+        worker = "gthread" if application.endswith("wsgi") else "invitations_project.webserver.ASGIWorker"
         assert f"Using worker: {worker}" in (tmp_path / "web.log").read_text()
     finally:
         children.stop_all()
