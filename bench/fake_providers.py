@@ -2,10 +2,11 @@
 Postmark's (anymail's Postmark backend, pointed at it with ANYMAIL_POSTMARK_API_URL) and Twilio's
 Messages API (the twilio client, pointed at it with TWILIO_API_BASE_URL).
 
-Each records the calls per idempotency key: Postmark's X-Delivery-Attempt header, which the fake
-honours as a provider that honours it does (a repeated key gets the first answer and delivers
-nothing new); for Twilio, whose Messages API takes no key, the attempt named in the status callback
-URL, so a repeated attempt is a message the recipient got twice.
+Each records the messages it took per attempt: for Postmark, the X-Delivery-Attempt header; for
+Twilio, the attempt named in the status callback URL. Neither API takes an idempotency key, so each
+call makes a message, as theirs do: an attempt named in two messages is an email or SMS its recipient
+got twice. The service finds an earlier try's message as it would at the real ones: Postmark's
+outbound message search by metadata, Twilio's message list.
 """
 
 import base64
@@ -42,6 +43,12 @@ class FakeProvider:
         self.calls: Counter[str] = Counter()
         self.answers: dict[str, str] = {}
         self.connections = 0
+        # Calls read and not yet answered; ``received`` is set by the first call.
+        self.in_flight = 0
+        self.received = threading.Event()
+        # Take each POST's messages but close the connection instead of answering, as a connection
+        # cut after the provider took a call does.
+        self.drop_answers = False
         self.lock = threading.Lock()
         provider = self
 
@@ -61,8 +68,18 @@ class FakeProvider:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(provider.latency)
-                status, payload, content_type = provider.handle(self, body)
+                with provider.lock:
+                    provider.in_flight += 1
+                provider.received.set()
+                try:
+                    time.sleep(provider.latency)
+                    status, payload, content_type = provider.handle(self, body)
+                finally:
+                    with provider.lock:
+                        provider.in_flight -= 1
+                if provider.drop_answers and self.command == "POST":
+                    self.close_connection = True
+                    return
                 raw = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -81,12 +98,14 @@ class FakeProvider:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def record(self, key: str) -> str:
-        """Count a call for ``key``; the id of the message the first call for it made."""
+        """Count a message for ``key``; a new message id."""
         with self.lock:
             self.calls[key] += 1
-            return self.answers.setdefault(key, uuid.uuid4().hex)
+            self.answers[key] = message_id = uuid.uuid4().hex
+            return message_id
 
     def repeated(self) -> int:
+        """Messages beyond the first for an attempt: each one a message its recipient got again."""
         return sum(count - 1 for count in self.calls.values() if count > 1)
 
     def stop(self) -> None:
@@ -94,7 +113,9 @@ class FakeProvider:
 
 
 class FakePostmark(FakeProvider):
-    """Postmark's /email and /email/batch; ``messages`` keeps every message's JSON. A recipient in
+    """Postmark's /email, /email/batch and the outbound message search (GET /messages/outbound with
+    count, offset and metadata_<key> filters, newest first); ``messages`` keeps every message's JSON,
+    ``lookups`` counts the searches. A recipient in
     ``fail_once`` makes the next call with it answer 500 once, as a passing outage would (the whole
     call, batch or not). One in ``inactive`` is refused as Postmark refuses an address that bounced
     before: HTTP 422 ErrorCode 406 for a single message, that message's result in a batch. One in
@@ -106,9 +127,16 @@ class FakePostmark(FakeProvider):
         self.inactive: set[str] = set()
         self.rate_limited_once: set[str] = set()
         self.batch_calls = 0
+        self.lookups = 0
+        self.search_fails = False
+        self.sent: list[tuple[str, dict]] = []
         super().__init__(latency)
 
     def handle(self, handler, body: bytes):
+        if handler.command == "GET":
+            if self.search_fails:
+                return 500, {"ErrorCode": 500, "Message": "Internal server error"}, "application/json"
+            return self.search(handler.path)
         if handler.command != "POST":
             return 405, {"ErrorCode": 405, "Message": "Method not allowed"}, "application/json"
         data = json.loads(body or b"{}")
@@ -141,16 +169,54 @@ class FakePostmark(FakeProvider):
                 f"addresses: {message['To']}. Inactive recipients are ones that have generated a hard bounce, a spam "
                 "complaint, or a manual suppression.",
             }
+        key = next((h["Value"] for h in message.get("Headers", []) if h.get("Name") == "X-Delivery-Attempt"), "")
+        message_id = str(uuid.UUID(self.record(key)))
         with self.lock:
             self.messages.append(message)
-        key = next((h["Value"] for h in message.get("Headers", []) if h.get("Name") == "X-Delivery-Attempt"), "")
+            self.sent.append((message_id, message))
         return {
             "To": message.get("To", ""),
             "SubmittedAt": "2026-12-01T12:00:00.0000000Z",
-            "MessageID": str(uuid.UUID(self.record(key))),
+            "MessageID": message_id,
             "ErrorCode": 0,
             "Message": "OK",
         }
+
+    def search(self, target: str):
+        path, _, query = target.partition("?")
+        if path.rstrip("/") != "/messages/outbound":
+            return 404, {"ErrorCode": 404, "Message": "Not found"}, "application/json"
+        params = {name: values[0] for name, values in parse_qs(query).items()}
+        try:
+            count, offset = int(params["count"]), int(params["offset"])
+        except (KeyError, ValueError):
+            return 422, {"ErrorCode": 1, "Message": "count and offset are required."}, "application/json"
+        wanted = {
+            name.removeprefix("metadata_"): value for name, value in params.items() if name.startswith("metadata_")
+        }
+        with self.lock:
+            self.lookups += 1
+            found = [
+                (message_id, message)
+                for message_id, message in reversed(self.sent)
+                if all((message.get("Metadata") or {}).get(name) == value for name, value in wanted.items())
+            ]
+        summaries = [
+            {
+                "MessageID": message_id,
+                "MessageStream": "outbound",
+                "To": [{"Email": message.get("To", ""), "Name": None}],
+                "Recipients": [message.get("To", "")],
+                "From": message.get("From", ""),
+                "Subject": message.get("Subject", ""),
+                "Tag": message.get("Tag", ""),
+                "Metadata": message.get("Metadata") or {},
+                "Status": "Sent",
+                "ReceivedAt": "2026-12-01T07:00:00.0000000-05:00",
+            }
+            for message_id, message in found[offset : offset + count]
+        ]
+        return 200, {"TotalCount": len(found), "Messages": summaries}, "application/json"
 
 
 class FakeTwilio(FakeProvider):

@@ -11,11 +11,11 @@ Prints the wall time from the command's start until every invitation is `sent`, 
 the service's processes (Python, PostgreSQL, Redis) spent meanwhile, a message's share of it, what the
 provider received (distinct attempt keys, calls repeating a key), the billing events, and the
 workers' peak memory (VmHWM of each worker and its scheduler, summed). With --kill, one worker is
-SIGKILLed once a third is sent and another started in its place, as a supervisor would; the
-sweeper (rqcron, with short leases for the run) hands the attempts it held to the others. The fake
-provider honours the idempotency key the service sends (X-Delivery-Attempt): a repeated key gets
-the first answer again and delivers nothing new, as a provider that honours it does. Twilio takes
-no key: there a repeated attempt (named in the status callback URL) is an SMS sent twice.
+SIGKILLed once a third is sent, at a moment the provider holds a call of it (the provider goes on
+and takes what it holds), and another started in its place, as a supervisor would; the sweeper
+(rqcron, with short leases for the run) hands the attempts it held to the others, which ask the
+provider before sending again (Postmark's outbound message search, Twilio's message list). Neither
+API takes an idempotency key: an attempt in two of the provider's messages was sent twice.
 """
 
 import argparse
@@ -141,6 +141,8 @@ def main() -> None:
         while (done := sent_count()) < args.count and time.monotonic() < deadline:
             peak = max(peak, process_tree_peak_kib([w.pid for w in workers]))
             if args.kill and killed is None and done >= args.count // 3:
+                while not provider.in_flight:  # the provider holds a call
+                    time.sleep(0.005)
                 killed = workers[0]
                 os.killpg(killed.pid, signal.SIGKILL)
                 killed.wait()
@@ -174,9 +176,8 @@ def main() -> None:
     )
     print(f"sent: {done} of {args.count} in {elapsed:.1f} s ({done / elapsed:.1f}/s)")
     print(f"lost: {args.count - done}")
-    print(f"provider: {len(provider.calls)} distinct attempts, {repeated} calls repeating a key")
-    if args.channel == "sms":
-        print(f"provider: {provider.lookups} lookups of an earlier try's message before sending again")
+    print(f"provider: {len(provider.calls)} distinct attempts, {repeated} sent twice")
+    print(f"provider: {provider.lookups} lookups of an earlier try's message before sending again")
     print(f"billing events: {billed}")
     print(f"sends tried more than once: {retried_sends}" + "".join(f"; {n}× {e!r}" for e, n in retried.items()))
     # This process is the fake provider: its own CPU is the provider's, not the service's.

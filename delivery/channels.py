@@ -4,6 +4,7 @@ import re
 import smtplib
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import make_msgid
 
 import requests
@@ -107,6 +108,11 @@ def render(attempt: DeliveryAttempt) -> RenderedMessage:
     return RenderedMessage(subject=subject, text=text, html=html, language=language)
 
 
+# The metadata key naming the attempt in every email: the tracking webhooks echo it back, and the
+# provider's message search finds an earlier try's message by it.
+ATTEMPT_METADATA_KEY = "delivery_attempt_id"
+
+
 def idempotency_key(attempt: DeliveryAttempt) -> str:
     return f"delivery-attempt-{attempt.pk}"
 
@@ -124,7 +130,7 @@ def _email_message(attempt: DeliveryAttempt, rendered: RenderedMessage) -> Anyma
     message.attach_alternative(rendered.html, "text/html")
     message.connection = _email_connection()
     # Read by anymail ESPs; the tracking webhooks echo the metadata back.
-    message.metadata = {"delivery_attempt_id": str(attempt.pk), "invitation_token": attempt.invitation.token}
+    message.metadata = {ATTEMPT_METADATA_KEY: str(attempt.pk), "invitation_token": attempt.invitation.token}
     message.tags = ["invitation"]
     return message
 
@@ -135,7 +141,34 @@ def _recipient_refused(said: str) -> DeliveryError:
     )
 
 
+def earlier_try_since(attempt: DeliveryAttempt) -> datetime | None:
+    """When the earliest try of this attempt began that may have reached the provider unrecorded (its
+    worker lost, or its answer never came), or None. Such a try is looked for before sending again."""
+    tries = (getattr(attempt, "lost_try_claimed_at", None), attempt.unsure_since)
+    return min((when for when in tries if when is not None), default=None)
+
+
+def _earlier_email(attempt: DeliveryAttempt) -> str | None:
+    """The id of the message an earlier, unrecorded try of this attempt left with the provider, if it
+    did. Postmark takes no idempotency key, so it is asked: its outbound message search by the
+    attempt's metadata. Another email backend cannot be asked (None: the send goes again)."""
+    if earlier_try_since(attempt) is None or settings.EMAIL_BACKEND != POSTMARK_BACKEND:
+        return None
+    try:
+        return postmark.postmark_outbound_message_id(metadata_key=ATTEMPT_METADATA_KEY, value=str(attempt.pk))
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        raise DeliveryError(
+            f"Not sent again yet: the email provider could not say whether an earlier try reached it "
+            f"({exc.__class__.__name__}).",
+            permanent=False,
+            unsure=True,
+        ) from exc
+
+
 def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
+    earlier = _earlier_email(attempt)
+    if earlier is not None:
+        return earlier
     message = _email_message(attempt, rendered)
     try:
         message.send(fail_silently=False)
@@ -179,7 +212,7 @@ def send_email_batch(attempts: list[DeliveryAttempt]) -> list[str | DeliveryErro
     try:
         response = postmark.postmark_batch_send(messages)
     except requests.RequestException as exc:
-        # It may have reached the provider: the retries carry the same keys.
+        # It may have reached the provider: each retry asks it first (``_earlier_email``).
         if isinstance(exc, requests.Timeout):
             error = DeliveryError("The email provider did not answer in time.", permanent=False, unsure=True)
         else:
@@ -194,7 +227,7 @@ def send_email_batch(attempts: list[DeliveryAttempt]) -> list[str | DeliveryErro
     except ValueError:
         answers = None
     if not isinstance(answers, list) or len(answers) != len(attempts):
-        # The messages may have been taken: their retries carry the same keys.
+        # The messages may have been taken: each retry asks the provider first.
         error = DeliveryError("The email provider's batch answer could not be read.", permanent=False, unsure=True)
         return [error] * len(attempts)
     return [_batch_result(answer) for answer in answers]
@@ -287,10 +320,7 @@ def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         status_callback=sms_status_callback_url(attempt),
         # A try lost with its worker, or one whose answer never came, may have reached Twilio, which
         # takes no idempotency key: the earliest such try.
-        earlier_try_since=min(
-            (when for when in (getattr(attempt, "lost_try_claimed_at", None), attempt.unsure_since) if when),
-            default=None,
-        ),
+        earlier_try_since=earlier_try_since(attempt),
     )
     try:
         return get_sms_backend().send(sms)

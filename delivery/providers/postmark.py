@@ -1,7 +1,11 @@
-"""A small client of Postmark's batch endpoint, called as Postmark documents it: `POST /email/batch`
-with a JSON array of up to 500 messages, authenticated by the `X-Postmark-Server-Token` header, and
-answered by one result per message, in order
-(https://postmarkapp.com/developer/api/email-api#send-batch-emails).
+"""A small client of two Postmark endpoints, called as Postmark documents them, authenticated by the
+`X-Postmark-Server-Token` header:
+
+- `POST /email/batch` with a JSON array of up to 500 messages, answered by one result per message, in
+  order (https://postmarkapp.com/developer/api/email-api#send-batch-emails);
+- `GET /messages/outbound` with `metadata_<key>=<value>`, the outbound message search: whether
+  Postmark has a message whose metadata holds that value
+  (https://postmarkapp.com/developer/api/messages-api#outbound-message-search).
 
 anymail sends one message a call; a delivery batch's emails go here in one. It reads anymail's own
 settings (ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_POSTMARK_API_URL, ANYMAIL_REQUESTS_TIMEOUT), so
@@ -46,18 +50,32 @@ def postmark_batch_send(messages: list[dict]) -> requests.Response:
     """POST the messages to /email/batch; the response as it came (raises requests' errors)."""
     if not 1 <= len(messages) <= BATCH_LIMIT:
         raise ValueError(f"Postmark takes 1 to {BATCH_LIMIT} messages a batch, not {len(messages)}.")
-    options = settings.ANYMAIL
-    api_url = str(options.get("POSTMARK_API_URL") or DEFAULT_API_URL)
+    return _call("POST", "email/batch", json=messages)
+
+
+def postmark_outbound_message_id(*, metadata_key: str, value: str) -> str | None:
+    """The MessageID of a message Postmark took with ``metadata_key`` = ``value`` in its metadata, or
+    None when it has none. Raises requests' errors, and HTTPError for an answer other than 200."""
+    response = _call("GET", "messages/outbound", params={"count": 1, "offset": 0, f"metadata_{metadata_key}": value})
+    response.raise_for_status()
+    found = response.json().get("Messages") or []
+    return str(found[0]["MessageID"]) if found else None
+
+
+def _call(method: str, path: str, **options) -> requests.Response:
+    anymail = settings.ANYMAIL
+    api_url = str(anymail.get("POSTMARK_API_URL") or DEFAULT_API_URL)
     session = getattr(_sessions, "session", None)
     if session is None:
-        # One session a thread: its TCP connection is kept from one batch to the next.
+        # One session a thread: its TCP connection is kept from one call to the next.
         session = _sessions.session = requests.Session()
-    return session.post(
-        api_url.rstrip("/") + "/email/batch",
-        json=messages,
+    return session.request(
+        method,
+        api_url.rstrip("/") + "/" + path,
         headers={
             "Accept": "application/json",
-            "X-Postmark-Server-Token": str(options.get("POSTMARK_SERVER_TOKEN", "")),
+            "X-Postmark-Server-Token": str(anymail.get("POSTMARK_SERVER_TOKEN", "")),
         },
-        timeout=float(options.get("REQUESTS_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS),
+        timeout=float(anymail.get("REQUESTS_TIMEOUT") or DEFAULT_TIMEOUT_SECONDS),
+        **options,
     )

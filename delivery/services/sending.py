@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.principals import Actor
@@ -83,22 +83,33 @@ def _claimed(attempt_ids: list[int]) -> list[DeliveryAttempt]:
 
 
 def delivery_attempts_claim(*, attempt_ids: list[int]) -> list[DeliveryAttempt]:
-    """Take a batch of attempts for sending in one UPDATE: those still queued or waiting to retry.
-    The others (another job has them, or they are done) are left out; a `sending` one whose worker
-    was lost is taken over by its own job from the sweeper (``delivery_attempt_claim``)."""
+    """Take a batch of attempts for sending in one UPDATE: those still queued or waiting to retry,
+    and those `sending` under a claim older than DELIVERY_SENDING_TIMEOUT_SECONDS (their worker was
+    lost: each keeps ``lost_try_claimed_at``, as ``delivery_attempt_claim`` gives it). The others
+    (another job has them, or they are done) are left out."""
     claimed = _claim_many(attempt_ids, timezone.now())
-    return _claimed(claimed) if claimed else []
+    if not claimed:
+        return []
+    attempts = _claimed(list(claimed))
+    for attempt in attempts:
+        attempt.lost_try_claimed_at = claimed[attempt.pk]
+    return attempts
 
 
-def _claim_many(attempt_ids: list[int], now: datetime) -> list[int]:
-    """The ids moved to `sending` by this claim: exactly those, however many jobs claim at once.
-    The claimable rows are locked first, skipping any that another claim holds, then moved."""
+def _claim_many(attempt_ids: list[int], now: datetime) -> dict[int, datetime | None]:
+    """The ids moved to `sending` by this claim, exactly those however many jobs claim at once, each
+    with the claim a lost worker left on it (or None). The claimable rows are locked first, skipping
+    any that another claim holds, then moved."""
+    lost_before = now - timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
+    waiting = Q(status__in=(Attempt.QUEUED, Attempt.RETRYING))
+    lost = Q(status=Attempt.SENDING, claimed_at__lt=lost_before)
     with transaction.atomic():
-        claimable = list(
-            DeliveryAttempt.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=attempt_ids, status__in=(Attempt.QUEUED, Attempt.RETRYING))
-            .values_list("pk", flat=True)
-        )
+        claimable = {
+            pk: claimed_at if status == Attempt.SENDING else None
+            for pk, status, claimed_at in DeliveryAttempt.objects.select_for_update(skip_locked=True)
+            .filter(waiting | lost, pk__in=attempt_ids)
+            .values_list("pk", "status", "claimed_at")
+        }
         DeliveryAttempt.objects.filter(pk__in=claimable).update(
             status=Attempt.SENDING, claimed_at=now, updated_at=now, tries=F("tries") + 1
         )
@@ -206,12 +217,14 @@ def provider_calls(attempts: list[DeliveryAttempt]) -> list[str | channels.Deliv
     the provider's batch API where it has one (``channels.email_batch_size``)."""
     if len(attempts) == 1:
         return [_call(attempts[0])]
-    emails = [attempt for attempt in attempts if attempt.channel == "email"]
+    # An email with an earlier, unrecorded try goes alone: the provider is asked about that try first.
+    emails = [a for a in attempts if a.channel == "email" and channels.earlier_try_since(a) is None]
     size = channels.email_batch_size() if len(emails) > 1 else 1
     if size == 1:
         return list(_provider_pool().map(_call, attempts))
     pool = _provider_pool()
-    singles = {a.pk: pool.submit(_call, a) for a in attempts if a.channel != "email"}
+    batched = {a.pk for a in emails}
+    singles = {a.pk: pool.submit(_call, a) for a in attempts if a.pk not in batched}
     chunks = [emails[start : start + size] for start in range(0, len(emails), size)]
     batches = [(chunk, pool.submit(_call_batch, chunk)) for chunk in chunks]
     outcomes = {pk: future.result() for pk, future in singles.items()}
@@ -250,8 +263,12 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     attempt.error_message = message
     attempt.retry_at = None if final else now + timedelta(seconds=retry_wait(attempt.tries))
     attempt.failed_at = now if final else None
-    if error.unsure and attempt.unsure_since is None:
-        attempt.unsure_since = attempt.claimed_at
+    if attempt.unsure_since is None:
+        # A try that may have reached the provider (this one, or one lost with its worker) is looked
+        # for before the next one sends.
+        attempt.unsure_since = getattr(attempt, "lost_try_claimed_at", None) or (
+            attempt.claimed_at if error.unsure else None
+        )
     with transaction.atomic():
         attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "unsure_since", "updated_at"])
         if error.suppress_as:

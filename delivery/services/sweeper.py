@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from delivery.models import DeliveryAttempt
 from delivery.selectors import delivery_attempts_stale
-from delivery.services.queueing import DELIVER_BATCH_JOB, DELIVER_JOB, retry_policy
+from delivery.services.queueing import DELIVER_BATCH_JOB
 from jobs.queueing import enqueue_now
 
 logger = logging.getLogger(__name__)
@@ -52,23 +52,12 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
         by_status[attempt.status].append(attempt.pk)
     if dry_run:
         return result
-    lost = [attempt for attempt in stale if attempt.status == DeliveryAttempt.Status.SENDING]
-    waiting = [attempt for attempt in stale if attempt.status != DeliveryAttempt.Status.SENDING]
     size = settings.DELIVERY_BATCH_SIZE
-    # A lost worker's send is taken over by a job of its own (``delivery_attempt_claim``); the
-    # others go as batches, so a backlog waiting for its jobs costs a job per batch, not per send.
-    for start in range(0, len(lost), batch_size):
-        chunk = lost[start : start + batch_size]
-        _requeue(
-            result,
-            chunk,
-            now,
-            DELIVER_JOB,
-            batch=[(attempt.pk,) for attempt in chunk],
-            per_job_options=[{"retry": retry_policy(tries_done=attempt.tries)} for attempt in chunk],
-        )
-    for start in range(0, len(waiting), batch_size):
-        chunk = waiting[start : start + batch_size]
+    # As batches, so a backlog waiting for its jobs costs a job per batch, not per send; a lost
+    # worker's sends are taken over the same way (``delivery_attempts_claim``), each provider asked
+    # first whether the lost try reached it.
+    for start in range(0, len(stale), batch_size):
+        chunk = stale[start : start + batch_size]
         ids = [attempt.pk for attempt in chunk]
         _requeue(result, chunk, now, DELIVER_BATCH_JOB, batch=[(ids[i : i + size],) for i in range(0, len(ids), size)])
     if result.found:

@@ -52,7 +52,8 @@ BILLING_DEFAULT_PRICES = {
 # A `queued` attempt untouched this long (Redis was down at commit, or its job was lost) is
 # enqueued again; so is a `retrying` one whose retry is this late.
 DELIVERY_SWEEP_GRACE_SECONDS = env.int("DELIVERY_SWEEP_GRACE_SECONDS", 120, validate=NOT_NEGATIVE)
-# An attempt `sending` this long lost its worker; it is sent again with the same idempotency key.
+# An attempt `sending` this long lost its worker; it is taken over, the provider asked first
+# whether the lost try reached it.
 # Longer than the delivery queue's job timeout, so a slow but live send is never taken over.
 DELIVERY_SENDING_TIMEOUT_SECONDS = env.int("DELIVERY_SENDING_TIMEOUT_SECONDS", 300, validate=POSITIVE)
 # Many sends at once (a bulk resend, reminders) go this many to a job: claimed together, their

@@ -112,7 +112,7 @@ def test_the_provider_latency_benchmark_sends_every_invitation_once_through_the_
     )
     assert f"channel: {channel}, workers: 2" in out, out
     assert "sent: 40 of 40" in out, out
-    assert "lost: 0" in out and "provider: 40 distinct attempts, 0 calls repeating a key" in out, out
+    assert "lost: 0" in out and "provider: 40 distinct attempts, 0 sent twice" in out, out
     assert "billing events: 40" in out, out
     assert re.search(r"^workers' peak memory: \d+ MiB$", out, re.MULTILINE), out
 

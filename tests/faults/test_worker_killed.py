@@ -11,20 +11,24 @@ restarted worker sends it with the same idempotency key, which the provider hono
 """
 
 import signal
+import time
 from datetime import timedelta
 
 import django_rq
 import pytest
+from django.utils import timezone
 
 from accounts.principals import Actor
 from bench import harness
+from bench.fake_providers import FakePostmark
 from billing.models import BillingEvent
 from delivery.models import DeliveryAttempt
 from invitations.models import Invitation, InvitationEvent
-from invitations.services import invitation_create
+from invitations.services import invitation_create, invitation_resend_bulk
+from tests.factories import InvitationFactory
 from tests.faults import file_sms
 from tests.faults.manage_later import CLOCK_AHEAD_ENV
-from tests.faults.support import kill_session, report, service_environment, sweep, tally
+from tests.faults.support import kill_session, procfile_command, report, service_environment, sweep, tally
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
@@ -121,6 +125,80 @@ def test_a_worker_killed_mid_send_is_taken_over_after_the_lease_and_delivers_onc
             "restarted worker": f"attempt accepted (tries {attempt.tries}), invitation {invitation.status}",
             "provider calls": f"{len(calls)}, all with key {key}",
             "delivered by the provider": len(delivered),
+            "billing events": billed,
+        },
+        lost=lost,
+        duplicates=duplicates,
+    )
+
+
+def test_a_worker_killed_while_postmark_holds_its_batch_sends_each_email_once(
+    children, organization, settings, tmp_path
+):
+    """The Procfile's delivery worker SIGKILLed while a slow Postmark holds its batch: Postmark goes on
+    and takes every message. After the lease each is taken over, found by Postmark's outbound message
+    search by its metadata, and recorded as that message: none is sent again."""
+    provider = FakePostmark(latency=3)
+    env = service_environment(
+        EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
+        ANYMAIL_POSTMARK_SERVER_TOKEN="postmark-server-token",
+        ANYMAIL_POSTMARK_API_URL=provider.url + "/",
+    )
+    now = timezone.now()
+    invitations = [
+        InvitationFactory(
+            organization=organization,
+            recipient=f"held{n}@example.com",
+            created_at=now - timedelta(hours=1),
+            sent_at=now - timedelta(minutes=10),
+        )
+        for n in range(20)
+    ]
+    try:
+        invitation_resend_bulk(invitation_ids=[i.pk for i in invitations], actor=Actor.system("test"))
+        assert [len(job.args[0]) for job in django_rq.get_queue("delivery").get_jobs()] == [20]
+        worker = children.start(
+            [*procfile_command("delivery"), "--processes", "1"], env=env, log=tmp_path / "worker.log"
+        )
+        assert provider.received.wait(timeout=60), (tmp_path / "worker.log").read_text()
+        kill_session(worker.pid)
+        while provider.in_flight:  # Postmark finishes the batch it holds, answering nobody
+            time.sleep(0.1)
+        assert provider.batch_calls == 1 and len(provider.messages) == 20
+        provider.latency = 0.05  # the takeovers' searches: one job each, one after another
+        attempts = list(DeliveryAttempt.objects.order_by("pk"))
+        assert {(a.status, a.tries) for a in attempts} == {(DeliveryAttempt.Status.SENDING, 1)}
+
+        lease_end = max(a.claimed_at for a in attempts) + timedelta(seconds=settings.DELIVERY_SENDING_TIMEOUT_SECONDS)
+        swept = sweep(at=lease_end + timedelta(seconds=1))
+        assert swept == "Enqueued 20 delivery attempts (queued: 0, retry overdue: 0, stuck sending: 20)"
+        restarted = children.start(
+            [harness.PYTHON, "-m", "tests.faults.manage_later", "rqworker", "delivery", "--burst"],
+            env={**env, CLOCK_AHEAD_ENV: str(settings.DELIVERY_SENDING_TIMEOUT_SECONDS + 2)},
+            log=tmp_path / "restarted-worker.log",
+        )
+        assert restarted.wait(timeout=60) == 0, (tmp_path / "restarted-worker.log").read_text()
+    finally:
+        provider.stop()
+
+    delivered = [message["Metadata"]["delivery_attempt_id"] for message in provider.messages]
+    lost, duplicates = tally({str(a.pk) for a in attempts}, delivered)
+    assert (lost, duplicates) == (0, 0)
+    assert provider.lookups == 20
+    message_ids = {message_id for message_id, _message in provider.sent}
+    for attempt in DeliveryAttempt.objects.all():
+        assert (attempt.status, attempt.tries) == (DeliveryAttempt.Status.ACCEPTED, 2)
+        assert attempt.provider_message_id in message_ids
+    assert set(Invitation.objects.values_list("status", flat=True)) == {Invitation.Status.SENT}
+    billed = BillingEvent.objects.filter(source_id__in=[f"attempt:{a.pk}" for a in attempts]).count()
+    assert billed == 20
+    report(
+        "Delivery worker SIGKILLed while Postmark held its batch of 20",
+        {
+            "at the kill": "Postmark took all 20 messages; the attempts stayed sending",
+            "after the lease": swept,
+            "searches by metadata": provider.lookups,
+            "messages Postmark made": len(provider.messages),
             "billing events": billed,
         },
         lost=lost,
