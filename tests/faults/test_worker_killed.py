@@ -27,12 +27,15 @@ from invitations.models import Invitation, InvitationEvent
 from invitations.services import invitation_create, invitation_resend_bulk
 from tests.factories import InvitationFactory
 from tests.faults import file_sms
+from tests.faults.cutting_proxy import CuttingProxy
 from tests.faults.manage_later import CLOCK_AHEAD_ENV
-from tests.faults.support import kill_session, procfile_command, report, service_environment, sweep, tally
+from tests.faults.support import database_url, kill_session, procfile_command, report, service_environment, sweep, tally
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
 PHONE = "+4915112345678"
+# The UPDATE that records a batch's acceptances (client-side binding: the value is in the text).
+ACCEPTANCES_WRITTEN = b"\"status\" = 'accepted'"
 IN_PROCESS = "rq.SimpleWorker"
 FORKING = "rq.Worker"
 
@@ -132,13 +135,16 @@ def test_a_worker_killed_mid_send_is_taken_over_after_the_lease_and_delivers_onc
     )
 
 
-def test_a_worker_killed_while_postmark_holds_its_batch_sends_each_email_once(
-    children, organization, settings, tmp_path
+@pytest.mark.parametrize("fault", ["worker killed", "database cut"])
+def test_a_batch_postmark_took_whose_acceptance_was_never_written_is_sent_once(
+    children, organization, settings, tmp_path, fault
 ):
-    """The Procfile's delivery worker SIGKILLed while a slow Postmark holds its batch: Postmark goes on
-    and takes every message. After the lease each is taken over, found by Postmark's outbound message
-    search by its metadata, and recorded as that message: none is sent again."""
-    provider = FakePostmark(latency=3)
+    """The Procfile's delivery worker SIGKILLed while a slow Postmark holds its batch, or its
+    PostgreSQL connection cut as it writes the acceptances: either way Postmark took every message
+    and the attempts stay `sending`. After the lease each is taken over, found by Postmark's outbound
+    message search by its metadata, and recorded as that message: none is sent again."""
+    provider = FakePostmark(latency=3 if fault == "worker killed" else 0.05)
+    proxy = None
     env = service_environment(
         EMAIL_BACKEND="anymail.backends.postmark.EmailBackend",
         ANYMAIL_POSTMARK_SERVER_TOKEN="postmark-server-token",
@@ -157,15 +163,27 @@ def test_a_worker_killed_while_postmark_holds_its_batch_sends_each_email_once(
     try:
         invitation_resend_bulk(invitation_ids=[i.pk for i in invitations], actor=Actor.system("test"))
         assert [len(job.args[0]) for job in django_rq.get_queue("delivery").get_jobs()] == [20]
-        worker = children.start(
-            [*procfile_command("delivery"), "--processes", "1"], env=env, log=tmp_path / "worker.log"
-        )
-        assert provider.received.wait(timeout=60), (tmp_path / "worker.log").read_text()
-        kill_session(worker.pid)
-        while provider.in_flight:  # Postmark finishes the batch it holds, answering nobody
-            time.sleep(0.1)
+        if fault == "worker killed":
+            worker = children.start(
+                [*procfile_command("delivery"), "--processes", "1"], env=env, log=tmp_path / "worker.log"
+            )
+            assert provider.received.wait(timeout=60), (tmp_path / "worker.log").read_text()
+            kill_session(worker.pid)
+            while provider.in_flight:  # Postmark finishes the batch it holds, answering nobody
+                time.sleep(0.1)
+        else:
+            db = settings.DATABASES["default"]
+            proxy = CuttingProxy((db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432)))
+            cut = proxy.cut_when(ACCEPTANCES_WRITTEN)
+            worker = children.start(
+                [harness.PYTHON, "manage.py", "rqworker", "delivery", "--burst"],
+                env={**env, "DATABASE_URL": database_url(host="127.0.0.1", port=proxy.port)},
+                log=tmp_path / "worker.log",
+            )
+            worker.wait(timeout=60)
+            assert cut.fired.is_set(), (tmp_path / "worker.log").read_text()
         assert provider.batch_calls == 1 and len(provider.messages) == 20
-        provider.latency = 0.05  # the takeovers' searches: one job each, one after another
+        provider.latency = 0.05
         attempts = list(DeliveryAttempt.objects.order_by("pk"))
         assert {(a.status, a.tries) for a in attempts} == {(DeliveryAttempt.Status.SENDING, 1)}
 
@@ -180,6 +198,8 @@ def test_a_worker_killed_while_postmark_holds_its_batch_sends_each_email_once(
         assert restarted.wait(timeout=60) == 0, (tmp_path / "restarted-worker.log").read_text()
     finally:
         provider.stop()
+        if proxy is not None:
+            proxy.close()
 
     delivered = [message["Metadata"]["delivery_attempt_id"] for message in provider.messages]
     lost, duplicates = tally({str(a.pk) for a in attempts}, delivered)
@@ -193,9 +213,9 @@ def test_a_worker_killed_while_postmark_holds_its_batch_sends_each_email_once(
     billed = BillingEvent.objects.filter(source_id__in=[f"attempt:{a.pk}" for a in attempts]).count()
     assert billed == 20
     report(
-        "Delivery worker SIGKILLed while Postmark held its batch of 20",
+        f"Postmark took a batch of 20; then the delivery worker's {fault}",
         {
-            "at the kill": "Postmark took all 20 messages; the attempts stayed sending",
+            "then": "the attempts stayed sending",
             "after the lease": swept,
             "searches by metadata": provider.lookups,
             "messages Postmark made": len(provider.messages),
