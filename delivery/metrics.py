@@ -13,7 +13,7 @@ from jobs.queueing import redis_for
 
 logger = logging.getLogger(__name__)
 
-QUEUES = ("delivery", "webhooks", "default")
+QUEUES = ("delivery", "delivery-sandbox", "webhooks", "default")
 
 
 class OutboxCollector:

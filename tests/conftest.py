@@ -11,6 +11,7 @@ import time
 import django_rq
 import pytest
 import redis
+from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connection
 from redis import Redis
@@ -73,11 +74,12 @@ class CountingWorker(SimpleWorker):
 
 @pytest.fixture
 def run_worker(redis_conn):
-    """Run a real rq worker in burst mode over the delivery queue; returns how many jobs it ran."""
+    """Run a real rq worker in burst mode over the delivery queues (live, then sandbox), as the
+    delivery pool's workers take them; returns how many jobs it ran."""
 
     def run(*, with_scheduler: bool = False) -> int:
-        queue = django_rq.get_queue("delivery", commit_mode="auto")
-        worker = CountingWorker([queue], connection=redis_conn)
+        queues = [django_rq.get_queue(name, commit_mode="auto") for name in settings.WORKER_POOLS["delivery"]["queues"]]
+        worker = CountingWorker(queues, connection=redis_conn)
         worker.work(burst=True, with_scheduler=with_scheduler)
         return worker.executed
 
@@ -304,10 +306,12 @@ def postmark_record(record_type: str, attempt, **fields) -> dict:
     return payload
 
 
-def queued_attempt_ids(queue) -> list[int]:
-    """The delivery attempts the queue's jobs name: a lone send's job names one, a batch's several."""
+def queued_attempt_ids(queue, *, with_sandbox: bool = False) -> list[int]:
+    """The delivery attempts the queue's jobs name: a lone send's job names one, a batch's several.
+    ``with_sandbox``: those waiting in the sandbox delivery queue too."""
+    queues = [queue, django_rq.get_queue("delivery-sandbox")] if with_sandbox else [queue]
     ids: list[int] = []
-    for job in queue.get_jobs():
+    for job in (job for each in queues for job in each.get_jobs()):
         ids += job.args[0] if isinstance(job.args[0], list) else [job.args[0]]
     return ids
 

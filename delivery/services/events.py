@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from api.errors import InvalidRequest
 from delivery.models import DeliveryAttempt, ProviderEvent
-from delivery.services.queueing import DELIVER_JOB, max_tries, retry_policy, retry_wait
+from delivery.services.queueing import DELIVER_JOB, delivery_queue_name, max_tries, retry_policy, retry_wait
 from invitations.services.outcomes import DeliveryOutcome, invitation_delivery_reported
 from jobs.queueing import enqueue_on_commit
 from suppressions.services import suppression_add
@@ -107,7 +107,7 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
             enqueue_on_commit(
                 DELIVER_JOB,
                 attempt.pk,
-                queue_name="delivery",
+                queue_name=delivery_queue_name(livemode=attempt.livemode),
                 delay=wait,
                 retry=retry_policy(tries_done=attempt.tries),
             )

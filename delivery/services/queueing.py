@@ -21,6 +21,12 @@ DELIVER_JOB = "delivery.jobs.deliver_attempt"
 DELIVER_BATCH_JOB = "delivery.jobs.deliver_attempts"
 
 
+def delivery_queue_name(*, livemode: bool) -> str:
+    """The rq queue a send waits in: live and sandbox sends apart, so sandbox traffic, however much,
+    never holds up a live send (the delivery workers take from the live queue first)."""
+    return "delivery" if livemode else "delivery-sandbox"
+
+
 def retry_policy(*, tries_done: int = 0) -> Retry | None:
     """rq's Retry for a job whose attempt has already made `tries_done` provider calls.
 
@@ -69,8 +75,13 @@ def delivery_attempts_queue(
     ``count`` attempts; when it did not, they stay `queued` for the sweeper.
     """
     attempts = DeliveryAttempt.objects.bulk_create([_attempt_for(invitation, actor) for invitation in invitations])
-    ids = [attempt.pk for attempt in attempts]
+    for livemode in sorted({attempt.livemode for attempt in attempts}):
+        ids = [attempt.pk for attempt in attempts if attempt.livemode == livemode]
+        _enqueue(ids, queue_name=delivery_queue_name(livemode=livemode), on_enqueued=on_enqueued)
+    return attempts
 
+
+def _enqueue(ids: list[int], *, queue_name: str, on_enqueued: Callable[[bool, int], None] | None) -> None:
     def heard(taken: bool, _jobs: int) -> None:
         if on_enqueued is not None:
             on_enqueued(taken, len(ids))
@@ -79,17 +90,16 @@ def delivery_attempts_queue(
         # At the front: a worker runs one job at a time, so a lone send never waits behind another
         # organization's batches of DELIVERY_BATCH_SIZE.
         enqueue_on_commit(
-            DELIVER_JOB, ids[0], queue_name="delivery", on_result=heard, retry=retry_policy(), at_front=True
+            DELIVER_JOB, ids[0], queue_name=queue_name, on_result=heard, retry=retry_policy(), at_front=True
         )
-    elif ids:
+    else:
         size = settings.DELIVERY_BATCH_SIZE
         enqueue_on_commit(
             DELIVER_BATCH_JOB,
-            queue_name="delivery",
+            queue_name=queue_name,
             batch=[(ids[start : start + size],) for start in range(0, len(ids), size)],
             on_result=heard,
         )
-    return attempts
 
 
 def delivery_attempts_cancel(*, invitation_ids: Sequence[int], reason: str = "Canceled with its invitation.") -> int:

@@ -18,7 +18,7 @@ from billing.services import SendToBill, billing_event_record_send, billing_even
 from delivery import channels
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.events import provider_event_apply, suppress_recipient
-from delivery.services.queueing import DELIVER_JOB, max_tries, retry_policy, retry_wait
+from delivery.services.queueing import DELIVER_JOB, delivery_queue_name, max_tries, retry_policy, retry_wait
 from invitations.services.outcomes import (
     DeliveryOutcome,
     invitation_delivery_failed,
@@ -139,7 +139,7 @@ def delivery_attempts_send(*, attempt_ids: list[int]) -> list[DeliveryAttempt]:
             enqueue_on_commit(
                 DELIVER_JOB,
                 attempt.pk,
-                queue_name="delivery",
+                queue_name=delivery_queue_name(livemode=attempt.livemode),
                 delay=retry_wait(attempt.tries),
                 retry=retry_policy(tries_done=attempt.tries),
             )

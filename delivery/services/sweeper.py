@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from delivery.models import DeliveryAttempt
 from delivery.selectors import delivery_attempts_stale
-from delivery.services.queueing import DELIVER_BATCH_JOB
+from delivery.services.queueing import DELIVER_BATCH_JOB, delivery_queue_name
 from jobs.queueing import enqueue_now
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
     """
     now = timezone.now()
     result = SweepResult()
-    stale = list(delivery_attempts_stale(now=now).only("id", "status", "tries", "updated_at")[:limit])
+    stale = list(delivery_attempts_stale(now=now).only("id", "status", "tries", "updated_at", "livemode")[:limit])
     by_status: dict[str, list[int]] = {
         DeliveryAttempt.Status.QUEUED: result.queued,
         DeliveryAttempt.Status.RETRYING: result.retrying,
@@ -56,10 +56,15 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
     # As batches, so a backlog waiting for its jobs costs a job per batch, not per send; a lost
     # worker's sends are taken over the same way (``delivery_attempts_claim``), each provider asked
     # first whether the lost try reached it.
-    for start in range(0, len(stale), batch_size):
-        chunk = stale[start : start + batch_size]
-        ids = [attempt.pk for attempt in chunk]
-        _requeue(result, chunk, now, DELIVER_BATCH_JOB, batch=[(ids[i : i + size],) for i in range(0, len(ids), size)])
+    for livemode in (True, False):
+        of_mode = [attempt for attempt in stale if attempt.livemode == livemode]
+        for start in range(0, len(of_mode), batch_size):
+            chunk = of_mode[start : start + batch_size]
+            ids = [attempt.pk for attempt in chunk]
+            batch = [(ids[i : i + size],) for i in range(0, len(ids), size)]
+            _requeue(
+                result, chunk, now, DELIVER_BATCH_JOB, queue_name=delivery_queue_name(livemode=livemode), batch=batch
+            )
     if result.found:
         logger.info(
             "Sweeper: %d queued, %d retrying, %d stuck sending; %d not enqueued",
@@ -71,10 +76,12 @@ def delivery_attempts_requeue_stale(*, dry_run: bool = False, limit: int = 1000,
     return result
 
 
-def _requeue(result: SweepResult, attempts: list[DeliveryAttempt], now, job: str, **options) -> None:
+def _requeue(
+    result: SweepResult, attempts: list[DeliveryAttempt], now, job: str, *, queue_name: str, **options
+) -> None:
     """Enqueue these attempts' jobs; touch the rows nobody moved meanwhile (a worker may already
     have claimed one), so the next sweep waits another grace period before trying them again."""
-    if not enqueue_now(job, queue_name="delivery", **options):
+    if not enqueue_now(job, queue_name=queue_name, **options):
         result.not_enqueued.extend(attempt.pk for attempt in attempts)
         return
     touched = Q()

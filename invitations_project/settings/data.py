@@ -46,6 +46,8 @@ for _option, _seconds in (("socket_connect_timeout", 2), ("socket_timeout", 5)):
         _rq_url += ("&" if "?" in _rq_url else "?") + f"{_option}={_seconds}"
 RQ_QUEUES = {
     "delivery": {"URL": _rq_url, "DEFAULT_TIMEOUT": 60},
+    # Sandbox sends wait apart from live ones; the delivery workers take a live job first.
+    "delivery-sandbox": {"URL": _rq_url, "DEFAULT_TIMEOUT": 60},
     "webhooks": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
     "default": {"URL": _rq_url, "DEFAULT_TIMEOUT": 300},
 }
@@ -54,10 +56,14 @@ RQ_QUEUES = {
 # delivery batch overlaps its provider calls (DELIVERY_CONCURRENCY), a webhooks dispatcher its tries
 # (WEBHOOK_DISPATCH_THREADS); lone sends go as many at once as there are delivery processes.
 _PROCESSES = validate.Range(min=1, max=256)
+# A pool's workers take from its queues in order: a live send before any sandbox one.
 WORKER_POOLS = {
-    "delivery": {"processes": env.int("DELIVERY_WORKER_PROCESSES", 4, validate=_PROCESSES)},
-    "webhooks": {"processes": env.int("WEBHOOKS_WORKER_PROCESSES", 1, validate=_PROCESSES)},
-    "default": {"processes": env.int("DEFAULT_WORKER_PROCESSES", 1, validate=_PROCESSES)},
+    "delivery": {
+        "processes": env.int("DELIVERY_WORKER_PROCESSES", 4, validate=_PROCESSES),
+        "queues": ["delivery", "delivery-sandbox"],
+    },
+    "webhooks": {"processes": env.int("WEBHOOKS_WORKER_PROCESSES", 1, validate=_PROCESSES), "queues": ["webhooks"]},
+    "default": {"processes": env.int("DEFAULT_WORKER_PROCESSES", 1, validate=_PROCESSES), "queues": ["default"]},
 }
 RQ = {
     "COMMIT_MODE": "on_db_commit",

@@ -1,7 +1,10 @@
 """Sandbox never costs or spams: a sandbox send reaches the real provider only for an address on the
 organization's allow-list; every other is simulated by the built-in test provider. And a sandbox key
-has throttle buckets of its own, so it cannot use up live capacity."""
+has throttle buckets and a delivery queue of its own, so it cannot use up live capacity."""
 
+from datetime import timedelta
+
+import django_rq
 import pytest
 import time_machine
 from django.core import mail
@@ -150,3 +153,39 @@ def test_a_sandbox_key_has_throttle_buckets_of_its_own(api, sandbox_api, organiz
         # The sandbox bucket is full; the live one is untouched.
         answers = [api.post(f"/v1/autodoc/invitations/{i.token}/resend") for i in live]
         assert [a.status_code for a in answers] == [200, 200], answers[0].json()
+
+
+def test_live_sends_never_wait_behind_sandbox_batches_however_many(
+    organization, settings, run_worker, django_capture_on_commit_callbacks
+):
+    """Sandbox sends wait in a queue of their own, and the delivery workers take a live job first:
+    a sandbox key's backlog, enqueued before, leaves a later live bulk resend's sends first in line."""
+    from invitations.services import invitation_resend_bulk
+    from tests.conftest import TEST_ACTOR
+
+    settings.DELIVERY_BATCH_SIZE = 5
+    sent_before = dict(created_at=T0 - timedelta(hours=1), sent_at=T0 - timedelta(minutes=10))
+    sandbox = [
+        InvitationFactory(organization=organization, livemode=False, recipient=f"s{n}@example.com", **sent_before)
+        for n in range(20)
+    ]
+    live = [
+        InvitationFactory(organization=organization, recipient=f"l{n}@example.com", **sent_before) for n in range(10)
+    ]
+    with time_machine.travel(T0, tick=True):
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation_resend_bulk(invitation_ids=[i.pk for i in sandbox], actor=TEST_ACTOR)
+        with django_capture_on_commit_callbacks(execute=True):
+            invitation_resend_bulk(invitation_ids=[i.pk for i in live], actor=TEST_ACTOR)
+        assert django_rq.get_queue("delivery").count == 2
+        assert django_rq.get_queue("delivery-sandbox").count == 4
+        with django_capture_on_commit_callbacks(execute=True):
+            assert run_worker() == 6
+    attempts = DeliveryAttempt.objects.filter(number=2)
+    live_done = max(attempts.filter(livemode=True).values_list("accepted_at", flat=True))
+    sandbox_started = min(attempts.filter(livemode=False).values_list("claimed_at", flat=True))
+    assert live_done < sandbox_started
+    assert set(attempts.values_list("status", flat=True)) == {
+        DeliveryAttempt.Status.ACCEPTED,
+        DeliveryAttempt.Status.SIMULATED,
+    }

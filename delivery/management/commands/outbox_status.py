@@ -21,7 +21,7 @@ from delivery.selectors import delivery_attempts_by_status, delivery_attempts_st
 from jobs.queueing import redis_for
 from webhooks.selectors import webhook_deliveries_by_status, webhook_deliveries_stuck
 
-QUEUES = ("delivery", "webhooks", "default")
+QUEUES = ("delivery", "delivery-sandbox", "webhooks", "default")
 
 
 def _rq_state() -> dict:

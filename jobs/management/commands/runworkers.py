@@ -83,10 +83,10 @@ class Command(BaseCommand):
         if processes is not None and processes < 1:
             raise CommandError("--processes must be 1 or more.")
         count = processes or settings.WORKER_POOLS[queue]["processes"]
-        rq_queue = django_rq.get_queue(queue)
+        rq_queues = [django_rq.get_queue(name) for name in settings.WORKER_POOLS[queue]["queues"]]
         pool = StartedPool(
-            queues=[rq_queue],
-            connection=rq_queue.connection,
+            queues=rq_queues,
+            connection=rq_queues[0].connection,
             num_workers=count,
             worker_class=get_worker_class(),
         )
