@@ -1,5 +1,7 @@
 """PostgreSQL (or the embedded SQLite), Redis behind the job queues and the shared cache, the worker pools."""
 
+from typing import Any
+
 from invitations_project.settings.base import BASE_DIR
 from invitations_project.settings.environment import env, validate
 
@@ -57,7 +59,7 @@ RQ_QUEUES = {
 # (WEBHOOK_DISPATCH_THREADS); lone sends go as many at once as there are delivery processes.
 _PROCESSES = validate.Range(min=1, max=256)
 # A pool's workers take from its queues in order: a live send before any sandbox one.
-WORKER_POOLS = {
+WORKER_POOLS: dict[str, dict[str, Any]] = {
     "delivery": {
         "processes": env.int("DELIVERY_WORKER_PROCESSES", 4, validate=_PROCESSES),
         "queues": ["delivery", "delivery-sandbox"],
