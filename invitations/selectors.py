@@ -13,6 +13,7 @@ from api.errors import ApiError
 from invitations.exceptions import InvitationLinkExpired, InvitationLinkWithdrawn, InvitationNotFound
 from invitations.models import Invitation, InvitationEvent
 from invitations.tokens import normalize_token
+from suppressions.selectors import active_suppression_of_row
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,12 @@ class InvitationLookup:
 
 
 def invitation_get(*, organization: Organization, livemode: bool, token: str) -> Invitation:
-    """One invitation of this tenant and mode; any other answers 404 exactly like a missing one."""
+    """One invitation of this tenant and mode; any other answers 404 exactly like a missing one. Read
+    with whether its recipient is suppressed (``suppression_pk``: its ``resend`` block says so)."""
     lookup = InvitationLookup(organization=organization, livemode=livemode, token=token)
-    invitation = lookup.queryset().select_related("workflow").first()
+    invitation = (
+        lookup.queryset().select_related("workflow").annotate(suppression_pk=active_suppression_of_row("pk")).first()
+    )
     if invitation is None:
         raise InvitationNotFound()
     return invitation
@@ -48,6 +52,7 @@ def invitation_list(*, organization: Organization, livemode: bool) -> QuerySet[I
     return (
         Invitation.objects.select_related("workflow")
         .filter(organization=organization, livemode=livemode)
+        .annotate(suppression_pk=active_suppression_of_row("pk"))
         .order_by("-created_at", "-id")
     )
 

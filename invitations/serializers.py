@@ -1,6 +1,7 @@
 """Input parsing (strict JSON types, camelCase names) and the invitation's public shape."""
 
 from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -16,6 +17,7 @@ from api.pagination import PaginationSerializer
 from api.validators import refuse_hidden_characters
 from invitations.languages import language_shown, shipped_languages
 from invitations.models import Invitation
+from invitations.rules import RESEND_REFUSALS, ResendOutlook, resend_outlook
 
 # A reminder further out than the longest expiry would never go.
 MAX_REMINDER_HOURS = 24 * 365
@@ -85,6 +87,40 @@ class RemindersOutputSerializer(serializers.Serializer):
         ref_name = "InvitationReminders"
 
 
+class ResendOutlookSerializer(serializers.Serializer):
+    """``resend`` of an invitation: what POST .../resend would answer now."""
+
+    allowed = serializers.BooleanField(
+        help_text="Whether a resend would pass its rules now (credentials and throttles aside)."
+    )
+    refusal = serializers.ChoiceField(
+        choices=RESEND_REFUSALS,
+        allow_null=True,
+        help_text="The error type a resend would answer now (the first of the resend rules that applies), or null.",
+    )
+    availableAt = serializers.DateTimeField(
+        source="available_at",
+        allow_null=True,
+        help_text="When a resend becomes allowed, when only the cooldown stands in the way; else null.",
+    )
+    sendsLeft = serializers.IntegerField(
+        source="sends_left", min_value=0, help_text="10 minus deliveryAttempts, never below 0."
+    )
+
+    class Meta:
+        ref_name = "InvitationResend"
+
+    def to_representation(self, instance: ResendOutlook) -> dict:
+        return {
+            "allowed": instance.allowed,
+            "refusal": instance.refusal.type if instance.refusal is not None else None,
+            "availableAt": serializers.DateTimeField().to_representation(instance.available_at)
+            if instance.available_at is not None
+            else None,
+            "sendsLeft": instance.sends_left,
+        }
+
+
 class InvitationOutputSerializer(serializers.Serializer):
     """The invitation as every response shows it, and as the OpenAPI description shows it."""
 
@@ -112,6 +148,9 @@ class InvitationOutputSerializer(serializers.Serializer):
     nextReminderAt = serializers.DateTimeField(
         source="next_reminder_at", allow_null=True, help_text="When the next automatic reminder is due, or null."
     )
+    resend = serializers.SerializerMethodField(
+        method_name="resend_of", help_text='What a resend would answer now: see "What may happen next".'
+    )
     createdAt = serializers.DateTimeField(source="created_at")
     sentAt = serializers.DateTimeField(source="sent_at", allow_null=True)
     deliveredAt = serializers.DateTimeField(source="delivered_at", allow_null=True)
@@ -128,6 +167,10 @@ class InvitationOutputSerializer(serializers.Serializer):
     def language_of(self, invitation: Invitation) -> str:
         return language_shown(invitation.locale)
 
+    @extend_schema_field(ResendOutlookSerializer)
+    def resend_of(self, invitation: Invitation) -> dict:
+        return _RESEND.to_representation(resend_outlook(invitation=invitation, now=timezone.now()))
+
 
 class InvitationPageSerializer(serializers.Serializer):
     # DRF's stubs take a field named data for the serializer's own `data` attribute.
@@ -137,6 +180,8 @@ class InvitationPageSerializer(serializers.Serializer):
     class Meta:
         ref_name = "InvitationPage"
 
+
+_RESEND = ResendOutlookSerializer()
 
 # One instance, its fields built once: a serializer copies its declared fields each time it is
 # made, which cost more than the representation itself. to_representation keeps no state.

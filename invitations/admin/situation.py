@@ -2,18 +2,16 @@
 they can do about it (resend, correct the recipient, lift a suppression)."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.utils import timezone
 
 from api.errors import ApiError
 from console.tables import admin_time
 from delivery.selectors import delivery_retries_due
-from invitations.exceptions import CooldownActive
 from invitations.models import Invitation
+from invitations.rules import ResendOutlook, resend_outlook
 from invitations.services.correct import correction_refusal
-from invitations.services.resend import resend_refusal
 from suppressions.models import Suppression
 from suppressions.selectors import suppression_active
 
@@ -41,7 +39,7 @@ def invitation_situation(invitation: Invitation) -> Situation:
         delivery_retries_due(invitation_ids=[invitation.pk]) if invitation.status == Invitation.Status.FAILED else {}
     )
     next_retry_at = retries.get(invitation.pk)
-    refusal = resend_refusal(
+    outlook = resend_outlook(
         invitation=invitation,
         now=now,
         suppressions={_target(invitation): suppression} if suppression else {},
@@ -50,25 +48,25 @@ def invitation_situation(invitation: Invitation) -> Situation:
     can_correct = correction_refusal(invitation=invitation, now=now) is None
     summary = _summary(invitation, suppression, next_retry_at, can_correct)
     return Situation(
-        summary=f"{summary} {_resend_sentence(invitation, refusal, now)}",
-        resend_refusal=refusal,
+        summary=f"{summary} {_resend_sentence(outlook)}",
+        resend_refusal=outlook.refusal,
         can_correct=can_correct,
         suppression=suppression,
         next_retry_at=next_retry_at,
     )
 
 
-def _resend_sentence(invitation: Invitation, refusal: ApiError | None, now: datetime) -> str:
-    """Whether Resend would pass now, when it will if only the cooldown stands in the way, or why it
-    never will: the refusal the resend itself would give."""
-    left = max(0, settings.INVITATION_MAX_DELIVERY_ATTEMPTS - invitation.delivery_attempts)
+def _resend_sentence(outlook: ResendOutlook) -> str:
+    """The invitation's ``resend`` block in words: whether Resend would pass now, when it will if only
+    the cooldown stands in the way, or why it will not."""
+    left = outlook.sends_left
     sends_left = f"{left} send{'s' if left != 1 else ''} left"
-    if refusal is None:
+    if outlook.allowed:
         return f"Resend possible now, {sends_left}."
-    if isinstance(refusal, CooldownActive):
-        at = now + timedelta(seconds=refusal.retry_after_seconds)
-        return f"Resend possible at {admin_time(at)}, {sends_left}."
-    return f"Not resendable: {refusal.message}"
+    if outlook.available_at is not None:
+        return f"Resend possible at {admin_time(outlook.available_at)}, {sends_left}."
+    refusal = outlook.lasting or outlook.refusal
+    return f"Not resendable: {refusal.message if refusal is not None else ''}"
 
 
 def _target(invitation: Invitation):

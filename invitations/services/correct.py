@@ -21,9 +21,10 @@ from invitations.languages import canonical_tag
 from invitations.lifecycle import CORRECTABLE
 from invitations.models import Invitation
 from invitations.reminders import reminder_due_at
+from invitations.rules import send_rules_refusal
 from invitations.selectors import InvitationLookup
 from invitations.services.create import normalize_recipient, reminder_fields
-from invitations.services.resend import invitations_send_next, send_rules_refusal
+from invitations.services.resend import invitations_send_next
 from invitations.services.transitions import invitation_lock, note_record
 from suppressions.selectors import suppression_active, suppression_key
 
@@ -138,6 +139,7 @@ def _correct(
     delivery_attempts_cancel(invitation_ids=[invitation.pk], reason="Canceled: the recipient was corrected.")
     invitation.channel = channel
     invitation.recipient = recipient
+    vars(invitation).pop("suppression_pk", None)  # read with the row, for the old recipient
     # The corrected address has had nothing yet.
     invitation.delivered_at = None
     invitations_send_next(

@@ -12,7 +12,8 @@ from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.models import Invitation
 from invitations.reminders import REMINDABLE
-from invitations.services.resend import invitations_send_next, resend_refusal, send_target
+from invitations.rules import resend_refusal, send_target
+from invitations.services.resend import invitations_send_next
 from invitations.services.transitions import invitations_lock
 from suppressions.selectors import suppressions_matching
 

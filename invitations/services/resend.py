@@ -2,14 +2,12 @@
 transaction, and the bulk resend that the admin action and the management command present."""
 
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,90 +15,18 @@ from accounts.principals import Actor
 from api.errors import ApiError
 from delivery.selectors import delivery_retries_due
 from delivery.services.queueing import delivery_attempts_queue
-from invitations.exceptions import (
-    CooldownActive,
-    InvalidStatus,
-    InvitationExpired,
-    MaxAttemptsReached,
-    RecipientSuppressed,
-    ResendOutcome,
-    resend_outcome_of,
-)
+from invitations.exceptions import ResendOutcome, resend_outcome_of
 from invitations.models import Invitation, InvitationEvent
+from invitations.rules import (
+    resend_refusal,
+    send_target,
+)
 from invitations.selectors import InvitationLookup
 from invitations.services.transitions import invitation_lock, invitations_lock, transitions_apply
 from ops.metrics import RESENDS, count_on_commit
-from suppressions.models import Suppression
-from suppressions.selectors import Target, suppressions_matching
+from suppressions.selectors import suppressions_matching
 
 logger = logging.getLogger(__name__)
-
-
-RESENDABLE = frozenset({Invitation.Status.SENT})
-
-
-def resend_refusal(
-    *,
-    invitation: Invitation,
-    now: datetime,
-    suppressions: dict[Target, Suppression] | None = None,
-    statuses: frozenset[str] = RESENDABLE,
-    retries: dict[int, datetime] | None = None,
-) -> ApiError | None:
-    """The first resend rule this invitation breaks, in API.md's order, or None. ``suppressions``
-    and ``retries`` (``delivery_retries_due``): a batch's, found at once; else looked up here when
-    needed. ``statuses``: where a send may go from (a reminder's are sent and delivered)."""
-
-    def wrong_status(invitation: Invitation) -> ApiError:
-        if invitation.status != Invitation.Status.FAILED:
-            return InvalidStatus(status=invitation.status)
-        due = retries if retries is not None else delivery_retries_due(invitation_ids=[invitation.pk])
-        return InvalidStatus(status=invitation.status, next_retry_at=due.get(invitation.pk))
-
-    refusal = send_rules_refusal(invitation=invitation, now=now, statuses=statuses, wrong_status=wrong_status)
-    if refusal is not None:
-        return refusal
-    if invitation.sent_at is not None:
-        elapsed = (now - invitation.sent_at).total_seconds()
-        remaining = math.ceil(settings.INVITATION_RESEND_COOLDOWN_SECONDS - elapsed)
-        if remaining > 0:
-            return CooldownActive(remaining_seconds=remaining)
-    return recipient_refusal(invitation=invitation, suppressions=suppressions)
-
-
-def send_rules_refusal(
-    *, invitation: Invitation, now: datetime, statuses: frozenset[str], wrong_status: Callable[[Invitation], ApiError]
-) -> ApiError | None:
-    """The rules every send after the first checks first, in API.md's order: expired, a status it may
-    go from (else ``wrong_status``'s refusal), the attempt cap. Resend, reminders and correction."""
-    if invitation.expires_at <= now:
-        return InvitationExpired()
-    if invitation.status not in statuses:
-        return wrong_status(invitation)
-    if invitation.delivery_attempts >= settings.INVITATION_MAX_DELIVERY_ATTEMPTS:
-        return MaxAttemptsReached()
-    return None
-
-
-def send_target(invitation: Invitation) -> Target:
-    """Whom a send of this invitation reaches, as the suppression list names it."""
-    return (invitation.organization_id, invitation.livemode, invitation.channel, invitation.recipient)
-
-
-def recipient_refusal(
-    *, invitation: Invitation, suppressions: dict[Target, Suppression] | None = None
-) -> RecipientSuppressed | None:
-    """RecipientSuppressed when the invitation's recipient is on the suppression list, else None."""
-    target = send_target(invitation)
-    if suppressions is not None:
-        suppression = suppressions.get(target)
-    elif hasattr(invitation, "suppression_pk"):
-        # Locked by invitations_lock, which read whether it is suppressed with the row.
-        pk = invitation.suppression_pk
-        suppression = Suppression.objects.filter(pk=pk).first() if pk is not None else None
-    else:
-        suppression = suppressions_matching([target]).get(target)
-    return RecipientSuppressed(suppression=suppression) if suppression is not None else None
 
 
 # What a send changes on an invitation besides its status (``invitations_send_next``).

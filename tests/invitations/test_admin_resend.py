@@ -13,7 +13,7 @@ from django.utils.html import escape
 from delivery.models import DeliveryAttempt
 from invitations.exceptions import CooldownActive
 from invitations.models import Invitation, InvitationEvent
-from invitations.services.resend import resend_refusal
+from invitations.rules import resend_refusal
 from tests.factories import StaffUserFactory
 from tests.helpers import T0
 from tests.helpers import sent_invitation as invitation
