@@ -78,10 +78,29 @@ class InvalidStatus(ApiError):
                 f"its last send failed for a reason that may pass, and it is retried automatically "
                 f"(next try at {next_retry_at:%Y-%m-%d %H:%M:%S} UTC)"
                 if next_retry_at is not None
-                else "its send failed for good (no retry follows); a resend to the same address would fail "
-                "again: correct the recipient instead (PATCH the invitation with a new recipient)"
+                else "its send failed for good (no retry follows): correct the recipient (PATCH the invitation "
+                "with a new recipient), or, once the address works again, PATCH it with the same recipient"
             )
         super().__init__(f"Only sent invitations can be resent; this one is {status}: {reason}.", status=status)
+
+
+class CannotSendAgain(ApiError):
+    """A send to the same recipient again (``send_again_refusal``) from anything but failed for good."""
+
+    code = codes.INVALID_STATUS
+    resend_outcome = ResendOutcome.WRONG_STATUS
+
+    def __init__(self, *, status: str, next_retry_at: datetime | None = None):
+        if status == "canceled":
+            self.resend_outcome = ResendOutcome.CANCELED
+        if next_retry_at is not None:
+            message = (
+                f"This invitation's send is retried automatically (next try at {next_retry_at:%Y-%m-%d %H:%M:%S} "
+                "UTC): nothing to send again."
+            )
+        else:
+            message = f"Only failed invitations are sent again; this one is {status}."
+        super().__init__(message, status=status)
 
 
 class CannotCancel(ApiError):

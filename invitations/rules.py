@@ -12,6 +12,7 @@ from django.conf import settings
 from api.errors import ApiError
 from delivery.selectors import delivery_retries_due
 from invitations.exceptions import (
+    CannotSendAgain,
     CooldownActive,
     InvalidStatus,
     InvitationExpired,
@@ -130,3 +131,30 @@ RESEND_REFUSALS = [
     error.code.type
     for error in (InvitationExpired, InvalidStatus, MaxAttemptsReached, CooldownActive, RecipientSuppressed)
 ]
+
+
+SENDABLE_AGAIN = frozenset({Invitation.Status.FAILED})
+
+
+def send_again_refusal(
+    *,
+    invitation: Invitation,
+    now: datetime,
+    suppressions: dict[Target, Suppression] | None = None,
+    retries: dict[int, datetime] | None = None,
+) -> ApiError | None:
+    """Why a `failed` invitation cannot be sent again to its own recipient now (PATCH with the same
+    recipient, the admin's Send again, ``resend_invitations --failed``), or None: the correction's
+    rules (expired, status, cap; no cooldown), then an automatic retry still pending, then the
+    recipient's suppression."""
+
+    def wrong_status(invitation: Invitation) -> ApiError:
+        return CannotSendAgain(status=invitation.status)
+
+    refusal = send_rules_refusal(invitation=invitation, now=now, statuses=SENDABLE_AGAIN, wrong_status=wrong_status)
+    if refusal is not None:
+        return refusal
+    due = retries if retries is not None else delivery_retries_due(invitation_ids=[invitation.pk])
+    if invitation.pk in due:
+        return CannotSendAgain(status=invitation.status, next_retry_at=due[invitation.pk])
+    return recipient_refusal(invitation=invitation, suppressions=suppressions)

@@ -211,6 +211,7 @@ class InvitationAdmin(InvitationActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
             door("resend", self.resend_view),
             door("cancel", self.cancel_view),
             door("correct", self.correct_view),
+            door("send_again", self.send_again_view),
             *super().get_urls(),
         ]
 

@@ -181,6 +181,33 @@ class InvitationActionsMixin(admin.ModelAdmin):
         self.message_user(request, text, level)
         return self._back_to(invitation)
 
+    def send_again_view(self, request, object_id):
+        """Send a failed invitation again to its own recipient (a correction to the same address):
+        the way forward once the address works again, its suppression lifted."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        invitation = self.get_object(request, unquote(object_id))
+        if invitation is None:
+            return self._missing(request, object_id)
+        try:
+            invitation_update(
+                invitation=invitation,
+                actor=self._actor(request),
+                channel=invitation.channel,
+                recipient=invitation.recipient,
+            )
+        except ApiError as refusal:
+            self.message_user(
+                request, f"Invitation {invitation.token}: not sent. {_refusal_text(refusal)}", messages.ERROR
+            )
+        else:
+            self.message_user(
+                request, f"Invitation {invitation.token}: a send to {invitation.recipient} is queued.", messages.SUCCESS
+            )
+        return self._back_to(invitation)
+
     # --- Correct the recipient ----------------------------------------------------------------------
 
     def correct_view(self, request, object_id):

@@ -23,6 +23,7 @@ class Situation:
     summary: str  # what happened, and what to do
     resend_refusal: ApiError | None  # None: a Resend can succeed now
     can_correct: bool
+    can_send_again: bool  # failed for good: the same recipient again is the way forward
     suppression: Suppression | None
     next_retry_at: datetime | None
 
@@ -51,6 +52,7 @@ def invitation_situation(invitation: Invitation) -> Situation:
         summary=f"{summary} {_resend_sentence(outlook)}",
         resend_refusal=outlook.refusal,
         can_correct=can_correct,
+        can_send_again=can_correct and invitation.status == Invitation.Status.FAILED and next_retry_at is None,
         suppression=suppression,
         next_retry_at=next_retry_at,
     )

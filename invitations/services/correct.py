@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from api.errors import ApiError, ValidationFailed
 from api.validators import LOCALE_RE
+from delivery.selectors import delivery_retries_due
 from delivery.services.queueing import delivery_attempts_cancel
 from invitations import lifecycle
 from invitations.exceptions import (
@@ -58,8 +59,23 @@ def _new_recipient(*, invitation: Invitation, channel: str | None, recipient: st
         channel=channel, recipient=invitation.recipient
     )
     if same:
-        raise ValidationFailed(fields={"recipient": ["This is the current recipient: resend instead."]})
+        refusal = _same_recipient_refusal(invitation)
+        if refusal is not None:
+            raise ValidationFailed(fields={"recipient": [refusal]})
+        return channel, invitation.recipient  # sent again, to the address as it was written
     return channel, recipient
+
+
+def _same_recipient_refusal(invitation: Invitation) -> str | None:
+    """Why the current recipient again is no correction, or None: on a `failed` invitation with no
+    automatic retry pending (refused for good, retries exhausted) it is the way to send again, once
+    the address works (its suppression lifted, the mailbox fixed)."""
+    if invitation.status != Invitation.Status.FAILED:
+        return "This is the current recipient: resend instead."
+    retry_at = delivery_retries_due(invitation_ids=[invitation.pk]).get(invitation.pk)
+    if retry_at is not None:
+        return f"This is the current recipient, and an automatic retry sends to it at {retry_at.isoformat()}."
+    return None
 
 
 def _apply_details(
@@ -136,6 +152,7 @@ def _correct(
     if suppression is not None:
         raise RecipientSuppressed(suppression=suppression)
     previous = invitation.recipient
+    again = channel == invitation.channel and recipient == previous
     delivery_attempts_cancel(invitation_ids=[invitation.pk], reason="Canceled: the recipient was corrected.")
     invitation.channel = channel
     invitation.recipient = recipient
@@ -149,7 +166,9 @@ def _correct(
         reason=lifecycle.Reason.RECIPIENT_CORRECTED,
         update_fields=("channel", "recipient", "delivered_at", *also),
         message=lambda i: (
-            f"Recipient corrected from {previous} to {recipient}; send attempt {i.delivery_attempts} requested."
+            f"Sent again to {recipient}; send attempt {i.delivery_attempts} requested."
+            if again
+            else f"Recipient corrected from {previous} to {recipient}; send attempt {i.delivery_attempts} requested."
         ),
         event_data=lambda _i: {"previousRecipient": previous},
     )

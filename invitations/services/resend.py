@@ -17,10 +17,7 @@ from delivery.selectors import delivery_retries_due
 from delivery.services.queueing import delivery_attempts_queue
 from invitations.exceptions import ResendOutcome, resend_outcome_of
 from invitations.models import Invitation, InvitationEvent
-from invitations.rules import (
-    resend_refusal,
-    send_target,
-)
+from invitations.rules import resend_refusal, send_again_refusal, send_target
 from invitations.selectors import InvitationLookup
 from invitations.services.transitions import invitation_lock, invitations_lock, transitions_apply
 from ops.metrics import RESENDS, count_on_commit
@@ -111,6 +108,7 @@ def invitation_resend_many(
     actor: Actor,
     dry_run: bool = False,
     on_enqueued: Callable[[bool, int], None] | None = None,
+    again: bool = False,
 ) -> list[InvitationResendResult]:
     """``invitation_resend`` for a batch: the same rules (``resend_refusal``), audit rows and delivery
     attempts, in one transaction with one UPDATE, two INSERTs and one Redis pipeline after commit.
@@ -118,7 +116,9 @@ def invitation_resend_many(
     Rows another transaction holds (a concurrent API resend, say) are skipped rather than waited
     for and come back ``busy``, unchanged. With ``dry_run`` nothing is locked or written and the
     results say what a real run would do now. ``on_enqueued`` hears after commit whether Redis
-    took the deliveries (when it did not, the attempts stay queued for the sweeper).
+    took the deliveries (when it did not, the attempts stay queued for the sweeper). With ``again``,
+    `failed` invitations are sent again to their own recipient, as a PATCH with the same recipient
+    does (``send_again_refusal``'s rules; audited as recipient_corrected).
     """
     wanted = list(dict.fromkeys(invitation_ids))
     if not wanted:
@@ -138,15 +138,26 @@ def invitation_resend_many(
         suppressions = suppressions_matching(send_target(invitation) for invitation in invitations.values())
         failed = [pk for pk, invitation in invitations.items() if invitation.status == Invitation.Status.FAILED]
         retries = delivery_retries_due(invitation_ids=failed) if failed else {}
+        rules = send_again_refusal if again else resend_refusal
         for invitation in invitations.values():
-            refusal = resend_refusal(invitation=invitation, now=now, suppressions=suppressions, retries=retries)
+            refusal = rules(invitation=invitation, now=now, suppressions=suppressions, retries=retries)
             if refusal is None:
                 eligible.append(invitation)
             else:
                 results[invitation.pk] = _refused(
                     invitation.pk, invitation.token, refusal, invitation.delivery_attempts
                 )
-        if not dry_run:
+        if not dry_run and again:
+            invitations_send_next(
+                eligible,
+                actor=actor,
+                now=now,
+                on_enqueued=on_enqueued,
+                reason=InvitationEvent.Reason.RECIPIENT_CORRECTED,
+                message=lambda i: f"Sent again to {i.recipient}; send attempt {i.delivery_attempts} requested.",
+                event_data=lambda i: {"previousRecipient": i.recipient},
+            )
+        elif not dry_run:
             invitations_send_next(eligible, actor=actor, now=now, on_enqueued=on_enqueued)
         for invitation in eligible:
             message = (
@@ -188,11 +199,11 @@ def _not_found(pk: int | None, token: str = "") -> InvitationResendResult:
     return InvitationResendResult(pk, token, ResendOutcome.NOT_FOUND, "No such invitation.")
 
 
-def _resend_one(pk: int, *, actor: Actor, dry_run: bool) -> InvitationResendResult:
+def _resend_one(pk: int, *, actor: Actor, dry_run: bool, again: bool = False) -> InvitationResendResult:
     """One row on its own transaction, waiting for its lock: where a batch failed, or a row stayed busy."""
     try:
-        if dry_run:
-            return invitation_resend_many(invitation_ids=[pk], actor=actor, dry_run=True)[0]
+        if dry_run or again:
+            return invitation_resend_many(invitation_ids=[pk], actor=actor, dry_run=dry_run, again=again)[0]
         invitation = _resend(invitation=Invitation(pk=pk), actor=actor)
     except Invitation.DoesNotExist:
         return _not_found(pk)
@@ -242,6 +253,7 @@ def invitation_resend_bulk(
     wait_for_busy: bool = False,
     unknown_tokens: Sequence[str] = (),
     on_progress: Callable[[int], None] | None = None,
+    again: bool = False,
 ) -> BulkResendSummary:
     """Resend many invitations under the API's rules, in batches (``invitation_resend_many``).
 
@@ -249,7 +261,8 @@ def invitation_resend_bulk(
     row holds back no other. Rows busy in another transaction get a second look once the batches are
     done; still busy, they are reported ``busy`` (or, with ``wait_for_busy``, resent one by one,
     waiting for their locks: for a person waiting on a few rows). ``unknown_tokens`` are reported
-    ``not_found``. ``on_progress(done)`` hears after each batch.
+    ``not_found``. ``on_progress(done)`` hears after each batch. ``again``: send `failed`
+    invitations again to their own recipient (``invitation_resend_many``).
     """
     started = time.monotonic()
     summary = BulkResendSummary(dry_run=dry_run)
@@ -260,10 +273,12 @@ def invitation_resend_bulk(
 
     def run_batch(batch: list[int]) -> list[InvitationResendResult]:
         try:
-            return invitation_resend_many(invitation_ids=batch, actor=actor, dry_run=dry_run, on_enqueued=enqueued)
+            return invitation_resend_many(
+                invitation_ids=batch, actor=actor, dry_run=dry_run, on_enqueued=enqueued, again=again
+            )
         except Exception:
             logger.exception("Bulk resend of a batch of %d failed; retrying its invitations one by one", len(batch))
-        return [_resend_one(pk, actor=actor, dry_run=dry_run) for pk in batch]
+        return [_resend_one(pk, actor=actor, dry_run=dry_run, again=again) for pk in batch]
 
     ids = list(dict.fromkeys(invitation_ids))
     final: dict[int | None, InvitationResendResult] = {}
@@ -276,7 +291,7 @@ def invitation_resend_bulk(
     if busy:
         # Held by another transaction a moment ago (an API resend, say): look once more.
         if wait_for_busy:
-            second = [_resend_one(pk, actor=actor, dry_run=dry_run) for pk in busy]
+            second = [_resend_one(pk, actor=actor, dry_run=dry_run, again=again) for pk in busy]
         else:
             second = run_batch(busy)
         final.update((result.invitation_id, result) for result in second)

@@ -313,3 +313,69 @@ def test_the_changelist_searches_by_token_recipient_and_reference_and_filters(ag
     assert theirs.token not in tokens(f"organization__id__exact={organization.pk}")
     assert tokens(f"organization__id__exact={other_organization.pk}") == {theirs.token}
     assert tokens("status__exact=delivered") == set()
+
+
+def test_send_again_stands_beside_lift_on_a_failed_for_good_invitation_and_sends_once_lifted(agent, organization):
+    from suppressions.models import Suppression
+
+    failed = invitation(organization, status=Invitation.Status.FAILED, error_message="Recipient refused")
+    suppression = Suppression.objects.create(
+        organization=organization,
+        livemode=True,
+        channel=failed.channel,
+        recipient=failed.recipient,
+        reason=Suppression.Reason.HARD_BOUNCE,
+        created_at=T0 - timedelta(minutes=5),
+    )
+    agent.user_permissions.add(*_permissions("suppressions.delete_suppression"))
+    client = logged_in(agent)
+    page = reverse("admin:invitations_invitation_change", args=[failed.pk])
+    send_again = reverse("admin:invitations_invitation_send_again", args=[failed.pk])
+    with time_machine.travel(T0, tick=False):
+        html = client.get(page).content.decode()
+        assert 'id="lift-button"' in html and 'id="send-again-button"' in html
+        refused = client.post(send_again, follow=True)
+        [(level, message)] = messages_of(refused)
+        assert level == "error" and "suppressed" in message
+        assert client.get(send_again).status_code == 405  # never on GET
+        suppression.lifted_at = T0
+        suppression.save(update_fields=["lifted_at"])
+        sent = client.post(send_again, follow=True)
+    assert messages_of(sent) == [("success", f"Invitation {failed.token}: a send to {failed.recipient} is queued.")]
+    failed.refresh_from_db()
+    assert (failed.status, failed.delivery_attempts) == (Invitation.Status.PENDING, 2)
+    row = InvitationEvent.objects.get(invitation=failed, reason="recipient_corrected")
+    assert (row.actor_user_id, row.from_status) == (agent.pk, "failed")
+    assert list(DeliveryAttempt.objects.filter(invitation=failed).values_list("recipient", flat=True)) == [
+        failed.recipient
+    ]
+
+
+@pytest.mark.parametrize("state", ["retry pending", "sent"])
+def test_send_again_is_offered_only_where_the_invitation_failed_for_good(agent, organization, state):
+    if state == "sent":
+        shown = invitation(organization)
+    else:
+        shown = invitation(organization, status=Invitation.Status.FAILED)
+        DeliveryAttempt.objects.create(
+            invitation=shown,
+            number=1,
+            channel=shown.channel,
+            recipient=shown.recipient,
+            livemode=True,
+            status=DeliveryAttempt.Status.RETRYING,
+            tries=1,
+            retry_at=T0 + timedelta(minutes=5),
+        )
+    with time_machine.travel(T0, tick=False):
+        html = logged_in(agent).get(reverse("admin:invitations_invitation_change", args=[shown.pk])).content.decode()
+    assert 'id="send-again-button"' not in html
+
+
+def _permissions(*names):
+    from django.contrib.auth.models import Permission
+
+    return [
+        Permission.objects.get(content_type__app_label=name.split(".")[0], codename=name.split(".")[1])
+        for name in names
+    ]

@@ -53,7 +53,9 @@ def test_the_checks_come_in_the_contracts_order(api, organization, sent):
     invalid = patch(api, sent, {"recipient": "not an address"})
     assert error_of(invalid) == (422, "validation_error")
     assert "recipient" in invalid.json()["error"]["fields"]
+    Invitation.objects.filter(pk=sent.pk).update(status=Invitation.Status.SENT)
     assert error_of(patch(api, sent, {"recipient": OLD.upper()})) == (422, "validation_error")
+    Invitation.objects.filter(pk=sent.pk).update(status=Invitation.Status.FAILED)
     assert error_of(patch(api, sent, {"channel": "sms"})) == (422, "validation_error")
     api.post("/v1/suppressions", {"recipient": NEW}, format="json")
     suppressed = patch(api, sent, {"recipient": NEW})
@@ -194,3 +196,69 @@ def test_a_viewer_cannot_correct(sent, make_member, organization):
 
     viewer = client_for(token_pair_for(make_member("viewer"), organization)["accessToken"])
     assert error_of(patch(viewer, sent, {"recipient": NEW})) == (403, "permission_denied")
+
+
+def test_after_a_lift_the_same_recipient_again_sends_a_failed_invitation_once_more(
+    api, client, fake_postmark, run_worker, django_capture_on_commit_callbacks
+):
+    """The dead end a new user found: bounced, suppressed, lifted; a resend is still a 409 (failed),
+    and the current recipient again is the way forward."""
+    with time_machine.travel(T0, tick=True) as clock:
+        with django_capture_on_commit_callbacks(execute=True):
+            token = api.post("/v1/autodoc/invitations", {"channel": "email", "recipient": NEW}, format="json").json()[
+                "token"
+            ]
+        run_worker()
+        invitation = Invitation.objects.get(token=token)
+        first = invitation.delivery_attempts_set.select_related("invitation").get()
+        bounce = postmark_record("Bounce", first, Type="HardBounce", TypeCode=1, Description="mailbox full for good")
+        assert postmark_webhook(client, bounce).status_code == 200
+        clock.shift(600)
+        assert error_of(api.post(f"/v1/autodoc/invitations/{token}/resend")) == (409, "invalid_status")
+        assert error_of(patch(api, invitation, {"recipient": NEW})) == (422, "recipient_suppressed")
+        [suppression] = api.get("/v1/suppressions").json()["data"]
+        assert api.delete(f"/v1/suppressions/{suppression['id']}").status_code == 204
+
+        with django_capture_on_commit_callbacks(execute=True):
+            again = patch(api, invitation, {"recipient": NEW.upper()})
+        assert again.status_code == 200, again.json()
+        assert (again.json()["status"], again.json()["recipient"], again.json()["deliveryAttempts"]) == (
+            "pending",
+            NEW,
+            2,
+        )
+        run_worker()
+
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.SENT
+    attempts = list(invitation.delivery_attempts_set.order_by("number").values_list("number", "recipient", "status"))
+    assert attempts == [(1, NEW, DeliveryAttempt.Status.FAILED), (2, NEW, DeliveryAttempt.Status.ACCEPTED)]
+    row = InvitationEvent.objects.get(invitation=invitation, reason="recipient_corrected")
+    assert (row.from_status, row.to_status, row.message) == (
+        "failed",
+        "pending",
+        f"Sent again to {NEW}; send attempt 2 requested.",
+    )
+    assert Event.objects.get(type="invitation.corrected").data["previousRecipient"] == NEW
+    assert [m["To"] for m in fake_postmark.messages] == [NEW, NEW]
+    assert BillingEvent.objects.count() == 2
+
+
+def test_the_same_recipient_is_refused_while_an_automatic_retry_is_pending(api, organization):
+    invitation = InvitationFactory(organization=organization, recipient=NEW, status=Invitation.Status.FAILED)
+    retry_at = timezone.now() + timedelta(minutes=5)
+    DeliveryAttempt.objects.create(
+        invitation=invitation,
+        number=1,
+        channel="email",
+        recipient=NEW,
+        livemode=True,
+        status=DeliveryAttempt.Status.RETRYING,
+        tries=1,
+        retry_at=retry_at,
+    )
+    refused = patch(api, invitation, {"recipient": NEW})
+    assert error_of(refused) == (422, "validation_error")
+    assert "automatic retry" in refused.json()["error"]["fields"]["recipient"][0]
+    invitation.refresh_from_db()
+    assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.FAILED, 1)

@@ -482,3 +482,70 @@ def test_a_run_with_no_organization_or_filter_refuses_and_asks_for_all(mixed):
         call_command("resend_invitations", stdout=io.StringIO(), stderr=io.StringIO())
     assert DeliveryAttempt.objects.count() == attempts
     assert run("--all", "--dry-run")["selected"] > 0
+
+
+@pytest.mark.django_db
+def test_failed_sends_failed_for_good_invitations_again_under_the_same_rules(organization, delivery_queue):
+    from tests.factories import InvitationFactory
+
+    def failed(recipient: str, **fields) -> Invitation:
+        return InvitationFactory(
+            organization=organization,
+            recipient=recipient,
+            status=Invitation.Status.FAILED,
+            created_at=T0 - timedelta(days=1),
+            error_message="Recipient refused",
+            **fields,
+        )
+
+    lifted = failed("lifted@example.com")
+    retrying = failed("retrying@example.com")
+    DeliveryAttempt.objects.create(
+        invitation=retrying,
+        number=1,
+        channel="email",
+        recipient=retrying.recipient,
+        livemode=True,
+        status=DeliveryAttempt.Status.RETRYING,
+        tries=1,
+        retry_at=T0 + timedelta(minutes=5),
+    )
+    suppressed = failed("still-bounced@example.com")
+    Suppression.objects.create(
+        organization=organization,
+        livemode=True,
+        channel="email",
+        recipient=suppressed.recipient,
+        reason=Suppression.Reason.HARD_BOUNCE,
+        created_at=T0 - timedelta(hours=1),
+    )
+    expired = failed("expired@example.com", expires_at=T0 - timedelta(minutes=1))
+    capped = failed("capped@example.com", delivery_attempts=10)
+    sent = InvitationFactory(organization=organization, sent_at=T0 - timedelta(hours=1))
+
+    with time_machine.travel(T0, tick=False):
+        dry = run("--org", organization.slug, "--failed", "--dry-run")
+        real = run("--org", organization.slug, "--failed")
+        again = run("--org", organization.slug, "--failed")
+    expected = {"resent": 1, "wrong_status": 1, "suppressed": 1, "expired": 1, "capped": 1}
+    for summary in (dry, real):
+        assert {k: v for k, v in summary["counts"].items() if v} == expected
+    assert "retried automatically" in real["messages"]["wrong_status"]
+    assert again["counts"]["resent"] == 0  # the one sent again is pending now, not failed
+    lifted.refresh_from_db()
+    assert (lifted.status, lifted.delivery_attempts, lifted.recipient) == (
+        Invitation.Status.PENDING,
+        2,
+        "lifted@example.com",
+    )
+    row = InvitationEvent.objects.get(invitation=lifted)
+    assert (row.reason, row.from_status, row.actor_kind) == ("recipient_corrected", "failed", "command")
+    assert row.message == "Sent again to lifted@example.com; send attempt 2 requested."
+    [attempt] = DeliveryAttempt.objects.filter(invitation=lifted)
+    assert queued_attempt_ids(delivery_queue) == [attempt.pk]
+    for untouched in (retrying, suppressed, expired, capped, sent):
+        before = untouched.status, untouched.delivery_attempts
+        untouched.refresh_from_db()
+        assert (untouched.status, untouched.delivery_attempts) == before
+    with pytest.raises(CommandError, match="leave --status out"):
+        call_command("resend_invitations", "--org", organization.slug, "--failed", "--status", "sent,failed")

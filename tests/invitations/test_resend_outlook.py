@@ -113,7 +113,12 @@ def test_the_block_is_in_webhook_payloads_and_fresh_after_a_resend(api, organiza
     with time_machine.travel(T0, tick=False):
         answer = resend(api, invitation)
     assert answer.status_code == 200
-    assert answer.json()["resend"] == {"allowed": False, "refusal": "invalid_status", "availableAt": None, "sendsLeft": 8}
+    assert answer.json()["resend"] == {
+        "allowed": False,
+        "refusal": "invalid_status",
+        "availableAt": None,
+        "sendsLeft": 8,
+    }
     from webhooks.models import Event
 
     event = Event.objects.get(type="invitation.resent")

@@ -67,6 +67,13 @@ class Command(BaseCommand):
             "Only sent invitations can be resent; the others are reported as wrong status.",
         )
         parser.add_argument(
+            "--failed",
+            action="store_true",
+            help="Send failed invitations again to their own recipient (once the address works again: its "
+            "suppression lifted), as a PATCH with the same recipient does: only failed ones with no automatic "
+            "retry pending, not expired, under the cap, not suppressed. Selects status failed.",
+        )
+        parser.add_argument(
             "--mode", choices=["live", "sandbox", "any"], default="any", help="Live or sandbox invitations."
         )
         parser.add_argument("--sent-after", type=self._moment, help="sentAt at or after (ISO 8601 date or datetime).")
@@ -114,13 +121,17 @@ class Command(BaseCommand):
                 "Say which invitations: --org SLUG, a filter (--channel, --mode, --sent-after, --sent-before, "
                 "--created-after, --created-before, --tokens-file), or --all for every organization's."
             )
+        if options["failed"]:
+            if options["status"] != Invitation.Status.SENT:
+                raise CommandError("--failed selects failed invitations: leave --status out.")
+            selection["statuses"] = [Invitation.Status.FAILED]
         tokens_not_found = selection.pop("tokens_not_found")
         ids = list(invitation_resend_selection(**selection).values_list("pk", flat=True)[: options["limit"]])
         dry_run = options["dry_run"]
         # A progress bar on a terminal only: redirected output stays a clean summary.
         with tqdm(
             total=len(ids),
-            desc="Dry run" if dry_run else "Resending",
+            desc="Dry run" if dry_run else "Sending again" if options["failed"] else "Resending",
             file=_Unterminated(self.stderr),
             disable=not self.stderr.isatty() or not ids,
             bar_format="{desc} [{bar:30}] {n_fmt}/{total_fmt} {percentage:5.1f}% {rate_fmt}",
@@ -135,6 +146,7 @@ class Command(BaseCommand):
                 batch_size=options["batch_size"],
                 unknown_tokens=tokens_not_found,
                 on_progress=lambda done: progress.update(done - progress.n),
+                again=options["failed"],
             )
         if options["json"]:
             self.stdout.write(json.dumps(self._summary_dict(summary, verbose=options["verbosity"] >= 2), indent=2))
