@@ -4,6 +4,8 @@ import math
 from datetime import UTC, datetime, time, timedelta
 
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 _EARLIEST = datetime.min.replace(tzinfo=UTC)
@@ -92,6 +94,31 @@ class SingleValuedQuerySerializer(serializers.Serializer):
     def to_internal_value(self, data):
         refuse_repeated(data, self.fields)
         return super().to_internal_value(data)
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class StrictDateTimeField(serializers.Field):
+    """An ISO 8601 datetime in a JSON string, as a UTC instant (a time without an offset is UTC): a
+    number is a malformed request; a string that is no datetime, an invalid value."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Must be a string.", code="wrong_type")
+        try:
+            parsed = parse_datetime(data)
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            raise serializers.ValidationError("Enter an ISO 8601 datetime, such as 2026-03-02T09:00:00Z.")
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:
+            raise serializers.ValidationError("Enter a datetime between the years 1 and 9999.") from exc
+
+    def to_representation(self, value):
+        return serializers.DateTimeField().to_representation(value)
 
 
 def parse_bound(value: str, *, upper: bool, inclusive: bool = True) -> datetime:

@@ -34,6 +34,7 @@ from invitations.serializers import (
     invitations_to_dicts,
 )
 from invitations.services import invitation_cancel, invitation_create, invitation_resend, invitation_update
+from invitations.services.correct import UNSET
 
 
 class InvitationBaseApi(ApiView):
@@ -88,6 +89,7 @@ class InvitationListCreateApi(InvitationBaseApi):
             reference=data["reference"],
             locale=data["locale"],
             reminders=data.get("reminders"),
+            send_at=data.get("sendAt"),
             actor=principal.actor,
         )
         return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
@@ -131,6 +133,7 @@ class InvitationDetailApi(InvitationBaseApi):
             reference=data.get("reference"),
             locale=data.get("locale"),
             reminders=data.get("reminders"),
+            send_at=data["sendAt"] if "sendAt" in data else UNSET,
         )
         return Response(invitation_to_dict(invitation))
 

@@ -68,10 +68,12 @@ class InvalidStatus(ApiError):
         "canceled": "it was canceled (withdrawn); create a new invitation instead",
     }
 
-    def __init__(self, *, status: str, next_retry_at: datetime | None = None):
+    def __init__(self, *, status: str, next_retry_at: datetime | None = None, scheduled_for: datetime | None = None):
         if status == "canceled":
             self.resend_outcome = ResendOutcome.CANCELED
         reason = self.REASONS.get(status, "only invitations in sent status can be resent")
+        if scheduled_for is not None:
+            reason = f"its first send is scheduled for {scheduled_for:%Y-%m-%d %H:%M:%S} UTC (sendAt)"
         if status == "failed":
             # A blip is retried; a permanent failure would fail again to the same address.
             reason = (
@@ -142,6 +144,19 @@ class CannotChange(ApiError):
     def __init__(self, *, status: str):
         super().__init__(
             f"This invitation is {status}: it is over, and its details can no longer be changed.", status=status
+        )
+
+
+class CannotReschedule(ApiError):
+    """A sendAt change on an invitation whose first send is not waiting for its time."""
+
+    code = codes.INVALID_STATUS
+
+    def __init__(self, *, status: str):
+        super().__init__(
+            f"This invitation is {status} and has no scheduled send waiting: sendAt can only move before the "
+            "first send goes.",
+            status=status,
         )
 
 

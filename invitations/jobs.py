@@ -2,6 +2,7 @@
 
 from invitations.services.recipient import invitations_expired_announce
 from invitations.services.reminders import invitations_remind
+from invitations.services.schedule import invitations_send_scheduled
 
 
 def announce_expired_invitations() -> int:
@@ -11,3 +12,7 @@ def announce_expired_invitations() -> int:
 def send_due_reminders() -> dict:
     result = invitations_remind()
     return {"sent": result.sent, "refused": result.refused}
+
+
+def send_scheduled() -> int:
+    return invitations_send_scheduled()

@@ -99,6 +99,9 @@ class Invitation(models.Model):
     reminder_max = models.PositiveSmallIntegerField(default=0, db_default=0)
     reminders_sent = models.PositiveSmallIntegerField(default=0, db_default=0)
     next_reminder_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A scheduled first send (sendAt): when it is asked for, and, until it is queued, when it is due.
+    send_at = models.DateTimeField(null=True, blank=True)
+    send_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -114,6 +117,8 @@ class Invitation(models.Model):
             models.Index(
                 fields=["next_reminder_at"], condition=Q(next_reminder_at__isnull=False), name="inv_reminder_due"
             ),
+            # The schedule sweep's scan: only the scheduled sends not yet queued are in it.
+            models.Index(fields=["send_due_at"], condition=Q(send_due_at__isnull=False), name="inv_send_due"),
         ]
         permissions = [
             ("resend_invitation", "Can resend invitations"),

@@ -39,6 +39,8 @@ def resend_refusal(
     needed. ``statuses``: where a send may go from (a reminder's are sent and delivered)."""
 
     def wrong_status(invitation: Invitation) -> ApiError:
+        if invitation.send_due_at is not None and invitation.status == Invitation.Status.PENDING:
+            return InvalidStatus(status=invitation.status, scheduled_for=invitation.send_at)
         if invitation.status != Invitation.Status.FAILED:
             return InvalidStatus(status=invitation.status)
         due = retries if retries is not None else delivery_retries_due(invitation_ids=[invitation.pk])

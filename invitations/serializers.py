@@ -9,6 +9,7 @@ from accounts.serializers import ActorSerializer
 from api.fields import (
     NullIfBlankCharField,
     StrictCharField,
+    StrictDateTimeField,
     StrictIntegerField,
     StrictNumberField,
     StrictObjectSerializer,
@@ -58,6 +59,11 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
     )
     locale = StrictCharField(max_length=16, required=False, default="en", trim_whitespace=False, help_text=LOCALE_HELP)
     reminders = RemindersInputSerializer(required=False)
+    sendAt = StrictDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="A scheduled first send: at least a minute ahead and before expiresAt; nothing is queued until then.",
+    )
 
 
 class InvitationUpdateInputSerializer(StrictObjectSerializer):
@@ -68,11 +74,16 @@ class InvitationUpdateInputSerializer(StrictObjectSerializer):
     reference = StrictCharField(max_length=200, required=False, allow_blank=True, validators=[refuse_hidden_characters])
     locale = StrictCharField(max_length=16, required=False, trim_whitespace=False, help_text=LOCALE_HELP)
     reminders = RemindersInputSerializer(required=False)
+    sendAt = StrictDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Moves a scheduled first send that has not gone yet; null sends it now.",
+    )
 
     def validate(self, attrs):
         if not attrs:
             raise serializers.ValidationError(
-                {"non_field_errors": ["Give at least one of channel, recipient, reference, locale, reminders."]}
+                {"non_field_errors": ["Give at least one of channel, recipient, reference, locale, reminders, sendAt."]}
             )
         return attrs
 
@@ -147,6 +158,9 @@ class InvitationOutputSerializer(serializers.Serializer):
     reminders = RemindersOutputSerializer(source="*", help_text="Automatic reminders: asked for, and sent so far.")
     nextReminderAt = serializers.DateTimeField(
         source="next_reminder_at", allow_null=True, help_text="When the next automatic reminder is due, or null."
+    )
+    sendAt = serializers.DateTimeField(
+        source="send_at", allow_null=True, help_text="The scheduled first send asked for on create, or null."
     )
     resend = serializers.SerializerMethodField(
         method_name="resend_of", help_text='What a resend would answer now: see "What may happen next".'

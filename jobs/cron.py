@@ -1,5 +1,5 @@
 """Periodic jobs for rq's cron scheduler: `python manage.py rqcron jobs.cron`: the delivery and
-webhook outbox sweeps, invitation.expired events, automatic reminders, the request log moved to PostgreSQL and pruned
+webhook outbox sweeps, invitation.expired events, automatic reminders, scheduled sends, the request log moved to PostgreSQL and pruned
 with the expired idempotency keys, and expired refresh tokens forgotten.
 
 Each is named by its dotted path and imported when it runs, so this schedule imports none of the
@@ -25,6 +25,7 @@ PERIODIC_JOBS = [
     ("webhooks.jobs.sweep_webhooks", settings.DELIVERY_SWEEP_INTERVAL_SECONDS, "webhooks.sweep"),
     ("invitations.jobs.announce_expired_invitations", settings.DELIVERY_SWEEP_INTERVAL_SECONDS, "invitations.expired"),
     ("invitations.jobs.send_due_reminders", settings.REMINDER_SWEEP_INTERVAL_SECONDS, "invitations.reminders"),
+    ("invitations.jobs.send_scheduled", settings.SCHEDULE_SWEEP_INTERVAL_SECONDS, "invitations.scheduled"),
     ("requestlog.jobs.sweep_request_log", settings.DELIVERY_SWEEP_INTERVAL_SECONDS, "requestlog.sweep"),
     ("accounts.jobs.delete_expired_refresh_tokens", 3600, "accounts.refresh-tokens"),
 ]

@@ -26,9 +26,17 @@ def _refusal(invitation: Invitation) -> CannotCancel | None:
 
 def _withdraw(invitations: Sequence[Invitation], *, actor: Actor, now: datetime) -> None:
     """The locked invitations move to `canceled` (terminal); their sends still queued or retrying are
-    canceled with them."""
+    canceled with them, and a scheduled first send never goes."""
     if invitations:
-        transitions_apply(invitations=invitations, to_status=Invitation.Status.CANCELED, actor=actor, now=now)
+        for invitation in invitations:
+            invitation.send_due_at = None
+        transitions_apply(
+            invitations=invitations,
+            to_status=Invitation.Status.CANCELED,
+            actor=actor,
+            now=now,
+            update_fields=("send_due_at",),
+        )
         delivery_attempts_cancel(invitation_ids=[invitation.pk for invitation in invitations])
 
 

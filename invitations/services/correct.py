@@ -11,11 +11,12 @@ from accounts.principals import Actor
 from api.errors import ApiError, ValidationFailed
 from api.validators import LOCALE_RE
 from delivery.selectors import delivery_retries_due
-from delivery.services.queueing import delivery_attempts_cancel
+from delivery.services.queueing import delivery_attempts_cancel, delivery_attempts_queue
 from invitations import lifecycle
 from invitations.exceptions import (
     CannotChange,
     CannotCorrect,
+    CannotReschedule,
     RecipientSuppressed,
 )
 from invitations.languages import canonical_tag
@@ -26,8 +27,12 @@ from invitations.rules import send_rules_refusal
 from invitations.selectors import InvitationLookup
 from invitations.services.create import normalize_recipient, reminder_fields
 from invitations.services.resend import invitations_send_next
+from invitations.services.schedule import send_at_refusal
 from invitations.services.transitions import invitation_lock, note_record
 from suppressions.selectors import suppression_active, suppression_key
+
+# PATCH's "not given" where None is a value (sendAt: null sends now).
+UNSET = object()
 
 # Over: nothing about them changes any more.
 FINISHED = frozenset({Invitation.Status.COMPLETED, Invitation.Status.REJECTED, Invitation.Status.CANCELED})
@@ -98,6 +103,21 @@ def _apply_details(
     return changed
 
 
+def _reschedule(*, invitation: Invitation, send_at: datetime | None, now: datetime) -> bool:
+    """Move the invitation's scheduled first send to ``send_at``, or to now (None); whether it goes now."""
+    if invitation.send_due_at is None or invitation.status != Invitation.Status.PENDING:
+        raise CannotReschedule(status=invitation.status)
+    if send_at is None:
+        invitation.send_at = now
+        invitation.send_due_at = None
+        return True
+    refusal = send_at_refusal(send_at=send_at, now=now, expires_at=invitation.expires_at)
+    if refusal is not None:
+        raise refusal
+    invitation.send_at = invitation.send_due_at = send_at
+    return False
+
+
 def invitation_update(
     *,
     invitation: Invitation | InvitationLookup,
@@ -107,12 +127,14 @@ def invitation_update(
     reference: str | None = None,
     locale: str | None = None,
     reminders: dict | None = None,
+    send_at: datetime | None | object = UNSET,
 ) -> Invitation:
     """Change an invitation. With a new ``recipient`` (and ``channel``), a correction: in one
     transaction under the row lock the sends still queued or retrying to the old address are
     canceled, the recipient changes, the invitation is `pending` with one more attempt, audited as
     recipient_corrected, told as invitation.corrected, and the new send is queued after commit.
-    Without, only the details given change and nothing is sent. None means "not given"."""
+    Without, only the details given change and nothing is sent. None means "not given", but for
+    ``send_at`` (UNSET: not given): a new time moves a scheduled first send, None sends it now."""
     correcting = channel is not None or recipient is not None
     with transaction.atomic():
         # Lock the row before checking the rules: a resend, a delivery outcome or another
@@ -126,6 +148,10 @@ def invitation_update(
             raise refusal
         corrected = _new_recipient(invitation=invitation, channel=channel, recipient=recipient) if correcting else None
         changed = _apply_details(invitation=invitation, reference=reference, locale=locale, reminders=reminders)
+        send_now = False
+        if send_at is not UNSET:
+            send_now = _reschedule(invitation=invitation, send_at=send_at, now=now)  # type: ignore[arg-type]
+            changed += ["send_at", "send_due_at"]
         if corrected is None:
             invitation.next_reminder_at = reminder_due_at(invitation)
             note_record(
@@ -136,6 +162,8 @@ def invitation_update(
                 message="Changed: " + ", ".join(sorted({name.split("_")[0] for name in changed})) + ".",
                 update_fields=(*changed, "next_reminder_at"),
             )
+            if send_now:
+                delivery_attempts_queue(invitations=[invitation], actor=actor)
             return invitation
         _correct(
             invitation=invitation, channel=corrected[0], recipient=corrected[1], actor=actor, now=now, also=changed
@@ -157,14 +185,15 @@ def _correct(
     invitation.channel = channel
     invitation.recipient = recipient
     vars(invitation).pop("suppression_pk", None)  # read with the row, for the old recipient
-    # The corrected address has had nothing yet.
+    # The corrected address has had nothing yet; a scheduled first send goes now, to it.
     invitation.delivered_at = None
+    invitation.send_due_at = None
     invitations_send_next(
         [invitation],
         actor=actor,
         now=now,
         reason=lifecycle.Reason.RECIPIENT_CORRECTED,
-        update_fields=("channel", "recipient", "delivered_at", *also),
+        update_fields=("channel", "recipient", "delivered_at", "send_due_at", *also),
         message=lambda i: (
             f"Sent again to {recipient}; send attempt {i.delivery_attempts} requested."
             if again

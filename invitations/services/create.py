@@ -1,7 +1,7 @@
 """Creating an invitation: its input made canonical, its workflow, and the first send queued after
 commit. (An Idempotency-Key replay is answered before this runs: api.idempotency.)"""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -16,6 +16,7 @@ from delivery.services.queueing import delivery_attempts_queue
 from invitations.exceptions import RecipientSuppressed
 from invitations.languages import canonical_tag
 from invitations.models import Invitation, Workflow
+from invitations.services.schedule import send_at_refusal
 from invitations.services.transitions import transition_apply
 from suppressions.selectors import suppression_active
 
@@ -69,8 +70,10 @@ def invitation_create(
     reference: str = "",
     locale: str = "en",
     reminders: dict | None = None,
+    send_at: datetime | None = None,
 ) -> Invitation:
-    """Create an invitation in `pending` and queue its first delivery after commit."""
+    """Create an invitation in `pending` and queue its first delivery after commit; with ``send_at``,
+    nothing is queued until then (``schedule.invitations_send_scheduled``)."""
     if channel not in Invitation.Channel.values:
         raise ValidationFailed(fields={"channel": [f"Must be one of: {', '.join(Invitation.Channel.values)}."]})
     if not LOCALE_RE.fullmatch(locale):
@@ -83,6 +86,11 @@ def invitation_create(
     if suppression is not None:
         raise RecipientSuppressed(suppression=suppression)
     now = timezone.now()
+    expires_at = now + timedelta(days=settings.INVITATION_EXPIRY_DAYS)
+    if send_at is not None:
+        refusal = send_at_refusal(send_at=send_at, now=now, expires_at=expires_at)
+        if refusal is not None:
+            raise refusal
     with transaction.atomic():
         invitation = Invitation(
             organization=organization,
@@ -95,8 +103,11 @@ def invitation_create(
             delivery_attempts=1,
             **reminder_fields(given=reminders, defaults=organization),
             created_at=now,
-            expires_at=now + timedelta(days=settings.INVITATION_EXPIRY_DAYS),
+            expires_at=expires_at,
+            send_at=send_at,
+            send_due_at=send_at,
         )
         transition_apply(invitation=invitation, to_status=Invitation.Status.PENDING, actor=actor, now=now)
-        delivery_attempts_queue(invitations=[invitation], actor=actor)
+        if send_at is None:
+            delivery_attempts_queue(invitations=[invitation], actor=actor)
     return invitation

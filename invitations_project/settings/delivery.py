@@ -38,6 +38,10 @@ INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", 30, validate=POSITIVE
 # (`manage.py rqcron jobs.cron`) looks for the due ones.
 REMINDER_MIN_HOURS = env.float("REMINDER_MIN_HOURS", 1.0, validate=validate.Range(min=0, min_inclusive=False))
 REMINDER_SWEEP_INTERVAL_SECONDS = env.int("REMINDER_SWEEP_INTERVAL_SECONDS", 60, validate=POSITIVE)
+# Scheduled sends (sendAt): how often the periodic job queues the due ones (a send goes at most this
+# late), and how far ahead a sendAt must be.
+SCHEDULE_SWEEP_INTERVAL_SECONDS = env.int("SCHEDULE_SWEEP_INTERVAL_SECONDS", 10, validate=POSITIVE)
+SCHEDULE_MIN_LEAD_SECONDS = 60
 INVITATION_DEFAULT_FLOW_URL = env.str(
     "INVITATION_DEFAULT_FLOW_URL", "https://verify.example.com/flow", validate=validate.URL(schemes={"http", "https"})
 )

@@ -61,7 +61,7 @@ def test_outbox_status_fails_while_an_attempt_waits_with_redis_down_and_passes_o
         call_command("outbox_status", "--json", stdout=out)
     figures = json.loads(out.getvalue())
     assert figures["attempts_stuck"] == 0 and figures["attempts"] == {"accepted": 1}
-    assert set(figures["rq"]["queues"]) == {"delivery", "webhooks", "default"}
+    assert set(figures["rq"]["queues"]) == {"delivery", "delivery-sandbox", "webhooks", "default"}
 
 
 @pytest.mark.django_db
