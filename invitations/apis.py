@@ -134,6 +134,7 @@ class InvitationDetailApi(InvitationBaseApi):
             locale=data.get("locale"),
             reminders=data.get("reminders"),
             send_at=data["sendAt"] if "sendAt" in data else UNSET,
+            expires_at=data.get("expiresAt"),
         )
         return Response(invitation_to_dict(invitation))
 

@@ -159,6 +159,7 @@ class InvitationEvent(models.Model):
         DELIVERED_LATE = "delivered_late"
         OPENED_LATE = "opened_late"
         DETAILS_CHANGED = "details_changed"
+        EXPIRY_CHANGED = "expiry_changed"
 
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, blank=True)

@@ -79,11 +79,20 @@ class InvitationUpdateInputSerializer(StrictObjectSerializer):
         allow_null=True,
         help_text="Moves a scheduled first send that has not gone yet; null sends it now.",
     )
+    expiresAt = StrictDateTimeField(
+        required=False,
+        help_text="Moves the expiry, later or earlier: in the future, at most INVITATION_MAX_LIFETIME_DAYS (90) "
+        "after createdAt; sends nothing.",
+    )
 
     def validate(self, attrs):
         if not attrs:
             raise serializers.ValidationError(
-                {"non_field_errors": ["Give at least one of channel, recipient, reference, locale, reminders, sendAt."]}
+                {
+                    "non_field_errors": [
+                        "Give at least one of channel, recipient, reference, locale, reminders, sendAt, expiresAt."
+                    ]
+                }
             )
         return attrs
 

@@ -2,8 +2,9 @@
 corrected address, under API.md's "Correct and resend" rules; reference, locale and reminders change
 alone without a send."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from invitations.exceptions import (
     CannotChange,
     CannotCorrect,
     CannotReschedule,
+    InvitationExpired,
     RecipientSuppressed,
 )
 from invitations.languages import canonical_tag
@@ -118,6 +120,31 @@ def _reschedule(*, invitation: Invitation, send_at: datetime | None, now: dateti
     return False
 
 
+def _move_expiry(*, invitation: Invitation, expires_at: datetime, now: datetime) -> list[str]:
+    """Move the expiry (later or earlier): never for an expired or finished invitation, to a time
+    ahead and at most INVITATION_MAX_LIFETIME_DAYS after creation (after a scheduled send)."""
+    if invitation.expires_at <= now:
+        raise InvitationExpired()
+    if invitation.status in FINISHED:
+        raise CannotChange(status=invitation.status)
+    latest = invitation.created_at + timedelta(days=settings.INVITATION_MAX_LIFETIME_DAYS)
+    if expires_at <= now:
+        raise ValidationFailed(fields={"expiresAt": ["Must be in the future."]})
+    if expires_at > latest:
+        raise ValidationFailed(
+            fields={
+                "expiresAt": [
+                    f"Must be at most {settings.INVITATION_MAX_LIFETIME_DAYS} days after createdAt "
+                    f"({latest:%Y-%m-%dT%H:%M:%SZ})."
+                ]
+            }
+        )
+    if invitation.send_due_at is not None and expires_at <= invitation.send_due_at:
+        raise ValidationFailed(fields={"expiresAt": ["Must be after the scheduled sendAt."]})
+    invitation.expires_at = expires_at
+    return ["expires_at"]
+
+
 def invitation_update(
     *,
     invitation: Invitation | InvitationLookup,
@@ -128,6 +155,7 @@ def invitation_update(
     locale: str | None = None,
     reminders: dict | None = None,
     send_at: datetime | None | object = UNSET,
+    expires_at: datetime | None = None,
 ) -> Invitation:
     """Change an invitation. With a new ``recipient`` (and ``channel``), a correction: in one
     transaction under the row lock the sends still queued or retrying to the old address are
@@ -152,15 +180,26 @@ def invitation_update(
         if send_at is not UNSET:
             send_now = _reschedule(invitation=invitation, send_at=send_at, now=now)  # type: ignore[arg-type]
             changed += ["send_at", "send_due_at"]
+        previous_expiry = invitation.expires_at
+        if expires_at is not None:
+            changed += _move_expiry(invitation=invitation, expires_at=expires_at, now=now)
         if corrected is None:
             invitation.next_reminder_at = reminder_due_at(invitation)
+            moved = expires_at is not None
             note_record(
                 invitation=invitation,
                 actor=actor,
                 now=now,
-                reason=lifecycle.Reason.DETAILS_CHANGED,
-                message="Changed: " + ", ".join(sorted({name.split("_")[0] for name in changed})) + ".",
+                reason=lifecycle.Reason.EXPIRY_CHANGED if moved else lifecycle.Reason.DETAILS_CHANGED,
+                message=(
+                    f"Expiry moved from {previous_expiry:%Y-%m-%d %H:%M:%S} "
+                    f"to {invitation.expires_at:%Y-%m-%d %H:%M:%S} UTC."
+                    if moved
+                    else "Changed: " + ", ".join(sorted({name.split("_")[0] for name in changed})) + "."
+                ),
                 update_fields=(*changed, "next_reminder_at"),
+                # A PATCH that sends nothing is told as invitation.updated.
+                event_type="" if send_now else "invitation.updated",
             )
             if send_now:
                 delivery_attempts_queue(invitations=[invitation], actor=actor)

@@ -31,6 +31,7 @@ INVITATION_EVENT_TYPES = [
     "invitation.failed",
     "invitation.resent",
     "invitation.corrected",
+    "invitation.updated",
     "invitation.canceled",
     "invitation.expired",
 ]
@@ -213,8 +214,10 @@ def note_record(
     reason: lifecycle.Reason,
     message: str = "",
     update_fields: Sequence[str] = (),
+    event_type: str = "",
 ) -> None:
-    """Save a change that keeps the status (a late timestamp, a newer error) and audit it.
+    """Save a change that keeps the status (a late timestamp, a newer error) and audit it; with
+    ``event_type`` (invitation.updated), tell the customer's endpoints too.
 
     The caller holds the row lock and the transaction.
     """
@@ -229,3 +232,15 @@ def note_record(
         at=now,
         message=message,
     ).save()
+    if event_type:
+        webhook_events_emit(
+            events=[
+                NewEvent(
+                    organization_id=invitation.organization_id,
+                    livemode=invitation.livemode,
+                    type=event_type,
+                    subject=invitation.token,
+                    data={"invitation": invitation_to_dict(invitation)},
+                )
+            ]
+        )

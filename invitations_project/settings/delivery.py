@@ -34,6 +34,8 @@ SMS_DEFAULT_REGION = env.str("SMS_DEFAULT_REGION", "")
 INVITATION_MAX_DELIVERY_ATTEMPTS = env.int("INVITATION_MAX_DELIVERY_ATTEMPTS", 10, validate=POSITIVE)
 INVITATION_RESEND_COOLDOWN_SECONDS = env.int("INVITATION_RESEND_COOLDOWN_SECONDS", 180, validate=NOT_NEGATIVE)
 INVITATION_EXPIRY_DAYS = env.int("INVITATION_EXPIRY_DAYS", 30, validate=POSITIVE)
+# PATCH expiresAt may move the expiry to at most this long after the invitation was created.
+INVITATION_MAX_LIFETIME_DAYS = env.int("INVITATION_MAX_LIFETIME_DAYS", 90, validate=POSITIVE)
 # Automatic reminders: the shortest wait an invitation may ask for, and how often the periodic job
 # (`manage.py rqcron jobs.cron`) looks for the due ones.
 REMINDER_MIN_HOURS = env.float("REMINDER_MIN_HOURS", 1.0, validate=validate.Range(min=0, min_inclusive=False))

@@ -43,7 +43,11 @@ def test_nothing_is_queued_until_send_at_and_then_exactly_once(api, delivery_que
         assert send_scheduled() == 1
         assert send_scheduled() == 0  # once
         [attempt] = DeliveryAttempt.objects.all()
-        assert (attempt.number, attempt.requested_by_kind, attempt.requested_by_label) == (1, "system", "system:schedule")
+        assert (attempt.number, attempt.requested_by_kind, attempt.requested_by_label) == (
+            1,
+            "system",
+            "system:schedule",
+        )
         assert queued_attempt_ids(delivery_queue) == [attempt.pk]
         assert run_worker() == 1
     invitation.refresh_from_db()
