@@ -50,7 +50,12 @@ class OrganizationAdmin(admin.ModelAdmin):
         (
             "Reminders",
             {
-                "fields": ("reminder_max", "reminder_after_hours", "reminder_every_hours"),
+                "fields": (
+                    "reminder_max",
+                    "reminder_after_hours",
+                    "reminder_every_hours",
+                    "expiry_warning_before_hours",
+                ),
                 "description": "What a new invitation gets when its create does not ask: how many automatic "
                 "reminders (0: none), the hours after the last accepted send before the first, and between later ones.",
             },

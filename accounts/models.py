@@ -42,6 +42,13 @@ class Organization(models.Model):
     reminder_max = models.PositiveSmallIntegerField(
         default=0, db_default=0, help_text="How many reminders an invitation gets by default; 0 sends none."
     )
+    # The expiry warning an invitation gets when its create leaves expiryWarning out (API.md "Expiry").
+    expiry_warning_before_hours = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[validate_reminder_hours],
+        help_text="Hours before expiresAt to warn that the link expires; empty sends no warning.",
+    )
 
     class Meta:
         ordering = ["slug"]

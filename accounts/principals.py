@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractUser
 from accounts.models import ActorKind, ApiKey, Membership, Organization
 
 REMINDER_LABEL = "reminder"
+EXPIRY_WARNING_LABEL = "expiry_warning"
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.AGENT})
 
 
@@ -34,6 +35,11 @@ class Actor:
     @classmethod
     def system(cls, label: str) -> "Actor":
         return cls(kind=ActorKind.SYSTEM, label=f"system:{label}")
+
+    @classmethod
+    def expiry_warning(cls) -> "Actor":
+        """The service warning that a link expires (API.md: kind system, label expiry_warning)."""
+        return cls(kind=ActorKind.SYSTEM, label=EXPIRY_WARNING_LABEL)
 
     @classmethod
     def reminder(cls) -> "Actor":

@@ -96,6 +96,7 @@ def render(attempt: DeliveryAttempt) -> RenderedMessage:
         "workflow": invitation.workflow,
         "attempt": attempt,
         "reminder": attempt.is_reminder,
+        "expiry_warning": attempt.is_expiry_warning,
         "language": language,
     }
     with translation.override(code):

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.db import models
 
 from accounts.models import ActorKind
-from accounts.principals import REMINDER_LABEL
+from accounts.principals import EXPIRY_WARNING_LABEL, REMINDER_LABEL
 from invitations.models import Invitation
 
 
@@ -66,6 +66,11 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk} of {self.invitation_id} #{self.number} ({self.status})"
+
+    @property
+    def is_expiry_warning(self) -> bool:
+        """Whether this send warns that the link expires (its message says so, and when)."""
+        return self.requested_by_kind == ActorKind.SYSTEM and self.requested_by_label == EXPIRY_WARNING_LABEL
 
     @property
     def is_reminder(self) -> bool:

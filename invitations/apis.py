@@ -35,6 +35,7 @@ from invitations.serializers import (
 )
 from invitations.services import invitation_cancel, invitation_create, invitation_resend, invitation_update
 from invitations.services.correct import UNSET
+from invitations.services.create import DEFAULT
 
 
 class InvitationBaseApi(ApiView):
@@ -90,6 +91,7 @@ class InvitationListCreateApi(InvitationBaseApi):
             locale=data["locale"],
             reminders=data.get("reminders"),
             send_at=data.get("sendAt"),
+            expiry_warning=data["expiryWarning"] if "expiryWarning" in data else DEFAULT,
             actor=principal.actor,
         )
         return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
@@ -135,6 +137,7 @@ class InvitationDetailApi(InvitationBaseApi):
             reminders=data.get("reminders"),
             send_at=data["sendAt"] if "sendAt" in data else UNSET,
             expires_at=data.get("expiresAt"),
+            expiry_warning=data["expiryWarning"] if "expiryWarning" in data else UNSET,
         )
         return Response(invitation_to_dict(invitation))
 

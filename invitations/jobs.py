@@ -1,7 +1,7 @@
 """Periodic jobs of invitations, run by rq's cron scheduler (see jobs/cron.py)."""
 
 from invitations.services.recipient import invitations_expired_announce
-from invitations.services.reminders import invitations_remind
+from invitations.services.reminders import invitations_remind, invitations_warn_expiring
 from invitations.services.schedule import invitations_send_scheduled
 
 
@@ -11,7 +11,8 @@ def announce_expired_invitations() -> int:
 
 def send_due_reminders() -> dict:
     result = invitations_remind()
-    return {"sent": result.sent, "refused": result.refused}
+    warnings = invitations_warn_expiring()
+    return {"sent": result.sent, "refused": result.refused, "expiry_warnings": warnings.sent}
 
 
 def send_scheduled() -> int:

@@ -102,6 +102,11 @@ class Invitation(models.Model):
     # A scheduled first send (sendAt): when it is asked for, and, until it is queued, when it is due.
     send_at = models.DateTimeField(null=True, blank=True)
     send_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The one warning that the link expires (expiryWarning): how long before, when it went, and, until
+    # it goes, when it is due.
+    expiry_warning_before_hours = models.FloatField(null=True, blank=True)
+    expiry_warning_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expiry_warning_due_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -119,6 +124,11 @@ class Invitation(models.Model):
             ),
             # The schedule sweep's scan: only the scheduled sends not yet queued are in it.
             models.Index(fields=["send_due_at"], condition=Q(send_due_at__isnull=False), name="inv_send_due"),
+            models.Index(
+                fields=["expiry_warning_due_at"],
+                condition=Q(expiry_warning_due_at__isnull=False),
+                name="inv_expiry_warning_due",
+            ),
         ]
         permissions = [
             ("resend_invitation", "Can resend invitations"),
@@ -146,6 +156,7 @@ class InvitationEvent(models.Model):
         DELIVERY_FAILED_PERMANENTLY = "delivery_failed_permanently"
         RESEND = "resend"
         REMINDER = "reminder"
+        EXPIRY_WARNING = "expiry_warning"
         RECIPIENT_CORRECTED = "recipient_corrected"
         DELIVERED = "delivered"
         OPENED = "opened"

@@ -23,3 +23,11 @@ def reminder_due_at(invitation: Invitation) -> datetime | None:
     hours = invitation.reminder_after_hours if invitation.reminders_sent == 0 else invitation.reminder_every_hours
     due = invitation.sent_at + timedelta(hours=hours)
     return due if due < invitation.expires_at else None
+
+
+def expiry_warning_due_at(invitation: Invitation) -> datetime | None:
+    """When the warning that the link expires is due: ``expiry_warning_before_hours`` before
+    expiresAt, while one is asked for and has not gone; else None."""
+    if invitation.expiry_warning_before_hours is None or invitation.expiry_warning_sent_at is not None:
+        return None
+    return invitation.expires_at - timedelta(hours=invitation.expiry_warning_before_hours)

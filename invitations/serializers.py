@@ -49,6 +49,23 @@ class RemindersInputSerializer(StrictObjectSerializer):
         return attrs
 
 
+class ExpiryWarningInputSerializer(StrictObjectSerializer):
+    beforeHours = StrictNumberField(help_text="How long before expiresAt: at least REMINDER_MIN_HOURS (1).")
+
+    def validate_beforeHours(self, value: float) -> float:
+        if not settings.REMINDER_MIN_HOURS <= value <= 24 * 365:
+            raise serializers.ValidationError(f"Must be between {settings.REMINDER_MIN_HOURS:g} and {24 * 365} hours.")
+        return value
+
+
+class ExpiryWarningOutputSerializer(serializers.Serializer):
+    beforeHours = serializers.FloatField(source="expiry_warning_before_hours")
+    sentAt = serializers.DateTimeField(source="expiry_warning_sent_at", allow_null=True)
+
+    class Meta:
+        ref_name = "InvitationExpiryWarning"
+
+
 class InvitationCreateInputSerializer(StrictObjectSerializer):
     # channel and locale are codes: " email" is not "email", so they are taken as sent, not trimmed.
     channel = StrictCharField(trim_whitespace=False)
@@ -63,6 +80,11 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
         required=False,
         allow_null=True,
         help_text="A scheduled first send: at least a minute ahead and before expiresAt; nothing is queued until then.",
+    )
+    expiryWarning = ExpiryWarningInputSerializer(
+        required=False,
+        allow_null=True,
+        help_text="One message that long before expiresAt; left out, the organization's default; null, none.",
     )
 
 
@@ -84,13 +106,17 @@ class InvitationUpdateInputSerializer(StrictObjectSerializer):
         help_text="Moves the expiry, later or earlier: in the future, at most INVITATION_MAX_LIFETIME_DAYS (90) "
         "after createdAt; sends nothing.",
     )
+    expiryWarning = ExpiryWarningInputSerializer(
+        required=False, allow_null=True, help_text="One message that long before expiresAt; null removes it."
+    )
 
     def validate(self, attrs):
         if not attrs:
             raise serializers.ValidationError(
                 {
                     "non_field_errors": [
-                        "Give at least one of channel, recipient, reference, locale, reminders, sendAt, expiresAt."
+                        "Give at least one of channel, recipient, reference, locale, reminders, sendAt, expiresAt, "
+                        "expiryWarning."
                     ]
                 }
             )
@@ -171,6 +197,10 @@ class InvitationOutputSerializer(serializers.Serializer):
     sendAt = serializers.DateTimeField(
         source="send_at", allow_null=True, help_text="The scheduled first send asked for on create, or null."
     )
+    expiryWarning = serializers.SerializerMethodField(
+        method_name="expiry_warning_of",
+        help_text="The warning that the link expires, asked for and when it went; null when none is asked for.",
+    )
     resend = serializers.SerializerMethodField(
         method_name="resend_of", help_text='What a resend would answer now: see "What may happen next".'
     )
@@ -190,6 +220,12 @@ class InvitationOutputSerializer(serializers.Serializer):
     def language_of(self, invitation: Invitation) -> str:
         return language_shown(invitation.locale)
 
+    @extend_schema_field(ExpiryWarningOutputSerializer(allow_null=True))
+    def expiry_warning_of(self, invitation: Invitation) -> dict | None:
+        if invitation.expiry_warning_before_hours is None:
+            return None
+        return _EXPIRY_WARNING.to_representation(invitation)
+
     @extend_schema_field(ResendOutlookSerializer)
     def resend_of(self, invitation: Invitation) -> dict:
         return _RESEND.to_representation(resend_outlook(invitation=invitation, now=timezone.now()))
@@ -205,6 +241,7 @@ class InvitationPageSerializer(serializers.Serializer):
 
 
 _RESEND = ResendOutlookSerializer()
+_EXPIRY_WARNING = ExpiryWarningOutputSerializer()
 
 # One instance, its fields built once: a serializer copies its declared fields each time it is
 # made, which cost more than the representation itself. to_representation keeps no state.

@@ -24,7 +24,7 @@ from invitations.exceptions import (
 from invitations.languages import canonical_tag
 from invitations.lifecycle import CORRECTABLE
 from invitations.models import Invitation
-from invitations.reminders import reminder_due_at
+from invitations.reminders import expiry_warning_due_at, reminder_due_at
 from invitations.rules import send_rules_refusal
 from invitations.selectors import InvitationLookup
 from invitations.services.create import normalize_recipient, reminder_fields
@@ -156,6 +156,7 @@ def invitation_update(
     reminders: dict | None = None,
     send_at: datetime | None | object = UNSET,
     expires_at: datetime | None = None,
+    expiry_warning: dict | None | object = UNSET,
 ) -> Invitation:
     """Change an invitation. With a new ``recipient`` (and ``channel``), a correction: in one
     transaction under the row lock the sends still queued or retrying to the old address are
@@ -183,6 +184,14 @@ def invitation_update(
         previous_expiry = invitation.expires_at
         if expires_at is not None:
             changed += _move_expiry(invitation=invitation, expires_at=expires_at, now=now)
+            # A new expiry re-arms a warning already sent.
+            invitation.expiry_warning_sent_at = None
+        if expiry_warning is not UNSET:
+            invitation.expiry_warning_before_hours = (expiry_warning or {}).get("beforeHours")  # type: ignore[attr-defined]
+            changed.append("expiry_warning_before_hours")
+        if expires_at is not None or expiry_warning is not UNSET:
+            invitation.expiry_warning_due_at = expiry_warning_due_at(invitation)
+            changed += ["expiry_warning_sent_at", "expiry_warning_due_at"]
         if corrected is None:
             invitation.next_reminder_at = reminder_due_at(invitation)
             moved = expires_at is not None

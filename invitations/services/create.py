@@ -16,9 +16,13 @@ from delivery.services.queueing import delivery_attempts_queue
 from invitations.exceptions import RecipientSuppressed
 from invitations.languages import canonical_tag
 from invitations.models import Invitation, Workflow
+from invitations.reminders import expiry_warning_due_at
 from invitations.services.schedule import send_at_refusal
 from invitations.services.transitions import transition_apply
 from suppressions.selectors import suppression_active
+
+# "Not given": the organization's default applies (None is a value: no expiry warning).
+DEFAULT = object()
 
 
 def normalize_recipient(*, channel: str, recipient: str) -> str:
@@ -71,9 +75,11 @@ def invitation_create(
     locale: str = "en",
     reminders: dict | None = None,
     send_at: datetime | None = None,
+    expiry_warning: dict | None | object = DEFAULT,
 ) -> Invitation:
     """Create an invitation in `pending` and queue its first delivery after commit; with ``send_at``,
-    nothing is queued until then (``schedule.invitations_send_scheduled``)."""
+    nothing is queued until then (``schedule.invitations_send_scheduled``). ``expiry_warning``
+    ({"beforeHours": N}, or None for none) left out takes the organization's default."""
     if channel not in Invitation.Channel.values:
         raise ValidationFailed(fields={"channel": [f"Must be one of: {', '.join(Invitation.Channel.values)}."]})
     if not LOCALE_RE.fullmatch(locale):
@@ -106,7 +112,13 @@ def invitation_create(
             expires_at=expires_at,
             send_at=send_at,
             send_due_at=send_at,
+            expiry_warning_before_hours=(
+                organization.expiry_warning_before_hours
+                if expiry_warning is DEFAULT
+                else (expiry_warning or {}).get("beforeHours")  # type: ignore[attr-defined]
+            ),
         )
+        invitation.expiry_warning_due_at = expiry_warning_due_at(invitation)
         transition_apply(invitation=invitation, to_status=Invitation.Status.PENDING, actor=actor, now=now)
         if send_at is None:
             delivery_attempts_queue(invitations=[invitation], actor=actor)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.principals import Actor
 from invitations import lifecycle
+from invitations.exceptions import CooldownActive
 from invitations.models import Invitation
 from invitations.reminders import REMINDABLE
 from invitations.rules import resend_refusal, send_target
@@ -18,6 +19,7 @@ from invitations.services.transitions import invitations_lock
 from suppressions.selectors import suppressions_matching
 
 REMINDER_ACTOR = Actor.reminder()
+EXPIRY_WARNING_ACTOR = Actor.expiry_warning()
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,56 @@ def invitations_remind(*, batch_size: int = 500, max_batches: int = 20) -> Remin
     sent = refused = 0
     for _ in range(max_batches):
         result = invitation_reminders_send(limit=batch_size)
+        sent, refused = sent + result.sent, refused + result.refused
+        if result.sent + result.refused < batch_size:
+            break
+    return RemindersSent(sent=sent, refused=refused)
+
+
+def invitation_expiry_warnings_send(*, limit: int = 500) -> RemindersSent:
+    """Send one batch of due expiry warnings, in one transaction, as reminders go: each passing the
+    rules moves to `pending` with one more attempt, its ``expiry_warning_sent_at`` set (once), audited
+    as expiry_warning and told as invitation.resent. One the cooldown holds back is tried on a later
+    run; one another rule refuses (opened, expired, capped, suppressed) gets no warning."""
+    now = timezone.now()
+    with transaction.atomic():
+        due = Invitation.objects.filter(expiry_warning_due_at__lte=now).order_by("expiry_warning_due_at")
+        rows = list(invitations_lock(due, skip_locked=True).order_by("expiry_warning_due_at")[:limit])
+        suppressions = suppressions_matching(send_target(invitation) for invitation in rows)
+        eligible: list[Invitation] = []
+        refused: list[Invitation] = []
+        for invitation in rows:
+            refusal = resend_refusal(
+                invitation=invitation, now=now, suppressions=suppressions, statuses=REMINDABLE, retries={}
+            )
+            if refusal is None:
+                eligible.append(invitation)
+            elif not isinstance(refusal, CooldownActive):
+                refused.append(invitation)
+        if refused:
+            Invitation.objects.filter(pk__in=[i.pk for i in refused]).update(expiry_warning_due_at=None)
+        for invitation in eligible:
+            invitation.expiry_warning_sent_at = now
+            invitation.expiry_warning_due_at = None
+        invitations_send_next(
+            eligible,
+            actor=EXPIRY_WARNING_ACTOR,
+            now=now,
+            reason=lifecycle.Reason.EXPIRY_WARNING,
+            update_fields=("expiry_warning_sent_at", "expiry_warning_due_at"),
+            message=lambda i: (
+                f"Expiry warning: the link expires at {i.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
+                f"send attempt {i.delivery_attempts}."
+            ),
+        )
+    return RemindersSent(sent=len(eligible), refused=len(refused))
+
+
+def invitations_warn_expiring(*, batch_size: int = 500, max_batches: int = 20) -> RemindersSent:
+    """The periodic job's second part: expiry warnings in batches until none is due."""
+    sent = refused = 0
+    for _ in range(max_batches):
+        result = invitation_expiry_warnings_send(limit=batch_size)
         sent, refused = sent + result.sent, refused + result.refused
         if result.sent + result.refused < batch_size:
             break

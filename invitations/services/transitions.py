@@ -38,7 +38,7 @@ INVITATION_EVENT_TYPES = [
 
 
 # The moves told as what was asked for rather than the status entered.
-RESENT_REASONS = frozenset({lifecycle.Reason.RESEND, lifecycle.Reason.REMINDER})
+RESENT_REASONS = frozenset({lifecycle.Reason.RESEND, lifecycle.Reason.REMINDER, lifecycle.Reason.EXPIRY_WARNING})
 
 
 def webhook_event(

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.django_db
         (Invitation.Status.REJECTED, "already engaged"),
         (
             Invitation.Status.FAILED,
-            "failed for good (no retry follows); a resend to the same address would fail again: correct",
+            "failed for good (no retry follows): correct the recipient (PATCH the invitation with a new recipient), "
+            "or, once the address works again, PATCH it with the same recipient",
         ),
     ],
 )
