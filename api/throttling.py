@@ -177,6 +177,12 @@ RESEND_PER_ORGANIZATION = RateLimit(
 CREATE_PER_ORGANIZATION = RateLimit(
     group="create:organization", scope="organization", rate_setting="CREATE_RATE_PER_ORG", key=organization_key
 )
+BATCH_CREATE_PER_ORGANIZATION = RateLimit(
+    group="batch-create:organization",
+    scope="organization",
+    rate_setting="BATCH_CREATE_RATE_PER_ORG",
+    key=organization_key,
+)
 AUTH_TOKEN_PER_IP = RateLimit(group="auth-token:ip", scope="ip", rate_setting="AUTH_TOKEN_RATE_PER_IP", key=ip_key)
 
 

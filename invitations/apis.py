@@ -10,6 +10,7 @@ from api.filters import filter_parameters
 from api.openapi import error_responses
 from api.pagination import PageQuerySerializer, page_of_query
 from api.throttling import (
+    BATCH_CREATE_PER_ORGANIZATION,
     CREATE_PER_ORGANIZATION,
     RESEND_PER_IP,
     RESEND_PER_ORGANIZATION,
@@ -25,6 +26,8 @@ from invitations.schema import (
 )
 from invitations.selectors import InvitationLookup, invitation_get, invitation_history, invitation_list
 from invitations.serializers import (
+    BatchCreateInputSerializer,
+    BatchCreateResultSerializer,
     HistoryEntrySerializer,
     InvitationCreateInputSerializer,
     InvitationOutputSerializer,
@@ -34,6 +37,7 @@ from invitations.serializers import (
     invitations_to_dicts,
 )
 from invitations.services import invitation_cancel, invitation_create, invitation_resend, invitation_update
+from invitations.services.batch import invitations_create_batch
 from invitations.services.correct import UNSET
 from invitations.services.create import DEFAULT
 
@@ -95,6 +99,41 @@ class InvitationListCreateApi(InvitationBaseApi):
             actor=principal.actor,
         )
         return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
+
+
+class InvitationBatchCreateApi(InvitationBaseApi):
+    # One request from the per-IP bucket, one from the batch's own per-organization-and-mode bucket.
+    rate_limits = {"POST": (RESEND_PER_IP, BATCH_CREATE_PER_ORGANIZATION)}
+
+    @extend_schema(
+        operation_id="invitations_batch_create",
+        summary="Create up to BATCH_CREATE_MAX (500) invitations at once",
+        description="Each item is checked as its own create would be (validation, suppressions, defaults) and "
+        "answered in data by its index: status 201 with the invitation, or the status and error its own create "
+        "would have answered. The valid items are created in one transaction and their sends queued in delivery "
+        "batches. An Idempotency-Key covers the whole batch.",
+        request=BatchCreateInputSerializer,
+        responses={200: BatchCreateResultSerializer, **error_responses(400, 403, 415, 422)},
+    )
+    def post(self, request):
+        serializer = BatchCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        principal = request.user
+        items = invitations_create_batch(
+            organization=principal.organization,
+            livemode=principal.livemode,
+            items=serializer.validated_data["invitations"],
+            actor=principal.actor,
+            item_serializer=InvitationCreateInputSerializer,
+        )
+        data = [
+            {"index": item.index, "status": item.status, "invitation": invitation_to_dict(item.invitation)}
+            if item.invitation is not None
+            else {"index": item.index, "status": item.status, **(item.error.as_body() if item.error else {})}
+            for item in items
+        ]
+        created = sum(1 for item in items if item.invitation is not None)
+        return Response({"data": data, "created": created, "failed": len(items) - created})
 
 
 class InvitationDetailApi(InvitationBaseApi):

@@ -18,7 +18,7 @@ from invitations.languages import canonical_tag
 from invitations.models import Invitation, Workflow
 from invitations.reminders import expiry_warning_due_at
 from invitations.services.schedule import send_at_refusal
-from invitations.services.transitions import transition_apply
+from invitations.services.transitions import transitions_apply
 from suppressions.selectors import suppression_active
 
 # "Not given": the organization's default applies (None is a value: no expiry warning).
@@ -63,63 +63,82 @@ def _workflow_for(*, organization: Organization, workflow_token: str | None) -> 
     return workflow
 
 
-def invitation_create(
+def invitation_prepare(
     *,
     organization: Organization,
     livemode: bool,
     channel: str,
     recipient: str,
-    actor: Actor,
+    now: datetime,
     workflow_token: str | None = None,
     reference: str = "",
     locale: str = "en",
     reminders: dict | None = None,
     send_at: datetime | None = None,
     expiry_warning: dict | None | object = DEFAULT,
+    workflows: dict[str | None, Workflow] | None = None,
 ) -> Invitation:
-    """Create an invitation in `pending` and queue its first delivery after commit; with ``send_at``,
-    nothing is queued until then (``schedule.invitations_send_scheduled``). ``expiry_warning``
-    ({"beforeHours": N}, or None for none) left out takes the organization's default."""
+    """A new invitation as a create makes it, not yet saved, its input checked in the create's order
+    (ValidationFailed), its suppression aside. ``workflows``: the ones already looked up, by token."""
     if channel not in Invitation.Channel.values:
         raise ValidationFailed(fields={"channel": [f"Must be one of: {', '.join(Invitation.Channel.values)}."]})
     if not LOCALE_RE.fullmatch(locale):
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
-    workflow = _workflow_for(organization=organization, workflow_token=workflow_token)
-    suppression = suppression_active(
-        organization_id=organization.pk, livemode=livemode, channel=channel, recipient=recipient
-    )
-    if suppression is not None:
-        raise RecipientSuppressed(suppression=suppression)
-    now = timezone.now()
+    workflows = {} if workflows is None else workflows
+    if workflow_token not in workflows:
+        workflows[workflow_token] = _workflow_for(organization=organization, workflow_token=workflow_token)
     expires_at = now + timedelta(days=settings.INVITATION_EXPIRY_DAYS)
     if send_at is not None:
         refusal = send_at_refusal(send_at=send_at, now=now, expires_at=expires_at)
         if refusal is not None:
             raise refusal
+    invitation = Invitation(
+        organization=organization,
+        workflow=workflows[workflow_token],
+        livemode=livemode,
+        channel=channel,
+        recipient=recipient,
+        reference=reference,
+        locale=canonical_tag(locale),
+        delivery_attempts=1,
+        **reminder_fields(given=reminders, defaults=organization),
+        created_at=now,
+        expires_at=expires_at,
+        send_at=send_at,
+        send_due_at=send_at,
+        expiry_warning_before_hours=(
+            organization.expiry_warning_before_hours
+            if expiry_warning is DEFAULT
+            else (expiry_warning or {}).get("beforeHours")  # type: ignore[attr-defined]
+        ),
+    )
+    invitation.expiry_warning_due_at = expiry_warning_due_at(invitation)
+    return invitation
+
+
+def invitations_insert(invitations: list[Invitation], *, actor: Actor, now: datetime) -> None:
+    """Save prepared invitations in `pending`, with their audit rows and invitation.created events,
+    and queue the first sends of those not scheduled after commit (in delivery batches when many).
+    The caller holds the transaction."""
+    transitions_apply(invitations=invitations, to_status=Invitation.Status.PENDING, actor=actor, now=now)
+    delivery_attempts_queue(
+        invitations=[invitation for invitation in invitations if invitation.send_at is None], actor=actor
+    )
+
+
+def invitation_create(*, organization: Organization, livemode: bool, actor: Actor, **fields) -> Invitation:
+    """Create an invitation in `pending` and queue its first delivery after commit; with ``send_at``,
+    nothing is queued until then (``schedule.invitations_send_scheduled``). ``expiry_warning``
+    ({"beforeHours": N}, or None for none) left out takes the organization's default. The fields are
+    ``invitation_prepare``'s."""
+    now = timezone.now()
+    invitation = invitation_prepare(organization=organization, livemode=livemode, now=now, **fields)
+    suppression = suppression_active(
+        organization_id=organization.pk, livemode=livemode, channel=invitation.channel, recipient=invitation.recipient
+    )
+    if suppression is not None:
+        raise RecipientSuppressed(suppression=suppression)
     with transaction.atomic():
-        invitation = Invitation(
-            organization=organization,
-            workflow=workflow,
-            livemode=livemode,
-            channel=channel,
-            recipient=recipient,
-            reference=reference,
-            locale=canonical_tag(locale),
-            delivery_attempts=1,
-            **reminder_fields(given=reminders, defaults=organization),
-            created_at=now,
-            expires_at=expires_at,
-            send_at=send_at,
-            send_due_at=send_at,
-            expiry_warning_before_hours=(
-                organization.expiry_warning_before_hours
-                if expiry_warning is DEFAULT
-                else (expiry_warning or {}).get("beforeHours")  # type: ignore[attr-defined]
-            ),
-        )
-        invitation.expiry_warning_due_at = expiry_warning_due_at(invitation)
-        transition_apply(invitation=invitation, to_status=Invitation.Status.PENDING, actor=actor, now=now)
-        if send_at is None:
-            delivery_attempts_queue(invitations=[invitation], actor=actor)
+        invitations_insert([invitation], actor=actor, now=now)
     return invitation

@@ -117,9 +117,11 @@ def _save_moved(invitations: Sequence[Invitation], fields: list[str]) -> None:
     """New invitations inserted whole; the others' ``fields`` written, one UPDATE per distinct set
     of new values (a bulk resend has one per attempt count)."""
     existing = [invitation for invitation in invitations if invitation.pk]
-    for invitation in invitations:
-        if not invitation.pk:
-            invitation.save()
+    new = [invitation for invitation in invitations if not invitation.pk]
+    if len(new) == 1:
+        new[0].save()
+    elif new:
+        Invitation.objects.bulk_create(new)
     if len(existing) == 1:
         existing[0].save(update_fields=fields)
         return

@@ -2,7 +2,7 @@
 Idempotency-Key store, the OpenAPI description."""
 
 from api.openapi_settings import OPENAPI_SETTINGS
-from invitations_project.settings.environment import POSITIVE, RATE, env
+from invitations_project.settings.environment import POSITIVE, RATE, env, validate
 
 # --- API ----------------------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", 1024 * 1024, validate=POSITIVE)
@@ -38,6 +38,10 @@ RATELIMIT_CACHE_PREFIX = "rl:"
 RESEND_RATE_PER_IP = env.str("RESEND_RATE_PER_IP", "30/m", validate=RATE)
 RESEND_RATE_PER_ORG = env.str("RESEND_RATE_PER_ORG", "20/m", validate=RATE)
 CREATE_RATE_PER_ORG = env.str("CREATE_RATE_PER_ORG", "100/m", validate=RATE)
+# Batch create (POST /v1/autodoc/invitations/batch): its own bucket per organization and mode, and
+# how many items a call may carry.
+BATCH_CREATE_RATE_PER_ORG = env.str("BATCH_CREATE_RATE_PER_ORG", "10/m", validate=RATE)
+BATCH_CREATE_MAX = env.int("BATCH_CREATE_MAX", 500, validate=validate.Range(min=1, max=5000))
 AUTH_TOKEN_RATE_PER_IP = env.str("AUTH_TOKEN_RATE_PER_IP", "10/m", validate=RATE)
 # Logins per account whatever the IP, so spraying passwords from many addresses stays slow too.
 AUTH_TOKEN_RATE_PER_ACCOUNT = env.str("AUTH_TOKEN_RATE_PER_ACCOUNT", "20/15m", validate=RATE)

@@ -124,3 +124,10 @@ def test_the_fairness_benchmark_sends_every_invitation_while_another_tenant_hold
     assert re.search(r"create -> webhook received: +p50 \d+ ms, p99 \d+ ms, max \d+ ms \(4\)", out), out
     in_flight = int(re.search(r"the attacker's tries in flight at most: (\d+)", out).group(1))
     assert 1 <= in_flight <= 4
+
+
+def test_the_batch_create_benchmark_compares_a_batch_with_single_creates():
+    out = run_bench("batch_create.py", "--count", "5", "--rounds", "1")
+    assert "single creates: wall" in out and "one batch: wall" in out, out
+    assert re.search(r"^batch / singles CPU: \d+\.\d+ \(target at most 0\.2\)", out, re.MULTILINE), out
+    assert "invitations made: 15" in out, out
