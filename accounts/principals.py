@@ -9,6 +9,7 @@ from accounts.models import ActorKind, ApiKey, Membership, Organization
 
 REMINDER_LABEL = "reminder"
 EXPIRY_WARNING_LABEL = "expiry_warning"
+FALLBACK_LABEL = "fallback"
 WRITE_ROLES = frozenset({Membership.Role.OWNER, Membership.Role.ADMIN, Membership.Role.AGENT})
 
 
@@ -35,6 +36,11 @@ class Actor:
     @classmethod
     def system(cls, label: str) -> "Actor":
         return cls(kind=ActorKind.SYSTEM, label=f"system:{label}")
+
+    @classmethod
+    def fallback(cls) -> "Actor":
+        """The service moving an invitation to its fallback channel (API.md: kind system, label fallback)."""
+        return cls(kind=ActorKind.SYSTEM, label=FALLBACK_LABEL)
 
     @classmethod
     def expiry_warning(cls) -> "Actor":

@@ -96,6 +96,7 @@ class InvitationListCreateApi(InvitationBaseApi):
             reminders=data.get("reminders"),
             send_at=data.get("sendAt"),
             expiry_warning=data["expiryWarning"] if "expiryWarning" in data else DEFAULT,
+            fallback=data.get("fallback"),
             actor=principal.actor,
         )
         return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
@@ -177,6 +178,7 @@ class InvitationDetailApi(InvitationBaseApi):
             send_at=data["sendAt"] if "sendAt" in data else UNSET,
             expires_at=data.get("expiresAt"),
             expiry_warning=data["expiryWarning"] if "expiryWarning" in data else UNSET,
+            fallback=data["fallback"] if "fallback" in data else UNSET,
         )
         return Response(invitation_to_dict(invitation))
 

@@ -107,6 +107,9 @@ class Invitation(models.Model):
     expiry_warning_before_hours = models.FloatField(null=True, blank=True)
     expiry_warning_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     expiry_warning_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Where a send that fails for good goes next (fallback): the other channel and its recipient.
+    fallback_channel = models.CharField(max_length=8, choices=Channel.choices, blank=True)
+    fallback_recipient = models.CharField(max_length=254, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -158,6 +161,7 @@ class InvitationEvent(models.Model):
         REMINDER = "reminder"
         EXPIRY_WARNING = "expiry_warning"
         RECIPIENT_CORRECTED = "recipient_corrected"
+        CHANNEL_FALLBACK = "channel_fallback"
         DELIVERED = "delivered"
         OPENED = "opened"
         LINK_OPENED = "link_opened"

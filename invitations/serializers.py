@@ -50,6 +50,19 @@ class RemindersInputSerializer(StrictObjectSerializer):
         return attrs
 
 
+class FallbackInputSerializer(StrictObjectSerializer):
+    channel = StrictCharField(trim_whitespace=False, help_text="The other channel: sms for an email invitation.")
+    recipient = StrictCharField(max_length=254, help_text="Its recipient, valid for that channel.")
+
+
+class FallbackOutputSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Invitation.Channel.choices, source="fallback_channel")
+    recipient = serializers.CharField(source="fallback_recipient")
+
+    class Meta:
+        ref_name = "InvitationFallback"
+
+
 class ExpiryWarningInputSerializer(StrictObjectSerializer):
     beforeHours = StrictNumberField(help_text="How long before expiresAt: at least REMINDER_MIN_HOURS (1).")
 
@@ -87,6 +100,11 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
         allow_null=True,
         help_text="One message that long before expiresAt; left out, the organization's default; null, none.",
     )
+    fallback = FallbackInputSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Where a send that fails for good goes next: the other channel and its recipient.",
+    )
 
 
 class InvitationUpdateInputSerializer(StrictObjectSerializer):
@@ -110,6 +128,11 @@ class InvitationUpdateInputSerializer(StrictObjectSerializer):
     expiryWarning = ExpiryWarningInputSerializer(
         required=False, allow_null=True, help_text="One message that long before expiresAt; null removes it."
     )
+    fallback = FallbackInputSerializer(
+        required=False,
+        allow_null=True,
+        help_text="The other channel a send that fails for good goes to; null removes it.",
+    )
 
     def validate(self, attrs):
         if not attrs:
@@ -117,7 +140,7 @@ class InvitationUpdateInputSerializer(StrictObjectSerializer):
                 {
                     "non_field_errors": [
                         "Give at least one of channel, recipient, reference, locale, reminders, sendAt, expiresAt, "
-                        "expiryWarning."
+                        "expiryWarning, fallback."
                     ]
                 }
             )
@@ -198,6 +221,10 @@ class InvitationOutputSerializer(serializers.Serializer):
     sendAt = serializers.DateTimeField(
         source="send_at", allow_null=True, help_text="The scheduled first send asked for on create, or null."
     )
+    fallback = serializers.SerializerMethodField(
+        method_name="fallback_of",
+        help_text='Where a send that fails for good goes next, or null: see "Channel fallback".',
+    )
     expiryWarning = serializers.SerializerMethodField(
         method_name="expiry_warning_of",
         help_text="The warning that the link expires, asked for and when it went; null when none is asked for.",
@@ -220,6 +247,12 @@ class InvitationOutputSerializer(serializers.Serializer):
 
     def language_of(self, invitation: Invitation) -> str:
         return language_shown(invitation.locale)
+
+    @extend_schema_field(FallbackOutputSerializer(allow_null=True))
+    def fallback_of(self, invitation: Invitation) -> dict | None:
+        if not invitation.fallback_channel:
+            return None
+        return {"channel": invitation.fallback_channel, "recipient": invitation.fallback_recipient}
 
     @extend_schema_field(ExpiryWarningOutputSerializer(allow_null=True))
     def expiry_warning_of(self, invitation: Invitation) -> dict | None:

@@ -57,6 +57,7 @@ def invitations_create_batch(
                 reminders=data.get("reminders"),
                 send_at=data.get("sendAt"),
                 expiry_warning=data["expiryWarning"] if "expiryWarning" in data else DEFAULT,
+                fallback=data.get("fallback"),
                 workflows=workflows,
             )
         except (ApiError, serializers.ValidationError) as exc:

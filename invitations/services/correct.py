@@ -28,6 +28,7 @@ from invitations.reminders import expiry_warning_due_at, reminder_due_at
 from invitations.rules import send_rules_refusal
 from invitations.selectors import InvitationLookup
 from invitations.services.create import normalize_recipient, reminder_fields
+from invitations.services.fallback import fallback_fields
 from invitations.services.resend import invitations_send_next
 from invitations.services.schedule import send_at_refusal
 from invitations.services.transitions import invitation_lock, note_record
@@ -145,6 +146,24 @@ def _move_expiry(*, invitation: Invitation, expires_at: datetime, now: datetime)
     return ["expires_at"]
 
 
+def _apply_expiry(
+    *, invitation: Invitation, expires_at: datetime | None, expiry_warning: dict | None | object, now: datetime
+) -> list[str]:
+    """A new expiry (which re-arms a warning already sent) and expiry warning, set on the instance;
+    the fields changed."""
+    if expires_at is None and expiry_warning is UNSET:
+        return []
+    changed = ["expiry_warning_sent_at", "expiry_warning_due_at"]
+    if expires_at is not None:
+        changed += _move_expiry(invitation=invitation, expires_at=expires_at, now=now)
+        invitation.expiry_warning_sent_at = None
+    if expiry_warning is not UNSET:
+        invitation.expiry_warning_before_hours = (expiry_warning or {}).get("beforeHours")  # type: ignore[attr-defined]
+        changed.append("expiry_warning_before_hours")
+    invitation.expiry_warning_due_at = expiry_warning_due_at(invitation)
+    return changed
+
+
 def invitation_update(
     *,
     invitation: Invitation | InvitationLookup,
@@ -157,6 +176,7 @@ def invitation_update(
     send_at: datetime | None | object = UNSET,
     expires_at: datetime | None = None,
     expiry_warning: dict | None | object = UNSET,
+    fallback: dict | None | object = UNSET,
 ) -> Invitation:
     """Change an invitation. With a new ``recipient`` (and ``channel``), a correction: in one
     transaction under the row lock the sends still queued or retrying to the old address are
@@ -182,16 +202,13 @@ def invitation_update(
             send_now = _reschedule(invitation=invitation, send_at=send_at, now=now)  # type: ignore[arg-type]
             changed += ["send_at", "send_due_at"]
         previous_expiry = invitation.expires_at
-        if expires_at is not None:
-            changed += _move_expiry(invitation=invitation, expires_at=expires_at, now=now)
-            # A new expiry re-arms a warning already sent.
-            invitation.expiry_warning_sent_at = None
-        if expiry_warning is not UNSET:
-            invitation.expiry_warning_before_hours = (expiry_warning or {}).get("beforeHours")  # type: ignore[attr-defined]
-            changed.append("expiry_warning_before_hours")
-        if expires_at is not None or expiry_warning is not UNSET:
-            invitation.expiry_warning_due_at = expiry_warning_due_at(invitation)
-            changed += ["expiry_warning_sent_at", "expiry_warning_due_at"]
+        changed += _apply_expiry(invitation=invitation, expires_at=expires_at, expiry_warning=expiry_warning, now=now)
+        if fallback is not UNSET:
+            channel_after = corrected[0] if corrected is not None else invitation.channel
+            given = fallback_fields(channel=channel_after, given=fallback, normalize=normalize_recipient)  # type: ignore[arg-type]
+            for field, value in given.items():
+                setattr(invitation, field, value)
+                changed.append(field)
         if corrected is None:
             invitation.next_reminder_at = reminder_due_at(invitation)
             moved = expires_at is not None

@@ -17,6 +17,7 @@ from invitations.exceptions import RecipientSuppressed
 from invitations.languages import canonical_tag
 from invitations.models import Invitation, Workflow
 from invitations.reminders import expiry_warning_due_at
+from invitations.services.fallback import fallback_fields
 from invitations.services.schedule import send_at_refusal
 from invitations.services.transitions import transitions_apply
 from suppressions.selectors import suppression_active
@@ -76,6 +77,7 @@ def invitation_prepare(
     reminders: dict | None = None,
     send_at: datetime | None = None,
     expiry_warning: dict | None | object = DEFAULT,
+    fallback: dict | None = None,
     workflows: dict[str | None, Workflow] | None = None,
 ) -> Invitation:
     """A new invitation as a create makes it, not yet saved, its input checked in the create's order
@@ -85,6 +87,7 @@ def invitation_prepare(
     if not LOCALE_RE.fullmatch(locale):
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
+    fallback_given = fallback_fields(channel=channel, given=fallback, normalize=normalize_recipient)
     workflows = {} if workflows is None else workflows
     if workflow_token not in workflows:
         workflows[workflow_token] = _workflow_for(organization=organization, workflow_token=workflow_token)
@@ -107,6 +110,7 @@ def invitation_prepare(
         expires_at=expires_at,
         send_at=send_at,
         send_due_at=send_at,
+        **fallback_given,
         expiry_warning_before_hours=(
             organization.expiry_warning_before_hours
             if expiry_warning is DEFAULT

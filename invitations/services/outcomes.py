@@ -9,6 +9,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from invitations import lifecycle
 from invitations.models import Invitation
+from invitations.services.fallback import invitation_fall_back
 from invitations.services.transitions import (
     invitation_lock,
     invitations_lock,
@@ -107,7 +108,8 @@ def _fail(
     next_retry_at: datetime | None,
 ) -> None:
     """Move the locked invitation to `failed`, keeping the error it failed with. Its webhook event
-    says whether an automatic retry follows, and when."""
+    says whether an automatic retry follows, and when. Failed for good, it falls back to the other
+    channel where it names one (``fallback.invitation_fall_back``)."""
     invitation.error_message = message
     retry = {"willRetry": next_retry_at is not None, "nextRetryAt": next_retry_at}
     transition_apply(
@@ -120,6 +122,8 @@ def _fail(
         update_fields=("error_message",),
         event_data=lambda _invitation: retry,
     )
+    if outcome != DeliveryOutcome.TRANSIENT_FAILURE and next_retry_at is None:
+        invitation_fall_back(invitation=invitation, now=now)
 
 
 def invitation_delivery_failed(
@@ -159,6 +163,8 @@ def invitation_delivery_failed(
                 message=error_message,
                 update_fields=("error_message",),
             )
+            if outcome == DeliveryOutcome.PERMANENT_FAILURE:
+                invitation_fall_back(invitation=invitation, now=now)
     return invitation
 
 

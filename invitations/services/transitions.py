@@ -51,7 +51,7 @@ def webhook_event(
     elif reason in RESENT_REASONS:
         event_type = "invitation.resent"
         data["requestedBy"] = {"kind": actor.kind, "label": actor.label}
-    elif reason == lifecycle.Reason.RECIPIENT_CORRECTED:
+    elif reason in (lifecycle.Reason.RECIPIENT_CORRECTED, lifecycle.Reason.CHANNEL_FALLBACK):
         event_type = "invitation.corrected"
     else:
         event_type = f"invitation.{to_status}"
