@@ -231,6 +231,7 @@ def test_the_throttled_operations_and_only_they_document_rate_limit_headers(open
     }
     assert throttled == {
         ("/v1/autodoc/invitations", "post"),
+        ("/v1/autodoc/invitations/batch", "post"),
         ("/v1/autodoc/invitations/{token}", "patch"),
         ("/v1/autodoc/invitations/{token}/resend", "post"),
         ("/v1/auth/token", "post"),

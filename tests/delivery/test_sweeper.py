@@ -96,17 +96,18 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
         # rq's cron scheduler, as `manage.py rqcron jobs.cron` runs it: the sweep is due at once.
         scheduler = DjangoCronScheduler()
         scheduler.load_config_from_file("jobs.cron")
-        # Every periodic job is due at once: the sweeps, expiry events, reminders, the request log, the
-        # refresh-token clean-up.
+        # Every periodic job is due at once: the sweeps, expiry events, reminders, scheduled sends, the
+        # request log, the refresh-token clean-up.
         assert [job.name for job in scheduler.enqueue_jobs()] == [
             "delivery.sweep",
             "webhooks.sweep",
             "invitations.expired",
             "invitations.reminders",
+            "invitations.scheduled",
             "requestlog.sweep",
             "accounts.refresh-tokens",
         ]
-        assert run_all_queues() == 7  # the six, then the delivery the sweep enqueued
+        assert run_all_queues() == 8  # the seven, then the delivery the sweep enqueued
         # The next sweep is not due before its interval, and would find nothing anyway.
         assert scheduler.enqueue_jobs() == []
         clock.shift(settings.DELIVERY_SWEEP_INTERVAL_SECONDS)
@@ -115,9 +116,10 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
             "webhooks.sweep",
             "invitations.expired",
             "invitations.reminders",
+            "invitations.scheduled",
             "requestlog.sweep",
         ]
-        assert run_all_queues() == 5
+        assert run_all_queues() == 6
 
     assert [message.to for message in sms.outbox] == ["+4915112345678"]
     invitation = Invitation.objects.get(token=token)
