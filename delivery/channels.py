@@ -339,6 +339,18 @@ def simulate(attempt: DeliveryAttempt) -> str:
     return f"simulated-{attempt.pk}"
 
 
+def provider_name(channel: str) -> str:
+    """The provider the configured backend of ``channel`` sends through, as attempts name it: anymail's
+    ESP name in lowercase (postmark, sendgrid), twilio, or the backend's own short name (console,
+    locmem, smtp)."""
+    path = settings.SMS_BACKEND if channel == "sms" else settings.EMAIL_BACKEND
+    parts = path.lower().split(".")
+    if "anymail" in parts or "twilio" in path.lower():
+        return "twilio" if channel == "sms" else parts[-2]
+    name = parts[-1].removesuffix("emailbackend").removesuffix("smsbackend")
+    return name or parts[-2]
+
+
 def send(attempt: DeliveryAttempt) -> str:
     """Send the attempt's message; return the provider's message id or raise DeliveryError."""
     rendered = render(attempt)

@@ -20,6 +20,15 @@ def deliver_attempts(attempt_ids: list[int]) -> dict:
     return {"claimed": len(attempts), "skipped": len(attempt_ids) - len(attempts)}
 
 
+@database_job
+def play_story(attempt_id: int) -> int:
+    """A sandbox simulation's events after acceptance (delivery/simulator.py)."""
+    from delivery.simulator import story_play
+
+    with log_context(attempt_id=attempt_id):
+        return story_play(attempt_id=attempt_id)
+
+
 def sweep_deliveries() -> dict:
     """The periodic outbox sweep (see delivery/cron.py)."""
     result = delivery_attempts_requeue_stale()

@@ -33,6 +33,9 @@ class AttemptOutputSerializer(serializers.Serializer):
     recipient = serializers.CharField()
     status = serializers.ChoiceField(choices=DeliveryAttempt.Status.choices)
     tries = serializers.IntegerField(help_text="Provider calls made, automatic retries included.")
+    provider = NullIfBlankCharField(
+        help_text="Who took (or last refused) the send: anymail's ESP name in lowercase, twilio, console, simulator."
+    )
     providerMessageId = serializers.CharField(source="provider_message_id", allow_blank=True)
     errorMessage = NullIfBlankCharField(source="error_message", help_text="Why this send failed, when it did.")
     requestedBy = serializers.SerializerMethodField(method_name="requested_by")

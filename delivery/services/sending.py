@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from accounts.selectors import sandbox_recipient_allowed
 from billing.services import SendToBill, billing_event_record_send, billing_events_record_sends
-from delivery import channels
+from delivery import channels, simulator
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.events import provider_event_apply, suppress_recipient
 from delivery.services.queueing import DELIVER_JOB, delivery_queue_name, max_tries, retry_policy, retry_wait
@@ -153,16 +153,29 @@ def _send_claimed(attempts: list[DeliveryAttempt]) -> list[tuple[DeliveryAttempt
     settled: list[tuple[DeliveryAttempt, channels.DeliveryError | None]] = []
     accepted: list[tuple[DeliveryAttempt, str, str]] = []
     to_send: list[DeliveryAttempt] = []
+    stories: list[DeliveryAttempt] = []
     for attempt in attempts:
         skip = _settle_unsendable(attempt)
+        story = simulator.story_of(attempt) if skip is None else None
         if skip is not None:
             settled.append((attempt, None))
+        elif story is not None:
+            attempt.provider = simulator.PROVIDER
+            try:
+                accepted.append((attempt, simulator.simulated_send(attempt, story), Attempt.SIMULATED))
+                stories += [attempt] if story.events else []
+            except channels.DeliveryError as error:
+                final = error.permanent or attempt.tries >= max_tries()
+                _attempt_failed(attempt=attempt, error=error, final=final)
+                settled.append((attempt, None if final else error))
         elif not attempt.livemode and not sandbox_recipient_allowed(
             organization=attempt.invitation.organization_id, recipient=attempt.recipient
         ):
             logger.info("Delivery attempt %s is a sandbox send off the allow-list; simulated", attempt.pk)
+            attempt.provider = simulator.PROVIDER
             accepted.append((attempt, channels.simulate(attempt), Attempt.SIMULATED))
         else:
+            attempt.provider = channels.provider_name(attempt.channel)
             to_send.append(attempt)
     for attempt, outcome in zip(to_send, provider_calls(to_send), strict=True):
         if isinstance(outcome, str):
@@ -174,6 +187,9 @@ def _send_claimed(attempts: list[DeliveryAttempt]) -> list[tuple[DeliveryAttempt
     if accepted:
         _attempts_accepted(accepted)
         settled += [(attempt, None) for attempt, _message_id, _status in accepted]
+    for attempt in stories:
+        # What the simulated provider reports after acceptance, as its webhooks would: after commit.
+        enqueue_on_commit(STORY_JOB, attempt.pk, queue_name=delivery_queue_name(livemode=False))
     return settled
 
 
@@ -270,7 +286,9 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
             attempt.claimed_at if error.unsure else None
         )
     with transaction.atomic():
-        attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "unsure_since", "updated_at"])
+        attempt.save(
+            update_fields=["status", "provider", "error_message", "retry_at", "failed_at", "unsure_since", "updated_at"]
+        )
         if error.suppress_as:
             suppress_recipient(attempt=attempt, reason=error.suppress_as, description=str(error), actor="delivery")
         count_on_commit(DELIVERIES, channel=attempt.channel, outcome=attempt.status)
@@ -285,7 +303,16 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     return attempt
 
 
-ACCEPTED_FIELDS = ["status", "provider_message_id", "accepted_at", "error_message", "retry_at", "updated_at"]
+ACCEPTED_FIELDS = [
+    "status",
+    "provider",
+    "provider_message_id",
+    "accepted_at",
+    "error_message",
+    "retry_at",
+    "updated_at",
+]
+STORY_JOB = "delivery.jobs.play_story"
 
 
 def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None:
@@ -307,9 +334,10 @@ def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None
         else:
             # What the attempts share in one UPDATE per status; only the message id differs per row
             # (bulk_update writes a CASE for each row and field it is given: one field here).
-            for status in {attempt.status for attempt in attempts}:
-                DeliveryAttempt.objects.filter(pk__in=[a.pk for a in attempts if a.status == status]).update(
-                    status=status, accepted_at=now, updated_at=now, error_message="", retry_at=None
+            for status, provider in {(attempt.status, attempt.provider) for attempt in attempts}:
+                same = [a.pk for a in attempts if (a.status, a.provider) == (status, provider)]
+                DeliveryAttempt.objects.filter(pk__in=same).update(
+                    status=status, provider=provider, accepted_at=now, updated_at=now, error_message="", retry_at=None
                 )
             DeliveryAttempt.objects.bulk_update(attempts, ["provider_message_id"])
         for (channel, status), count in Counter((a.channel, a.status) for a in attempts).items():

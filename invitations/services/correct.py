@@ -27,7 +27,7 @@ from invitations.models import Invitation
 from invitations.reminders import expiry_warning_due_at, reminder_due_at
 from invitations.rules import send_rules_refusal
 from invitations.selectors import InvitationLookup
-from invitations.services.create import normalize_recipient, reminder_fields
+from invitations.services.create import normalize_recipient, refuse_simulated, reminder_fields
 from invitations.services.fallback import fallback_fields
 from invitations.services.resend import invitations_send_next
 from invitations.services.schedule import send_at_refusal
@@ -63,6 +63,8 @@ def _new_recipient(*, invitation: Invitation, channel: str | None, recipient: st
             raise ValidationFailed(fields={"recipient": ["Give the recipient on the new channel."]})
         raise ValidationFailed(fields={"recipient": ["Give the corrected recipient."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
+    if invitation.livemode:
+        refuse_simulated(channel=channel, recipient=recipient)
     same = channel == invitation.channel and suppression_key(channel=channel, recipient=recipient) == suppression_key(
         channel=channel, recipient=invitation.recipient
     )

@@ -13,6 +13,7 @@ from accounts.principals import Actor
 from api.errors import ValidationFailed
 from api.validators import LOCALE_RE, normalize_email, normalize_phone
 from delivery.services.queueing import delivery_attempts_queue
+from delivery.simulator import simulated_recipient
 from invitations.exceptions import RecipientSuppressed
 from invitations.languages import canonical_tag
 from invitations.models import Invitation, Workflow
@@ -24,6 +25,14 @@ from suppressions.selectors import suppression_active
 
 # "Not given": the organization's default applies (None is a value: no expiry warning).
 DEFAULT = object()
+
+
+def refuse_simulated(*, channel: str, recipient: str, field: str = "recipient") -> None:
+    """ValidationFailed for a recipient reserved for sandbox simulations: live sends never go there."""
+    if simulated_recipient(channel=channel, recipient=recipient):
+        raise ValidationFailed(
+            fields={field: ["This recipient is reserved for sandbox simulations: use a sandbox key."]}
+        )
 
 
 def normalize_recipient(*, channel: str, recipient: str) -> str:
@@ -87,6 +96,8 @@ def invitation_prepare(
     if not LOCALE_RE.fullmatch(locale):
         raise ValidationFailed(fields={"locale": ["Enter a language tag such as en or pt-BR."]})
     recipient = normalize_recipient(channel=channel, recipient=recipient)
+    if livemode:
+        refuse_simulated(channel=channel, recipient=recipient)
     fallback_given = fallback_fields(channel=channel, given=fallback, normalize=normalize_recipient)
     workflows = {} if workflows is None else workflows
     if workflow_token not in workflows:

@@ -56,6 +56,8 @@ class Command(BaseCommand):
                     f"  Login:        {admin_username} / {password}   (shown once: keep it)",
                     f"  Sandbox key:  {sandbox_key}   (shown once: keep it)",
                     f"  Sandbox sends reach the console for {DEMO_RECIPIENT} only; others are simulated.",
+                    "  Simulated stories: bounce@simulator.test, delivered@, opened@, complaint@, refused@, flaky@"
+                    'simulator.test, +15005550006 (README, "Sandbox simulations").',
                     "  Try:          curl -s -X POST "
                     f"{base_url}/v1/autodoc/invitations -H 'Authorization: Bearer {sandbox_key}'"
                     " -H 'Content-Type: application/json'"
