@@ -26,6 +26,7 @@ from invitations.schema import (
 )
 from invitations.selectors import InvitationLookup, invitation_get, invitation_history, invitation_list
 from invitations.serializers import (
+    BatchCreateDescribedInputSerializer,
     BatchCreateInputSerializer,
     BatchCreateResultSerializer,
     HistoryEntrySerializer,
@@ -113,7 +114,7 @@ class InvitationBatchCreateApi(InvitationBaseApi):
         "answered in data by its index: status 201 with the invitation, or the status and error its own create "
         "would have answered. The valid items are created in one transaction and their sends queued in delivery "
         "batches. An Idempotency-Key covers the whole batch.",
-        request=BatchCreateInputSerializer,
+        request=BatchCreateDescribedInputSerializer,
         responses={200: BatchCreateResultSerializer, **error_responses(400, 403, 415, 422)},
     )
     def post(self, request):

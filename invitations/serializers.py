@@ -277,6 +277,16 @@ class BatchCreateInputSerializer(StrictObjectSerializer):
         return value
 
 
+class BatchCreateDescribedInputSerializer(serializers.Serializer):
+    """The batch's body as the schema describes it: each item is a create's body. (Items are read one
+    by one, each answered on its own: ``BatchCreateInputSerializer`` takes them as they come.)"""
+
+    invitations = InvitationCreateInputSerializer(many=True, help_text="1 to BATCH_CREATE_MAX (500) create bodies.")
+
+    class Meta:
+        ref_name = "BatchCreateInput"
+
+
 class BatchItemErrorSerializer(serializers.Serializer):
     type = serializers.CharField()
     message = serializers.CharField()
