@@ -49,6 +49,9 @@ class FakeProvider:
         # Take each POST's messages but close the connection instead of answering, as a connection
         # cut after the provider took a call does.
         self.drop_answers = False
+        # Answer every call 503 (an outage), taking nothing; ``requests`` counts every call, answered or not.
+        self.down = False
+        self.requests = 0
         self.lock = threading.Lock()
         provider = self
 
@@ -70,10 +73,14 @@ class FakeProvider:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with provider.lock:
                     provider.in_flight += 1
+                    provider.requests += 1
                 provider.received.set()
                 try:
                     time.sleep(provider.latency)
-                    status, payload, content_type = provider.handle(self, body)
+                    if provider.down:
+                        status, payload, content_type = 503, {"message": "Service Unavailable"}, "application/json"
+                    else:
+                        status, payload, content_type = provider.handle(self, body)
                 finally:
                     with provider.lock:
                         provider.in_flight -= 1
@@ -217,6 +224,37 @@ class FakePostmark(FakeProvider):
             for message_id, message in found[offset : offset + count]
         ]
         return 200, {"TotalCount": len(found), "Messages": summaries}, "application/json"
+
+
+class FakeSendGrid(FakeProvider):
+    """SendGrid's v3 Mail Send (POST /v3/mail/send, anymail's SendGrid backend pointed at it with
+    ANYMAIL_SENDGRID_API_URL): Bearer auth with the API key, 202 and no body. ``messages`` keeps each
+    personalization (one recipient) with the message's headers and custom args."""
+
+    def __init__(self, latency: float, *, api_key: str):
+        self.api_key = api_key
+        self.messages: list[dict] = []
+        super().__init__(latency)
+
+    def handle(self, handler, body: bytes):
+        if handler.headers.get("Authorization") != f"Bearer {self.api_key}":
+            return 401, {"errors": [{"message": "The provided authorization grant is invalid."}]}, "application/json"
+        if handler.command != "POST" or handler.path.rstrip("/") != "/v3/mail/send":
+            return 404, {"errors": [{"message": "Not found"}]}, "application/json"
+        data = json.loads(body or b"{}")
+        headers = data.get("headers") or {}
+        for personalization in data.get("personalizations", []):
+            to = personalization["to"][0]["email"]
+            self.record(headers.get("X-Delivery-Attempt", ""))
+            with self.lock:
+                self.messages.append(
+                    {
+                        "To": to,
+                        "Headers": headers,
+                        "CustomArgs": {**data.get("custom_args", {}), **personalization.get("custom_args", {})},
+                    }
+                )
+        return 202, "", "application/json"
 
 
 class FakeTwilio(FakeProvider):

@@ -8,6 +8,7 @@ from datetime import datetime
 from email.utils import make_msgid
 
 import requests
+import urllib3
 from anymail.backends.base import AnymailBaseBackend
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
@@ -16,6 +17,7 @@ from django.core.mail import get_connection
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
+from django.utils.module_loading import import_string
 
 from delivery.models import DeliveryAttempt
 from delivery.providers import postmark
@@ -73,6 +75,18 @@ def _smtp_error(exc: smtplib.SMTPException) -> DeliveryError:
     return DeliveryError(f"Mail server error: {exc}", permanent=False)
 
 
+def never_connected(exc: BaseException) -> bool:
+    """Whether a requests error (or anymail's, raised from one) happened before any connection was
+    open: the provider never saw the call, so it may go to another provider at once."""
+    for error in (exc, exc.__cause__, exc.__context__):
+        if isinstance(error, requests.ConnectTimeout):
+            return True
+        inner = error.args[0] if error is not None and error.args and isinstance(error.args[0], BaseException) else None
+        if isinstance(getattr(inner, "reason", None), urllib3.exceptions.NewConnectionError):
+            return True
+    return False
+
+
 # The template engine for plain text: no HTML escaping (settings.TEMPLATES).
 TEXT = "text"
 
@@ -118,7 +132,7 @@ def idempotency_key(attempt: DeliveryAttempt) -> str:
     return f"delivery-attempt-{attempt.pk}"
 
 
-def _email_message(attempt: DeliveryAttempt, rendered: RenderedMessage) -> AnymailMessage:
+def _email_message(attempt: DeliveryAttempt, rendered: RenderedMessage, backend: str = "") -> AnymailMessage:
     key = idempotency_key(attempt)
     message_id = make_msgid(idstring=key, domain=settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or None)
     message = AnymailMessage(
@@ -129,7 +143,7 @@ def _email_message(attempt: DeliveryAttempt, rendered: RenderedMessage) -> Anyma
         headers={"Message-ID": message_id, "X-Delivery-Attempt": key, "Content-Language": rendered.language},
     )
     message.attach_alternative(rendered.html, "text/html")
-    message.connection = _email_connection()
+    message.connection = _email_connection(backend or settings.EMAIL_BACKEND)
     # Read by anymail ESPs; the tracking webhooks echo the metadata back.
     message.metadata = {ATTEMPT_METADATA_KEY: str(attempt.pk), "invitation_token": attempt.invitation.token}
     message.tags = ["invitation"]
@@ -153,7 +167,10 @@ def _earlier_email(attempt: DeliveryAttempt) -> str | None:
     """The id of the message an earlier, unrecorded try of this attempt left with the provider, if it
     did. Postmark takes no idempotency key, so it is asked: its outbound message search by the
     attempt's metadata. Another email backend cannot be asked (None: the send goes again)."""
-    if earlier_try_since(attempt) is None or settings.EMAIL_BACKEND != POSTMARK_BACKEND:
+    earlier_provider = getattr(attempt, "earlier_provider", "") or (
+        "postmark" if settings.EMAIL_BACKEND == POSTMARK_BACKEND else ""
+    )
+    if earlier_try_since(attempt) is None or earlier_provider != "postmark":
         return None
     try:
         return postmark.postmark_outbound_message_id(metadata_key=ATTEMPT_METADATA_KEY, value=str(attempt.pk))
@@ -166,11 +183,11 @@ def _earlier_email(attempt: DeliveryAttempt) -> str | None:
         ) from exc
 
 
-def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
+def _send_email(attempt: DeliveryAttempt, rendered: RenderedMessage, backend: str = "") -> str:
     earlier = _earlier_email(attempt)
     if earlier is not None:
         return earlier
-    message = _email_message(attempt, rendered)
+    message = _email_message(attempt, rendered, backend)
     try:
         message.send(fail_silently=False)
     except AnymailRecipientsRefused as exc:
@@ -198,23 +215,28 @@ _POSTMARK_TRANSIENT_CODES = {10, 100, 405, 429}
 POSTMARK_BACKEND = "anymail.backends.postmark.EmailBackend"
 
 
-def email_batch_size() -> int:
-    """How many emails go to the provider in one call: Postmark's batch limit when anymail's Postmark
-    backend is configured; 1 (a call each) for any other backend."""
-    return postmark.BATCH_LIMIT if settings.EMAIL_BACKEND == POSTMARK_BACKEND else 1
+def email_batch_size(backend: str = "") -> int:
+    """How many emails go to the provider in one call: Postmark's batch limit for anymail's Postmark
+    backend; 1 (a call each) for any other backend."""
+    return postmark.BATCH_LIMIT if (backend or settings.EMAIL_BACKEND) == POSTMARK_BACKEND else 1
 
 
-def send_email_batch(attempts: list[DeliveryAttempt]) -> list[str | DeliveryError]:
+def send_email_batch(attempts: list[DeliveryAttempt], backend: str = "") -> list[str | DeliveryError]:
     """The attempts' emails in one call to Postmark's /email/batch: each its own message, with its own
     recipient, idempotency key and metadata, as a single send's. Postmark answers one result per
     message, in order: each attempt's message id, or the DeliveryError for it. A call that fails as
     a whole fails each of its messages alike."""
-    messages = [postmark.postmark_message(_email_message(attempt, render(attempt))) for attempt in attempts]
+    messages = [postmark.postmark_message(_email_message(attempt, render(attempt), backend)) for attempt in attempts]
     try:
         response = postmark.postmark_batch_send(messages)
     except requests.RequestException as exc:
-        # It may have reached the provider: each retry asks it first (``_earlier_email``).
-        if isinstance(exc, requests.Timeout):
+        # It may have reached the provider, unless no connection was ever open: each retry asks it
+        # first (``_earlier_email``).
+        if never_connected(exc):
+            error = DeliveryError(
+                f"The email provider could not be reached: {exc.__class__.__name__}.", permanent=False
+            )
+        elif isinstance(exc, requests.Timeout):
             error = DeliveryError("The email provider did not answer in time.", permanent=False, unsure=True)
         else:
             cause = exc.__class__.__name__
@@ -254,20 +276,20 @@ def _batch_result(answer) -> str | DeliveryError:
 _email = threading.local()
 
 
-def _email_connection():
+def _email_connection(backend: str):
     """This thread's connection to an email provider's API, kept open from one send to the next (its
-    HTTP session and the TCP connection under it reused), for the configured anymail backend; None
-    (one connection per send, Django's default) for any other backend."""
-    key = (settings.EMAIL_BACKEND, repr(sorted(settings.ANYMAIL.items())))
-    cached = getattr(_email, "cached", None)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    connection = get_connection(fail_silently=False)
+    HTTP session and the TCP connection under it reused), for an anymail backend; None (one
+    connection per send, Django's default) for any other backend."""
+    key = (backend, repr(sorted(settings.ANYMAIL.items())))
+    cached = getattr(_email, "cached", None) or {}
+    if key in cached:
+        return cached[key]
+    connection = get_connection(backend, fail_silently=False)
     if not isinstance(connection, AnymailBaseBackend):
         connection = None
     elif hasattr(connection, "open"):
         connection.open()
-    _email.cached = (key, connection)
+    _email.cached = {**cached, key: connection}
     return connection
 
 
@@ -302,9 +324,12 @@ def _provider_error(exc: AnymailAPIError) -> DeliveryError:
     """An email provider's API error in words: its own message when its answer has one."""
     status = getattr(exc, "status_code", None)
     if status is None:
-        # No answer at all: the last line of anymail's text is the cause ("Connection refused").
+        # No answer at all: the last line of anymail's text is the cause ("Connection refused"). It may
+        # have reached the provider, unless no connection was ever open.
         cause = (str(exc).strip().splitlines() or ["no answer"])[-1].rpartition(": ")[2]
-        return DeliveryError(f"The email provider could not be reached: {cause}.", permanent=False, unsure=True)
+        return DeliveryError(
+            f"The email provider could not be reached: {cause}.", permanent=False, unsure=not never_connected(exc)
+        )
     return _http_refusal(status, _provider_said(exc), _first_line(exc))
 
 
@@ -312,7 +337,7 @@ def sms_status_callback_url(attempt: DeliveryAttempt) -> str:
     return f"{settings.TWILIO_WEBHOOK_BASE_URL}{reverse('twilio-status-callback')}?attempt={attempt.pk}"
 
 
-def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
+def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage, backend: str = "") -> str:
     sms = SmsMessage(
         to=attempt.recipient,
         body=rendered.text,
@@ -324,7 +349,7 @@ def _send_sms(attempt: DeliveryAttempt, rendered: RenderedMessage) -> str:
         earlier_try_since=earlier_try_since(attempt),
     )
     try:
-        return get_sms_backend().send(sms)
+        return (import_string(backend)() if backend else get_sms_backend()).send(sms)
     except SmsError as exc:
         raise DeliveryError(str(exc), permanent=exc.permanent, unsure=exc.unsure, suppress_as=exc.suppress_as) from exc
     except OSError as exc:
@@ -339,21 +364,10 @@ def simulate(attempt: DeliveryAttempt) -> str:
     return f"simulated-{attempt.pk}"
 
 
-def provider_name(channel: str) -> str:
-    """The provider the configured backend of ``channel`` sends through, as attempts name it: anymail's
-    ESP name in lowercase (postmark, sendgrid), twilio, or the backend's own short name (console,
-    locmem, smtp)."""
-    path = settings.SMS_BACKEND if channel == "sms" else settings.EMAIL_BACKEND
-    parts = path.lower().split(".")
-    if "anymail" in parts or "twilio" in path.lower():
-        return "twilio" if channel == "sms" else parts[-2]
-    name = parts[-1].removesuffix("emailbackend").removesuffix("smsbackend")
-    return name or parts[-2]
-
-
-def send(attempt: DeliveryAttempt) -> str:
-    """Send the attempt's message; return the provider's message id or raise DeliveryError."""
+def send(attempt: DeliveryAttempt, backend: str = "") -> str:
+    """Send the attempt's message through ``backend`` (a dotted path; the channel's configured one
+    when empty); return the provider's message id or raise DeliveryError."""
     rendered = render(attempt)
     if attempt.channel == "sms":
-        return _send_sms(attempt, rendered)
-    return _send_email(attempt, rendered)
+        return _send_sms(attempt, rendered, backend)
+    return _send_email(attempt, rendered, backend)

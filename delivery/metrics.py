@@ -8,6 +8,7 @@ from django.db import DatabaseError
 from prometheus_client.core import GaugeMetricFamily
 from redis.exceptions import RedisError
 
+from delivery import failover
 from delivery.selectors import delivery_attempt_oldest_queued_at
 from jobs.queueing import redis_for
 
@@ -42,3 +43,26 @@ class OutboxCollector:
                 except RedisError as exc:
                     logger.warning("Depth of queue %s not measured: %s", queue, exc)
         yield depth
+
+
+class ProviderRestCollector:
+    """Whether each configured provider rests now (1) or takes sends (0), as every worker sees it."""
+
+    def describe(self):
+        yield GaugeMetricFamily("invitations_provider_resting", "", labels=["channel", "provider"])
+
+    def collect(self):
+        resting = GaugeMetricFamily(
+            "invitations_provider_resting",
+            "1 while a provider rests after PROVIDER_FAILURE_THRESHOLD failures in a row, else 0.",
+            labels=["channel", "provider"],
+        )
+        for channel in ("email", "sms"):
+            for provider in failover.providers(channel):
+                try:
+                    until = failover.resting_until(provider)
+                except RedisError as exc:
+                    logger.warning("Rest of provider %s not read: %s", provider.name, exc)
+                    continue
+                resting.add_metric([channel, provider.name], 1.0 if until is not None and until > time.time() else 0.0)
+        yield resting

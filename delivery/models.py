@@ -63,8 +63,10 @@ class DeliveryAttempt(models.Model):
             models.UniqueConstraint(fields=["invitation", "number"], name="attempt_unique_number"),
         ]
 
-    # Set on the instance a worker claims: when the try whose answer was lost began (sending.py).
+    # Set on the instance a worker claims: when the try whose answer was lost began (sending.py), and
+    # which provider that earlier try went to.
     lost_try_claimed_at: datetime | None = None
+    earlier_provider: str = ""
 
     def __str__(self) -> str:
         return f"attempt {self.pk} of {self.invitation_id} #{self.number} ({self.status})"

@@ -49,6 +49,12 @@ DELIVERIES = Counter(
     "Send attempts finished by a provider call, by channel and outcome (accepted, simulated, retrying, failed).",
     ["channel", "outcome"],
 )
+PROVIDER_SENDS = Counter(
+    "invitations_provider_sends_total",
+    "Provider calls for sends, by channel, provider and outcome: accepted, refused (for its recipient), failed "
+    "(before taking it: handed to the next provider), unknown (the answer never came).",
+    ["channel", "provider", "outcome"],
+)
 RESENDS = Counter(
     "invitations_resends_total", "Resends asked for, by outcome (resent, or the rule that refused).", ["outcome"]
 )

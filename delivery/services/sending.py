@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.principals import Actor
 from accounts.selectors import sandbox_recipient_allowed
 from billing.services import SendToBill, billing_event_record_send, billing_events_record_sends
-from delivery import channels, simulator
+from delivery import channels, failover, simulator
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.events import provider_event_apply, suppress_recipient
 from delivery.services.queueing import DELIVER_JOB, delivery_queue_name, max_tries, retry_policy, retry_wait
@@ -26,7 +26,7 @@ from invitations.services.outcomes import (
     invitations_delivery_accepted,
 )
 from jobs.queueing import enqueue_on_commit
-from ops.metrics import DELIVERIES, count_on_commit
+from ops.metrics import DELIVERIES, PROVIDER_SENDS, count_on_commit
 from suppressions.models import Suppression
 from suppressions.selectors import active_suppression_of_row
 
@@ -175,7 +175,6 @@ def _send_claimed(attempts: list[DeliveryAttempt]) -> list[tuple[DeliveryAttempt
             attempt.provider = simulator.PROVIDER
             accepted.append((attempt, channels.simulate(attempt), Attempt.SIMULATED))
         else:
-            attempt.provider = channels.provider_name(attempt.channel)
             to_send.append(attempt)
     for attempt, outcome in zip(to_send, provider_calls(to_send), strict=True):
         if isinstance(outcome, str):
@@ -228,41 +227,107 @@ def _provider_pool() -> ThreadPoolExecutor:
 
 
 def provider_calls(attempts: list[DeliveryAttempt]) -> list[str | channels.DeliveryError]:
-    """Each attempt's provider call: its message id, or the DeliveryError it failed with. One runs
+    """Each attempt's provider calls: its message id, or the DeliveryError it failed with. One runs
     here; more overlap on the process's provider pool (they touch no database), emails in calls to
-    the provider's batch API where it has one (``channels.email_batch_size``)."""
+    the provider's batch API where the first provider has one (``channels.email_batch_size``). A send
+    a provider failed before taking it goes on to the next provider (``_call``); each attempt's
+    ``provider`` names the last one it went to."""
+    for attempt in attempts:
+        # The provider of an earlier try (a lost or unsure one is looked for there first).
+        attempt.earlier_provider = attempt.provider
     if len(attempts) == 1:
         return [_call(attempts[0])]
     # An email with an earlier, unrecorded try goes alone: the provider is asked about that try first.
     emails = [a for a in attempts if a.channel == "email" and channels.earlier_try_since(a) is None]
-    size = channels.email_batch_size() if len(emails) > 1 else 1
-    if size == 1:
+    usable = failover.usable("email") if len(emails) > 1 else []
+    first = usable[0] if usable else None
+    size = channels.email_batch_size(first.path) if first is not None else 1
+    if first is None or size == 1:
         return list(_provider_pool().map(_call, attempts))
     pool = _provider_pool()
     batched = {a.pk for a in emails}
     singles = {a.pk: pool.submit(_call, a) for a in attempts if a.pk not in batched}
     chunks = [emails[start : start + size] for start in range(0, len(emails), size)]
-    batches = [(chunk, pool.submit(_call_batch, chunk)) for chunk in chunks]
+    batches = [(chunk, pool.submit(_call_batch, chunk, first, usable[1:])) for chunk in chunks]
     outcomes = {pk: future.result() for pk, future in singles.items()}
     for chunk, future in batches:
         outcomes.update(zip((a.pk for a in chunk), future.result(), strict=True))
     return [outcomes[attempt.pk] for attempt in attempts]
 
 
-def _call(attempt: DeliveryAttempt) -> str | channels.DeliveryError:
-    try:
-        return channels.send(attempt)
-    except channels.DeliveryError as exc:
-        return exc
-    except Exception as exc:
-        return _unexpected(exc, [attempt])[0]
+def _hand_over(error: channels.DeliveryError) -> bool:
+    """Whether a failed send may go to the next provider at once: it failed before the provider took
+    it (connection refused, a 5xx or 429, its own "try later"). A refusal about the recipient, or a
+    try whose outcome is unknown, never may."""
+    return not error.permanent and not error.unsure
 
 
-def _call_batch(attempts: list[DeliveryAttempt]) -> list[str | channels.DeliveryError]:
+def _call(attempt: DeliveryAttempt, providers: list[failover.Provider] | None = None) -> str | channels.DeliveryError:
+    """One attempt through its channel's usable providers, in order, until one takes it or refuses it
+    for good, or a try's outcome is unknown. A provider an earlier try may have reached goes first."""
+    if providers is None:
+        providers = failover.usable(attempt.channel)
+        earlier = attempt.earlier_provider if channels.earlier_try_since(attempt) is not None else ""
+        providers.sort(key=lambda provider: provider.name != earlier)
+    if not providers:
+        return channels.DeliveryError("Every provider of this channel is resting after failures.", permanent=False)
+    outcome: str | channels.DeliveryError = channels.DeliveryError("Not sent.", permanent=False)
+    for provider in providers:
+        attempt.provider = provider.name
+        try:
+            outcome = channels.send(attempt, provider.path)
+        except channels.DeliveryError as exc:
+            outcome = exc
+        except Exception as exc:
+            outcome = _unexpected(exc, [attempt])[0]
+        if not _settled_by(provider, outcome, channel=attempt.channel):
+            continue  # handed over to the next provider
+        return outcome
+    return outcome
+
+
+def _settled_by(provider: failover.Provider, outcome: str | channels.DeliveryError, *, channel: str) -> bool:
+    """Count the provider's answer (its rest, /metrics); whether it settles the send there."""
+    if isinstance(outcome, str):
+        failover.record_success(provider)
+        PROVIDER_SENDS.labels(channel=channel, provider=provider.name, outcome="accepted").inc()
+        return True
+    if _hand_over(outcome):
+        failover.record_failure(provider)
+        PROVIDER_SENDS.labels(channel=channel, provider=provider.name, outcome="failed").inc()
+        return False
+    # Refused for its recipient (the provider works), or unknown: settled there either way.
+    if outcome.permanent:
+        failover.record_success(provider)
+    PROVIDER_SENDS.labels(
+        channel=channel, provider=provider.name, outcome="refused" if outcome.permanent else "unknown"
+    ).inc()
+    return True
+
+
+def _call_batch(
+    attempts: list[DeliveryAttempt], provider: failover.Provider, others: list[failover.Provider]
+) -> list[str | channels.DeliveryError]:
+    """A batch to ``provider``'s batch API; the sends it failed before taking them go on, one by one,
+    to the ``others``. The provider's failure counts once for the call."""
+    for attempt in attempts:
+        attempt.provider = provider.name
     try:
-        return channels.send_email_batch(attempts)
+        outcomes = channels.send_email_batch(attempts, provider.path)
     except Exception as exc:
-        return _unexpected(exc, attempts)
+        outcomes = _unexpected(exc, attempts)
+    handed = [i for i, outcome in enumerate(outcomes) if not isinstance(outcome, str) and _hand_over(outcome)]
+    taken = [outcome for outcome in outcomes if isinstance(outcome, str)]
+    if taken or len(handed) < len(outcomes):
+        failover.record_success(provider)
+    elif handed:
+        failover.record_failure(provider)
+    for outcome in outcomes:
+        label = "accepted" if isinstance(outcome, str) else "failed" if _hand_over(outcome) else "refused"
+        PROVIDER_SENDS.labels(channel="email", provider=provider.name, outcome=label).inc()
+    for index in handed:
+        outcomes[index] = _call(attempts[index], others) if others else outcomes[index]
+    return outcomes
 
 
 def _unexpected(exc: Exception, attempts: list[DeliveryAttempt]) -> list[str | channels.DeliveryError]:

@@ -26,6 +26,13 @@ DELIVERY_RETRY_INTERVALS = env.list(
 )
 
 SMS_BACKEND = env.str("SMS_BACKEND", "delivery.sms.ConsoleSmsBackend")
+# Provider failover: ordered lists of backends (anymail's for email, each configured by anymail's own
+# settings); empty means EMAIL_BACKEND (SMS_BACKEND) alone. A provider that fails
+# PROVIDER_FAILURE_THRESHOLD sends in a row, before taking them, rests PROVIDER_REST_SECONDS.
+EMAIL_BACKENDS: list[str] = env.list("EMAIL_BACKENDS", [])
+SMS_BACKENDS: list[str] = env.list("SMS_BACKENDS", [])
+PROVIDER_FAILURE_THRESHOLD = env.int("PROVIDER_FAILURE_THRESHOLD", 5, validate=POSITIVE)
+PROVIDER_REST_SECONDS = env.int("PROVIDER_REST_SECONDS", 60, validate=POSITIVE)
 SMS_FROM = env.str("SMS_FROM", "AutoDoc")
 # Region for phone numbers written without a country code; empty means E.164 (+...) is required.
 SMS_DEFAULT_REGION = env.str("SMS_DEFAULT_REGION", "")

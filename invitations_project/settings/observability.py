@@ -22,7 +22,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", "")
 # who can write there can forge the figures). The embedded default keeps them in memory.
 PROMETHEUS_MULTIPROC_DIR = metrics_directory(os.environ)
 # Made and checked by ops' AppConfig.ready, which hands it to prometheus_client.
-METRICS_SCRAPE_COLLECTORS = ["delivery.metrics.OutboxCollector"]
+METRICS_SCRAPE_COLLECTORS = ["delivery.metrics.OutboxCollector", "delivery.metrics.ProviderRestCollector"]
 
 
 # One JSON object a line unless DEBUG is on (LOG_FORMAT overrides); recipients masked, secrets cut
