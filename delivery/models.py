@@ -40,7 +40,7 @@ class DeliveryAttempt(models.Model):
     tries = models.PositiveSmallIntegerField(default=0, help_text="Provider calls made for this attempt.")
     provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
     # Who took (or last refused) the send: anymail's ESP name in lowercase, twilio, console, simulator.
-    provider = models.CharField(max_length=40, blank=True)
+    provider = models.CharField(max_length=40, blank=True, db_default="")
     error_message = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -108,8 +108,8 @@ class Invitation(models.Model):
     expiry_warning_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     expiry_warning_due_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Where a send that fails for good goes next (fallback): the other channel and its recipient.
-    fallback_channel = models.CharField(max_length=8, choices=Channel.choices, blank=True)
-    fallback_recipient = models.CharField(max_length=254, blank=True)
+    fallback_channel = models.CharField(max_length=8, choices=Channel.choices, blank=True, db_default="")
+    fallback_recipient = models.CharField(max_length=254, blank=True, db_default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
