@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness, seeding
-from bench.fake_providers import FakePostmark, FakeTwilio
+from bench.fake_providers import FakePostmark, FakeSendGrid, FakeTwilio
 from bench.webhook_fanout import peak_memory_kib
 
 TWILIO_SID = "AC" + "0" * 31 + "1"
@@ -71,6 +71,23 @@ def process_tree_peak_kib(pids: list[int]) -> int:
     return total
 
 
+class Outage:
+    """The first provider down for the middle third of the sends (``--failover``)."""
+
+    def __init__(self, provider, count: int, started: float):
+        self.provider, self.count, self.started, self.moments = provider, count, started, 0
+
+    def follow(self, done: int) -> None:
+        if self.provider is None:
+            return
+        if self.moments == 0 and done >= self.count // 3:
+            self.provider.down, self.moments = True, 1
+            print(f"Postmark down at {done} sent, {time.monotonic() - self.started:.1f} s in")
+        elif self.moments == 1 and done >= 2 * self.count // 3:
+            self.provider.down, self.moments = False, 2
+            print(f"Postmark back at {done} sent, {time.monotonic() - self.started:.1f} s in")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
@@ -78,11 +95,17 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2, help="seconds the provider takes per call")
     parser.add_argument("--channel", choices=("email", "sms"), default="email")
     parser.add_argument("--kill", action="store_true", help="SIGKILL one worker once a third is sent")
+    parser.add_argument(
+        "--failover",
+        action="store_true",
+        help="email through Postmark then SendGrid (EMAIL_BACKENDS); Postmark down for the middle third",
+    )
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--database-url", default=harness.DEFAULT_DATABASE_URL)
     parser.add_argument("--redis-url", default=harness.DEFAULT_REDIS_URL)
     args = parser.parse_args()
 
+    second = None
     if args.channel == "email":
         provider = FakePostmark(args.latency)
         channel_settings = {
@@ -90,6 +113,14 @@ def main() -> None:
             "ANYMAIL_POSTMARK_SERVER_TOKEN": "bench-server-token",
             "ANYMAIL_POSTMARK_API_URL": provider.url + "/",
         }
+        if args.failover:
+            second = FakeSendGrid(args.latency, api_key="bench-sendgrid-key")
+            channel_settings |= {
+                "EMAIL_BACKENDS": "anymail.backends.postmark.EmailBackend,anymail.backends.sendgrid.EmailBackend",
+                "ANYMAIL_SENDGRID_API_KEY": "bench-sendgrid-key",
+                "ANYMAIL_SENDGRID_API_URL": second.url + "/v3/",
+                "PROVIDER_REST_SECONDS": "5",
+            }
     else:
         provider = FakeTwilio(args.latency, account_sid=TWILIO_SID, auth_token="bench-auth-token")
         channel_settings = {
@@ -138,8 +169,10 @@ def main() -> None:
         killed = None
         peak = 0
         deadline = started + args.timeout
+        outage = Outage(provider if second is not None else None, args.count, started)
         while (done := sent_count()) < args.count and time.monotonic() < deadline:
             peak = max(peak, process_tree_peak_kib([w.pid for w in workers]))
+            outage.follow(done)
             if args.kill and killed is None and done >= args.count // 3:
                 while not provider.in_flight:  # the provider holds a call
                     time.sleep(0.005)
@@ -163,12 +196,27 @@ def main() -> None:
             .values_list("message", flat=True)
             .iterator()
         )
+        by_provider = Counter(
+            DeliveryAttempt.objects.filter(number=2, status=DeliveryAttempt.Status.ACCEPTED).values_list(
+                "provider", flat=True
+            )
+        )
     finally:
         children.stop_all()
         harness.tear_down(args.database_url)
         provider.stop()
+        if second is not None:
+            second.stop()
 
-    repeated = provider.repeated()
+    repeated, distinct = provider.repeated(), len(provider.calls)
+    if second is not None:
+        # An attempt either provider took twice, or both took: a message its recipient got twice.
+        both = Counter(provider.calls) + Counter(second.calls)
+        repeated, distinct = sum(count - 1 for count in both.values() if count > 1), len(both)
+        print(
+            f"providers: postmark took {len(provider.messages)} and was called {provider.requests} times, "
+            f"sendgrid took {len(second.messages)}; attempts accepted by provider: {dict(by_provider)}"
+        )
     threads = env.get("RQ_WORKER_THREADS") or "16 (default)"
     print(
         f"channel: {args.channel}, workers: {args.workers}, threads each: {threads}, "
@@ -176,7 +224,7 @@ def main() -> None:
     )
     print(f"sent: {done} of {args.count} in {elapsed:.1f} s ({done / elapsed:.1f}/s)")
     print(f"lost: {args.count - done}")
-    print(f"provider: {len(provider.calls)} distinct attempts, {repeated} sent twice")
+    print(f"provider: {distinct} distinct attempts, {repeated} sent twice")
     print(f"provider: {provider.lookups} lookups of an earlier try's message before sending again")
     print(f"billing events: {billed}")
     print(f"sends tried more than once: {retried_sends}" + "".join(f"; {n}× {e!r}" for e, n in retried.items()))

@@ -248,10 +248,16 @@ def provider_calls(attempts: list[DeliveryAttempt]) -> list[str | channels.Deliv
     batched = {a.pk for a in emails}
     singles = {a.pk: pool.submit(_call, a) for a in attempts if a.pk not in batched}
     chunks = [emails[start : start + size] for start in range(0, len(emails), size)]
-    batches = [(chunk, pool.submit(_call_batch, chunk, first, usable[1:])) for chunk in chunks]
+    batches = [(chunk, pool.submit(_call_batch, chunk, first)) for chunk in chunks]
     outcomes = {pk: future.result() for pk, future in singles.items()}
     for chunk, future in batches:
         outcomes.update(zip((a.pk for a in chunk), future.result(), strict=True))
+    # The sends a batch call failed before the provider took them go on to the next providers, one
+    # by one, overlapping as any others.
+    others = usable[1:]
+    handed = [a for a in emails if isinstance(out := outcomes[a.pk], channels.DeliveryError) and _hand_over(out)]
+    if handed and others:
+        outcomes.update(zip((a.pk for a in handed), pool.map(lambda a: _call(a, others), handed), strict=True))
     return [outcomes[attempt.pk] for attempt in attempts]
 
 
@@ -305,11 +311,8 @@ def _settled_by(provider: failover.Provider, outcome: str | channels.DeliveryErr
     return True
 
 
-def _call_batch(
-    attempts: list[DeliveryAttempt], provider: failover.Provider, others: list[failover.Provider]
-) -> list[str | channels.DeliveryError]:
-    """A batch to ``provider``'s batch API; the sends it failed before taking them go on, one by one,
-    to the ``others``. The provider's failure counts once for the call."""
+def _call_batch(attempts: list[DeliveryAttempt], provider: failover.Provider) -> list[str | channels.DeliveryError]:
+    """A batch to ``provider``'s batch API. The provider's failure counts once for the call."""
     for attempt in attempts:
         attempt.provider = provider.name
     try:
@@ -325,8 +328,6 @@ def _call_batch(
     for outcome in outcomes:
         label = "accepted" if isinstance(outcome, str) else "failed" if _hand_over(outcome) else "refused"
         PROVIDER_SENDS.labels(channel="email", provider=provider.name, outcome=label).inc()
-    for index in handed:
-        outcomes[index] = _call(attempts[index], others) if others else outcomes[index]
     return outcomes
 
 

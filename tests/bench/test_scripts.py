@@ -131,3 +131,14 @@ def test_the_batch_create_benchmark_compares_a_batch_with_single_creates():
     assert "single creates: wall" in out and "one batch: wall" in out, out
     assert re.search(r"^batch / singles CPU: \d+\.\d+ \(target at most 0\.2\)", out, re.MULTILINE), out
     assert "invitations made: 15" in out, out
+
+
+def test_the_provider_latency_benchmark_fails_over_to_the_second_provider_and_back():
+    out = run_bench(
+        "provider_latency.py",
+        *("--count", "60", "--workers", "2", "--latency", "0.05", "--timeout", "120", "--failover"),
+    )
+    assert "sent: 60 of 60" in out and "lost: 0" in out, out
+    assert "provider: 60 distinct attempts, 0 sent twice" in out, out
+    assert re.search(r"^providers: postmark took \d+ and was called \d+ times, sendgrid took \d+", out, re.MULTILINE), out
+    assert "billing events: 60" in out, out
