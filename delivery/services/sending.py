@@ -176,7 +176,9 @@ def _send_claimed(attempts: list[DeliveryAttempt]) -> list[tuple[DeliveryAttempt
             accepted.append((attempt, channels.simulate(attempt), Attempt.SIMULATED))
         else:
             to_send.append(attempt)
-    for attempt, outcome in zip(to_send, provider_calls(to_send), strict=True):
+    called = provider_calls(to_send)
+    _record_handovers(to_send)
+    for attempt, outcome in zip(to_send, called, strict=True):
         if isinstance(outcome, str):
             accepted.append((attempt, outcome, Attempt.ACCEPTED))
             continue
@@ -257,6 +259,8 @@ def provider_calls(attempts: list[DeliveryAttempt]) -> list[str | channels.Deliv
     others = usable[1:]
     handed = [a for a in emails if isinstance(out := outcomes[a.pk], channels.DeliveryError) and _hand_over(out)]
     if handed and others:
+        for attempt in handed:
+            _note_handover(attempt, first.name, outcomes[attempt.pk])
         outcomes.update(zip((a.pk for a in handed), pool.map(lambda a: _call(a, others), handed), strict=True))
     return [outcomes[attempt.pk] for attempt in attempts]
 
@@ -287,9 +291,39 @@ def _call(attempt: DeliveryAttempt, providers: list[failover.Provider] | None = 
         except Exception as exc:
             outcome = _unexpected(exc, [attempt])[0]
         if not _settled_by(provider, outcome, channel=attempt.channel):
-            continue  # handed over to the next provider
+            _note_handover(attempt, provider.name, outcome)
+            continue  # on to the next provider
         return outcome
     return outcome
+
+
+def _note_handover(attempt: DeliveryAttempt, provider: str, error: str | channels.DeliveryError) -> None:
+    """Remember, on the instance, a try a provider failed before taking it (``_record_handovers``)."""
+    vars(attempt).setdefault("handovers", []).append((provider, str(error)))
+
+
+def _record_handovers(attempts: list[DeliveryAttempt]) -> None:
+    """Each try a provider failed before taking it, as an event of its attempt's timeline
+    (handed_over, naming the provider and what it answered): one attempt, several tries."""
+    now = timezone.now()
+    events = [
+        ProviderEvent(
+            provider=provider,
+            event_id=f"handover:{attempt.pk}:{attempt.tries}:{number}",
+            attempt=attempt,
+            kind=ProviderEvent.Kind.OTHER,
+            provider_status="handed_over",
+            description=f"{provider} failed the send before taking it: {error}"[:1024],
+            outcome=ProviderEvent.Outcome.IGNORED,
+            note="Handed to the next provider.",
+            occurred_at=now,
+            received_at=now,
+        )
+        for attempt in attempts
+        for number, (provider, error) in enumerate(vars(attempt).get("handovers", []), start=1)
+    ]
+    if events:
+        ProviderEvent.objects.bulk_create(events, ignore_conflicts=True)
 
 
 def _settled_by(provider: failover.Provider, outcome: str | channels.DeliveryError, *, channel: str) -> bool:

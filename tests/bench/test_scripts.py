@@ -140,5 +140,7 @@ def test_the_provider_latency_benchmark_fails_over_to_the_second_provider_and_ba
     )
     assert "sent: 60 of 60" in out and "lost: 0" in out, out
     assert "provider: 60 distinct attempts, 0 sent twice" in out, out
-    assert re.search(r"^providers: postmark took \d+ and was called \d+ times, sendgrid took \d+", out, re.MULTILINE), out
+    assert re.search(r"^providers: postmark took \d+ and was called \d+ times, sendgrid took \d+", out, re.MULTILINE), (
+        out
+    )
     assert "billing events: 60" in out, out

@@ -78,6 +78,16 @@ def test_postmark_down_hands_each_send_to_sendgrid_at_once_and_then_rests(
         assert set(Invitation.objects.values_list("status", flat=True)) == {Invitation.Status.SENT}
         assert BillingEvent.objects.count() == 5
         assert (sends("postmark", "failed") - failed_before, sends("sendgrid", "accepted") - taken_before) == (3, 5)
+        # One attempt, its tries naming their providers: Postmark's failure is on the timeline.
+        tries = [
+            [
+                (e["type"], e["description"][:41])
+                for e in api.get(f"{CREATE_URL}/{i.token}/attempts").json()["data"][0]["events"]
+            ]
+            for i in invitations
+        ]
+        handed = ("handed_over", "postmark failed the send before taking it")
+        assert sorted(tries, key=len) == [[]] * 2 + [[handed]] * 3  # lone sends go newest first
 
         # Back up, and the rest over: the next send probes Postmark, which takes it; the rest ends.
         postmark.down = False
