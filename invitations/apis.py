@@ -40,7 +40,6 @@ from invitations.serializers import (
 from invitations.services import invitation_cancel, invitation_create, invitation_resend, invitation_update
 from invitations.services.batch import invitations_create_batch
 from invitations.services.correct import UNSET
-from invitations.services.create import DEFAULT
 
 
 class InvitationBaseApi(ApiView):
@@ -89,16 +88,8 @@ class InvitationListCreateApi(InvitationBaseApi):
         invitation = invitation_create(
             organization=principal.organization,
             livemode=principal.livemode,
-            channel=data["channel"],
-            recipient=data["recipient"],
-            workflow_token=data.get("workflowToken"),
-            reference=data["reference"],
-            locale=data["locale"],
-            reminders=data.get("reminders"),
-            send_at=data.get("sendAt"),
-            expiry_warning=data["expiryWarning"] if "expiryWarning" in data else DEFAULT,
-            fallback=data.get("fallback"),
             actor=principal.actor,
+            **InvitationCreateInputSerializer.as_fields(data),
         )
         return Response(invitation_to_dict(invitation), status=status.HTTP_201_CREATED)
 
@@ -126,7 +117,7 @@ class InvitationBatchCreateApi(InvitationBaseApi):
             livemode=principal.livemode,
             items=serializer.validated_data["invitations"],
             actor=principal.actor,
-            item_serializer=InvitationCreateInputSerializer,
+            read_item=InvitationCreateInputSerializer.read,
         )
         data = [
             {"index": item.index, "status": item.status, "invitation": invitation_to_dict(item.invitation)}

@@ -106,6 +106,30 @@ class InvitationCreateInputSerializer(StrictObjectSerializer):
         help_text="Where a send that fails for good goes next: the other channel and its recipient.",
     )
 
+    @classmethod
+    def read(cls, body: dict) -> dict:
+        """A create's body, validated (raises DRF's ValidationError), as ``as_fields`` gives it."""
+        serializer = cls(data=body)
+        serializer.is_valid(raise_exception=True)
+        return cls.as_fields(serializer.validated_data)
+
+    @staticmethod
+    def as_fields(data: dict) -> dict:
+        """The validated body as ``invitation_create``'s (``invitation_prepare``'s) fields."""
+        from invitations.services.create import DEFAULT
+
+        return {
+            "channel": data["channel"],
+            "recipient": data["recipient"],
+            "workflow_token": data.get("workflowToken"),
+            "reference": data["reference"],
+            "locale": data["locale"],
+            "reminders": data.get("reminders"),
+            "send_at": data.get("sendAt"),
+            "expiry_warning": data["expiryWarning"] if "expiryWarning" in data else DEFAULT,
+            "fallback": data.get("fallback"),
+        }
+
 
 class InvitationUpdateInputSerializer(StrictObjectSerializer):
     """PATCH: a new recipient (and channel) is a correction with a new send; the rest change alone."""

@@ -1,6 +1,7 @@
 """Batch create: up to BATCH_CREATE_MAX invitations in one call, each item checked as its own create
 would be, the valid ones made in one transaction and their first sends queued in delivery batches."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -12,7 +13,7 @@ from accounts.principals import Actor
 from api.errors import ApiError, InvalidRequest, error_for_exception
 from invitations.exceptions import RecipientSuppressed
 from invitations.models import Invitation, Workflow
-from invitations.services.create import DEFAULT, invitation_prepare, invitations_insert
+from invitations.services.create import invitation_prepare, invitations_insert
 from suppressions.selectors import suppressions_matching
 
 
@@ -30,10 +31,11 @@ class BatchItem:
 
 
 def invitations_create_batch(
-    *, organization: Organization, livemode: bool, items: list, actor: Actor, item_serializer: type
+    *, organization: Organization, livemode: bool, items: list, actor: Actor, read_item: Callable[[dict], dict]
 ) -> list[BatchItem]:
-    """Each item read by ``item_serializer`` (the create's input) and prepared as a create prepares
-    it; the recipients' suppressions read in one query; the valid ones inserted together."""
+    """Each item read by ``read_item`` (a create's body to its fields, or the error its create would
+    answer) and prepared as a create prepares it; the recipients' suppressions read in one query; the
+    valid ones inserted together."""
     now = timezone.now()
     workflows: dict[str | None, Workflow] = {}
     outcomes: dict[int, BatchItem] = {}
@@ -42,23 +44,8 @@ def invitations_create_batch(
         try:
             if not isinstance(item, dict):
                 raise InvalidRequest("Each item must be a JSON object, as a create's body is.")
-            serializer = item_serializer(data=item)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
             prepared[index] = invitation_prepare(
-                organization=organization,
-                livemode=livemode,
-                now=now,
-                channel=data["channel"],
-                recipient=data["recipient"],
-                workflow_token=data.get("workflowToken"),
-                reference=data["reference"],
-                locale=data["locale"],
-                reminders=data.get("reminders"),
-                send_at=data.get("sendAt"),
-                expiry_warning=data["expiryWarning"] if "expiryWarning" in data else DEFAULT,
-                fallback=data.get("fallback"),
-                workflows=workflows,
+                organization=organization, livemode=livemode, now=now, workflows=workflows, **read_item(item)
             )
         except (ApiError, serializers.ValidationError) as exc:
             outcomes[index] = BatchItem(index=index, error=error_for_exception(exc) or InvalidRequest())

@@ -68,9 +68,14 @@ def invitation_reminders_send(*, limit: int = 500) -> RemindersSent:
 
 def invitations_remind(*, batch_size: int = 500, max_batches: int = 20) -> RemindersSent:
     """The periodic job: batches until none is due (or ``max_batches``, so one run stays short)."""
+    return _in_batches(invitation_reminders_send, batch_size=batch_size, max_batches=max_batches)
+
+
+def _in_batches(send_batch, *, batch_size: int, max_batches: int) -> RemindersSent:
+    """``send_batch(limit=)`` again and again, until a batch comes back short (or ``max_batches``)."""
     sent = refused = 0
     for _ in range(max_batches):
-        result = invitation_reminders_send(limit=batch_size)
+        result = send_batch(limit=batch_size)
         sent, refused = sent + result.sent, refused + result.refused
         if result.sent + result.refused < batch_size:
             break
@@ -118,10 +123,4 @@ def invitation_expiry_warnings_send(*, limit: int = 500) -> RemindersSent:
 
 def invitations_warn_expiring(*, batch_size: int = 500, max_batches: int = 20) -> RemindersSent:
     """The periodic job's second part: expiry warnings in batches until none is due."""
-    sent = refused = 0
-    for _ in range(max_batches):
-        result = invitation_expiry_warnings_send(limit=batch_size)
-        sent, refused = sent + result.sent, refused + result.refused
-        if result.sent + result.refused < batch_size:
-            break
-    return RemindersSent(sent=sent, refused=refused)
+    return _in_batches(invitation_expiry_warnings_send, batch_size=batch_size, max_batches=max_batches)
