@@ -89,3 +89,46 @@ def test_a_staff_user_without_the_permission_sees_no_resend(page, acme):
     expect(page.locator("#resend-button")).to_have_count(0)
     expect(page.get_by_role("button", name="Resend")).to_have_count(0)
     assert not InvitationEvent.objects.exists()
+
+
+def test_an_agent_lifts_a_suppression_then_sends_a_failed_invitation_again(page, transactional_db):
+    from delivery.models import DeliveryAttempt
+    from suppressions.models import Suppression
+
+    acme = OrganizationFactory(slug="acme")
+    failed = InvitationFactory(
+        organization=acme, status=Invitation.Status.FAILED, error_message="Recipient refused by the email provider"
+    )
+    Suppression.objects.create(
+        organization=acme,
+        livemode=True,
+        channel=failed.channel,
+        recipient=failed.recipient,
+        reason=Suppression.Reason.HARD_BOUNCE,
+        created_at=timezone.now() - timedelta(minutes=5),
+    )
+    StaffUserFactory(
+        username="agent-ana",
+        permissions=(
+            "invitations.view_invitation",
+            "invitations.resend_invitation",
+            "suppressions.view_suppression",
+            "suppressions.delete_suppression",
+        ),
+    )
+    log_in(page, "agent-ana")
+    page.goto(f"/admin/invitations/invitation/{failed.pk}/change/")
+    expect(page.locator("#lift-button")).to_be_visible()
+    expect(page.locator("#send-again-button")).to_be_visible()
+    page.click("#send-again-button")  # still suppressed: refused, and the page says why
+    expect(page.locator("ul.messagelist li.error")).to_contain_text("suppressed")
+    page.click("#lift-button")
+    expect(page.locator("#lift-button")).to_have_count(0)
+    page.click("#send-again-button")
+    expect(page.locator("ul.messagelist li.success")).to_have_text(
+        f"Invitation {failed.token}: a send to {failed.recipient} is queued."
+    )
+    failed.refresh_from_db()
+    assert (failed.status, failed.delivery_attempts) == (Invitation.Status.PENDING, 2)
+    assert DeliveryAttempt.objects.filter(invitation=failed).count() == 1
+    expect(page.locator("#send-again-button")).to_have_count(0)  # pending now: nothing to send again
