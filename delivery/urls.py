@@ -11,7 +11,7 @@ TRACKING_SUFFIX = "_tracking_webhook"
 
 def _enveloped_anymail_patterns() -> list[URLPattern]:
     # Every ESP's tracking view, as anymail mounts them (no inbound mail), each wrapped: it answers
-    # only for the ESP that EMAIL_BACKEND names, and 404 like an unknown URL for every other.
+    # only for the ESPs that EMAIL_BACKEND (EMAIL_BACKENDS) names, and 404 like an unknown URL for every other.
     return [
         URLPattern(
             pattern.pattern,

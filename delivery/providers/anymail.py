@@ -120,12 +120,15 @@ def anymail_tracking_received(sender, event, esp_name, **kwargs) -> None:
 MALFORMED_PAYLOAD_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, OverflowError, RecursionError)
 
 
-def configured_esp() -> str | None:
-    """The anymail ESP that EMAIL_BACKEND sends through (anymail.backends.<esp>.EmailBackend), if any."""
-    parts = settings.EMAIL_BACKEND.split(".")
-    if len(parts) == 4 and parts[:2] == ["anymail", "backends"]:
-        return parts[2]
-    return None
+def configured_esps() -> set[str]:
+    """The anymail ESPs email is sent through (anymail.backends.<esp>.EmailBackend): EMAIL_BACKEND's,
+    or every one EMAIL_BACKENDS lists for failover."""
+    esps = set()
+    for path in settings.EMAIL_BACKENDS or [settings.EMAIL_BACKEND]:
+        parts = path.split(".")
+        if len(parts) == 4 and parts[:2] == ["anymail", "backends"]:
+            esps.add(parts[2])
+    return esps
 
 
 def _webhook_secrets() -> list[str]:
@@ -148,12 +151,12 @@ def _verify_basic_auth(request: HttpRequest) -> None:
 
 
 def anymail_view(view, *, esp: str):
-    """Wrap one of anymail's tracking views: mounted only for the configured ESP, authenticated
+    """Wrap one of anymail's tracking views: mounted only for the configured ESPs, authenticated
     before anymail reads the body, malformed bodies refused, refusals in the envelope."""
 
     @enveloped("POST", "HEAD", "OPTIONS")
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if esp != configured_esp():
+        if esp not in configured_esps():
             raise NotFound("No webhook here.")
         _verify_basic_auth(request)
         if request.method == "POST":

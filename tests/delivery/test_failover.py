@@ -196,3 +196,38 @@ def test_an_sms_provider_down_hands_the_send_to_the_next_one(
     assert fake_twilio.requests == 1 and [m.to for m in sms.outbox] == ["+4915112345678"]
     timeline = api.get(f"{CREATE_URL}/{answer.json()['token']}/attempts").json()["data"]
     assert timeline[0]["provider"] == "locmem"
+
+
+def test_sendgrids_tracking_webhook_is_matched_to_the_sends_it_took(
+    api, client, providers, run_worker, django_capture_on_commit_callbacks
+):
+    import base64
+    import json
+
+    postmark, sendgrid = providers
+    postmark.down = True
+    with time_machine.travel(T0, tick=True):
+        invitation = create(api, django_capture_on_commit_callbacks, "sg@example.com")
+        with django_capture_on_commit_callbacks(execute=True):
+            run_worker()
+        attempt = DeliveryAttempt.objects.get()
+        assert attempt.provider == "sendgrid"
+        [message] = sendgrid.messages
+        event = {
+            "email": "sg@example.com",
+            "timestamp": int(T0.timestamp()) + 5,
+            "event": "delivered",
+            "sg_event_id": "sg-event-1",
+            "sg_message_id": "sendgrid-internal.filter0001",
+            **message["CustomArgs"],  # SendGrid echoes the custom args: anymail_id, our metadata
+        }
+        answer = client.post(
+            "/webhooks/anymail/sendgrid/tracking/",
+            data=json.dumps([event]),
+            content_type="application/json",
+            HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"hook:s3cret").decode(),
+        )
+    assert answer.status_code == 200
+    invitation.refresh_from_db()
+    assert invitation.status == Invitation.Status.DELIVERED
+    assert attempt.provider_message_id == message["CustomArgs"]["anymail_id"]
