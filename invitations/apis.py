@@ -18,6 +18,11 @@ from api.throttling import (
 from api.views import ApiView
 from delivery.selectors import delivery_attempts_for
 from delivery.serializers import AttemptOutputSerializer
+from invitations.batch_serializers import (
+    BatchCreateDescribedInputSerializer,
+    BatchCreateInputSerializer,
+    BatchCreateResultSerializer,
+)
 from invitations.filters import InvitationFilter
 from invitations.lifecycle import CANCELABLE, CORRECTABLE, NOT_CANCELABLE, listed
 from invitations.schema import (
@@ -26,9 +31,6 @@ from invitations.schema import (
 )
 from invitations.selectors import InvitationLookup, invitation_get, invitation_history, invitation_list
 from invitations.serializers import (
-    BatchCreateDescribedInputSerializer,
-    BatchCreateInputSerializer,
-    BatchCreateResultSerializer,
     HistoryEntrySerializer,
     InvitationCreateInputSerializer,
     InvitationOutputSerializer,
