@@ -2,8 +2,9 @@
 (the Procfile's web process), or `gunicorn invitations_project.wsgi`.
 
 Environment: PORT (8000) or GUNICORN_BIND, WEB_CONCURRENCY (workers; 2 per CPU + 1),
-GUNICORN_TIMEOUT (30 s), GUNICORN_WORKER_CONNECTIONS (1000), WEB_HEADER_TIMEOUT_SECONDS (10 s). `kill -HUP` on the master reloads the code gracefully: new workers start,
-the old ones finish their requests (up to graceful_timeout) and exit.
+GUNICORN_TIMEOUT (30 s), GUNICORN_WORKER_CONNECTIONS (1000), WEB_HEADER_TIMEOUT_SECONDS (10 s).
+`kill -HUP` on the master reloads the code gracefully: new workers start, the old ones finish their
+requests (up to graceful_timeout) and exit.
 """
 
 import json

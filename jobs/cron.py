@@ -1,6 +1,7 @@
 """Periodic jobs for rq's cron scheduler: `python manage.py rqcron jobs.cron`: the delivery and
-webhook outbox sweeps, invitation.expired events, automatic reminders, scheduled sends, the request log moved to PostgreSQL and pruned
-with the expired idempotency keys, and expired refresh tokens forgotten.
+webhook outbox sweeps, invitation.expired events, automatic reminders and expiry warnings, scheduled
+sends, the request log moved to PostgreSQL and pruned with the expired idempotency keys, and expired
+refresh tokens forgotten.
 
 Each is named by its dotted path and imported when it runs, so this schedule imports none of the
 apps it serves. `python manage.py requeue_deliveries` runs the delivery sweep alone, by hand.
