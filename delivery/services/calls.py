@@ -4,6 +4,7 @@ batch API where it comes first, the calls overlapping on the process's provider 
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -82,7 +83,12 @@ def _call(attempt: DeliveryAttempt, providers: list[failover.Provider] | None = 
     if not providers:
         return channels.DeliveryError("Every provider of this channel is resting after failures.", permanent=False)
     outcome: str | channels.DeliveryError = channels.DeliveryError("Not sent.", permanent=False)
-    for provider in providers:
+    # The whole call, however many providers it tries, stays within half the delivery job's timeout:
+    # past it, a failed try is retried with backoff rather than handed on.
+    deadline = time.monotonic() + settings.RQ_QUEUES["delivery"]["DEFAULT_TIMEOUT"] / 2
+    for number, provider in enumerate(providers):
+        if number and time.monotonic() > deadline:
+            return outcome
         attempt.provider = provider.name
         try:
             outcome = channels.send(attempt, provider.path)

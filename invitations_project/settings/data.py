@@ -46,7 +46,7 @@ _rq_url = REDIS_URL or "redis://127.0.0.1:6379/0"
 for _option, _seconds in (("socket_connect_timeout", 2), ("socket_timeout", 5)):
     if f"{_option}=" not in _rq_url:
         _rq_url += ("&" if "?" in _rq_url else "?") + f"{_option}={_seconds}"
-RQ_QUEUES = {
+RQ_QUEUES: dict[str, dict[str, Any]] = {
     "delivery": {"URL": _rq_url, "DEFAULT_TIMEOUT": 60},
     # Sandbox sends wait apart from live ones; the delivery workers take a live job first.
     "delivery-sandbox": {"URL": _rq_url, "DEFAULT_TIMEOUT": 60},

@@ -237,3 +237,19 @@ def test_sendgrids_tracking_webhook_is_matched_to_the_sends_it_took(
     invitation.refresh_from_db()
     assert invitation.status == Invitation.Status.DELIVERED
     assert attempt.provider_message_id == message["CustomArgs"]["anymail_id"]
+
+
+def test_a_call_past_its_deadline_is_retried_later_rather_than_handed_on(
+    api, providers, settings, run_worker, django_capture_on_commit_callbacks
+):
+    postmark, sendgrid = providers
+    postmark.down, postmark.latency = True, 1.2  # a slow 503
+    # Half the delivery job's timeout is the whole call's deadline: 1 s here.
+    settings.RQ_QUEUES = {**settings.RQ_QUEUES, "delivery": {**settings.RQ_QUEUES["delivery"], "DEFAULT_TIMEOUT": 2}}
+    with time_machine.travel(T0, tick=True):
+        create(api, django_capture_on_commit_callbacks, "late@example.com")
+        with django_capture_on_commit_callbacks(execute=True):
+            run_worker()
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.status, attempt.provider) == (DeliveryAttempt.Status.RETRYING, "postmark")
+    assert not sendgrid.messages and sendgrid.requests == 0
