@@ -11,7 +11,6 @@ from django.utils import timezone
 from accounts.principals import Actor
 from api.errors import ApiError, ValidationFailed
 from api.validators import LOCALE_RE
-from delivery.selectors import delivery_retries_due
 from delivery.services.queueing import delivery_attempts_cancel, delivery_attempts_queue
 from invitations import lifecycle
 from invitations.exceptions import (
@@ -25,7 +24,7 @@ from invitations.languages import canonical_tag
 from invitations.lifecycle import CORRECTABLE
 from invitations.models import Invitation
 from invitations.reminders import expiry_warning_due_at, reminder_due_at
-from invitations.rules import send_rules_refusal
+from invitations.rules import send_again_refusal, send_rules_refusal
 from invitations.selectors import InvitationLookup
 from invitations.services.create import normalize_recipient, refuse_simulated, reminder_fields
 from invitations.services.fallback import fallback_fields
@@ -78,13 +77,13 @@ def _new_recipient(*, invitation: Invitation, channel: str | None, recipient: st
 
 def _same_recipient_refusal(invitation: Invitation) -> str | None:
     """Why the current recipient again is no correction, or None: on a `failed` invitation with no
-    automatic retry pending (refused for good, retries exhausted) it is the way to send again, once
-    the address works (its suppression lifted, the mailbox fixed)."""
+    automatic retry pending (``send_again_refusal``; its suppression is checked after, as for any
+    corrected recipient) it is the way to send again, once the address works."""
     if invitation.status != Invitation.Status.FAILED:
         return "This is the current recipient: resend instead."
-    retry_at = delivery_retries_due(invitation_ids=[invitation.pk]).get(invitation.pk)
-    if retry_at is not None:
-        return f"This is the current recipient, and an automatic retry sends to it at {retry_at.isoformat()}."
+    refusal = send_again_refusal(invitation=invitation, now=timezone.now(), suppressions={})
+    if refusal is not None:
+        return f"This is the current recipient. {refusal.message}"
     return None
 
 

@@ -259,6 +259,6 @@ def test_the_same_recipient_is_refused_while_an_automatic_retry_is_pending(api, 
     )
     refused = patch(api, invitation, {"recipient": NEW})
     assert error_of(refused) == (422, "validation_error")
-    assert "automatic retry" in refused.json()["error"]["fields"]["recipient"][0]
+    assert "retried automatically" in refused.json()["error"]["fields"]["recipient"][0]
     invitation.refresh_from_db()
     assert (invitation.status, invitation.delivery_attempts) == (Invitation.Status.FAILED, 1)
