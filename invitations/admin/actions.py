@@ -168,14 +168,19 @@ class InvitationActionsMixin(admin.ModelAdmin):
                     self.message_user(request, line, level)
         return None
 
-    def resend_view(self, request, object_id):
+    def _posted(self, request, object_id):
+        """A page button's POST by staff who may resend: (the invitation, None), or (None, the answer)."""
         if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+            return None, HttpResponseNotAllowed(["POST"])
         if not self.has_resend_permission(request):
             raise PermissionDenied
         invitation = self.get_object(request, unquote(object_id))
+        return (invitation, None) if invitation is not None else (None, self._missing(request, object_id))
+
+    def resend_view(self, request, object_id):
+        invitation, answer = self._posted(request, object_id)
         if invitation is None:
-            return self._missing(request, object_id)
+            return answer
         summary = invitation_resend_bulk(invitation_ids=[invitation.pk], actor=self._actor(request), wait_for_busy=True)
         level, text = _one_message(summary.results[0])
         self.message_user(request, text, level)
@@ -184,13 +189,9 @@ class InvitationActionsMixin(admin.ModelAdmin):
     def send_again_view(self, request, object_id):
         """Send a failed invitation again to its own recipient (a correction to the same address):
         the way forward once the address works again, its suppression lifted."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        if not self.has_resend_permission(request):
-            raise PermissionDenied
-        invitation = self.get_object(request, unquote(object_id))
+        invitation, answer = self._posted(request, object_id)
         if invitation is None:
-            return self._missing(request, object_id)
+            return answer
         try:
             invitation_update(
                 invitation=invitation,
