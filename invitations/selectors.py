@@ -68,32 +68,29 @@ def invitation_resend_selection(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     tokens: list[str] | None = None,
+    error_contains: str | None = None,
 ) -> QuerySet[Invitation]:
     """Invitations a bulk resend should look at, across organizations unless one is given.
 
     ``*_after`` bounds are inclusive and ``*_before`` bounds exclusive, so consecutive windows
-    never overlap. ``statuses`` None means any status. Ordered by id, the order batches take.
+    never overlap. ``statuses`` None means any status. ``error_contains``: the last delivery error
+    holds this text (any case). Ordered by id, the order batches take.
     """
-    qs = Invitation.objects.all()
-    if organization is not None:
-        qs = qs.filter(organization=organization)
-    if livemode is not None:
-        qs = qs.filter(livemode=livemode)
-    if channel:
-        qs = qs.filter(channel=channel)
-    if statuses:
-        qs = qs.filter(status__in=statuses)
-    if sent_after:
-        qs = qs.filter(sent_at__gte=sent_after)
-    if sent_before:
-        qs = qs.filter(sent_at__lt=sent_before)
-    if created_after:
-        qs = qs.filter(created_at__gte=created_after)
-    if created_before:
-        qs = qs.filter(created_at__lt=created_before)
-    if tokens is not None:
-        qs = qs.filter(token__in=tokens)
-    return qs.order_by("pk")
+    lookups = {
+        "organization": organization,
+        "livemode": livemode,
+        "channel": channel or None,
+        "status__in": statuses or None,
+        "sent_at__gte": sent_after,
+        "sent_at__lt": sent_before,
+        "created_at__gte": created_after,
+        "created_at__lt": created_before,
+        "token__in": tokens,  # an empty list selects nothing
+        "error_message__icontains": error_contains or None,
+    }
+    return Invitation.objects.filter(**{key: value for key, value in lookups.items() if value is not None}).order_by(
+        "pk"
+    )
 
 
 def invitation_get_for_link(*, token: str) -> Invitation:

@@ -549,3 +549,30 @@ def test_failed_sends_failed_for_good_invitations_again_under_the_same_rules(org
         assert (untouched.status, untouched.delivery_attempts) == before
     with pytest.raises(CommandError, match="leave --status out"):
         call_command("resend_invitations", "--org", organization.slug, "--failed", "--status", "sent,failed")
+
+
+@pytest.mark.django_db
+def test_error_contains_sends_again_only_those_that_failed_for_that_reason(organization, other_organization):
+    from tests.factories import InvitationFactory
+
+    def failed(organization, recipient: str, error: str) -> Invitation:
+        return InvitationFactory(
+            organization=organization,
+            recipient=recipient,
+            status=Invitation.Status.FAILED,
+            created_at=T0 - timedelta(days=1),
+            error_message=error,
+        )
+
+    outage = [failed(organization, f"p{n}@example.com", "Postmark API 500: Internal server error") for n in range(3)]
+    other_reason = failed(organization, "q@example.com", "Recipient refused: inactive address")
+    elsewhere = failed(other_organization, "r@example.com", "Postmark API 500: Internal server error")
+    with time_machine.travel(T0, tick=False):
+        dry = run("--org", organization.slug, "--failed", "--error-contains", "internal SERVER error", "--dry-run")
+        real = run("--org", organization.slug, "--failed", "--error-contains", "internal SERVER error")
+    assert dry["selected"] == real["selected"] == 3
+    assert dry["counts"]["resent"] == real["counts"]["resent"] == 3
+    assert all(i.status == Invitation.Status.PENDING for i in Invitation.objects.filter(pk__in=[i.pk for i in outage]))
+    for untouched in (other_reason, elsewhere):
+        untouched.refresh_from_db()
+        assert (untouched.status, untouched.delivery_attempts) == (Invitation.Status.FAILED, 1)

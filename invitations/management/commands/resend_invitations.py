@@ -29,7 +29,16 @@ from invitations.tokens import normalize_token
 
 TOKEN_LOOKUP_CHUNK = 10_000
 # Options that narrow the selection; without one (or --mode live|sandbox) the command asks for --all.
-SCOPE_OPTIONS = ("org", "channel", "sent_after", "sent_before", "created_after", "created_before", "tokens_file")
+SCOPE_OPTIONS = (
+    "org",
+    "channel",
+    "sent_after",
+    "sent_before",
+    "created_after",
+    "created_before",
+    "tokens_file",
+    "error_contains",
+)
 
 
 def _plain(text: str) -> str:
@@ -81,6 +90,12 @@ class Command(BaseCommand):
         parser.add_argument("--created-after", type=self._moment, help="createdAt at or after.")
         parser.add_argument("--created-before", type=self._moment, help="createdAt strictly before.")
         parser.add_argument(
+            "--error-contains",
+            metavar="TEXT",
+            help="Only invitations whose last delivery error holds TEXT (any case), as a failure reason on the "
+            "console's Delivery health page reads: with --failed, those that failed for it.",
+        )
+        parser.add_argument(
             "--tokens-file",
             metavar="PATH",
             help="Only these invitations: one token per line (adi_xxx or xxx); blank lines and # comments ignored.",
@@ -119,7 +134,8 @@ class Command(BaseCommand):
         if not options["all"] and not any(options[name] for name in SCOPE_OPTIONS) and options["mode"] == "any":
             raise CommandError(
                 "Say which invitations: --org SLUG, a filter (--channel, --mode, --sent-after, --sent-before, "
-                "--created-after, --created-before, --tokens-file), or --all for every organization's."
+                "--created-after, --created-before, --tokens-file, --error-contains), or --all for every "
+                "organization's."
             )
         if options["failed"]:
             if options["status"] != Invitation.Status.SENT:
@@ -205,7 +221,7 @@ class Command(BaseCommand):
             selection["statuses"] = statuses
         if options["mode"] != "any":
             selection["livemode"] = options["mode"] == "live"
-        for key in ("channel", "sent_after", "sent_before", "created_after", "created_before"):
+        for key in ("channel", "sent_after", "sent_before", "created_after", "created_before", "error_contains"):
             if options[key]:
                 selection[key] = options[key]
         if options["tokens_file"]:
