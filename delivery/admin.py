@@ -2,8 +2,11 @@
 appear inline on each invitation's page: the inline is here, InvitationAdmin names it."""
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.utils.dateparse import parse_datetime
 
 from console.tables import ReadOnlyAdminMixin, ReadOnlyInline
+from delivery.health import failed_send_invitations
 from delivery.models import DeliveryAttempt
 
 
@@ -23,8 +26,53 @@ class DeliveryAttemptInline(ReadOnlyInline):
         "error_message",
         "created_at",
         "accepted_at",
+        "delivered_at",
     )
     ordering = ("number",)
+
+
+class FailedSendFilter(admin.ListFilter):
+    """On the invitation list: the invitations with a send queued in [queued_from, queued_to) that
+    failed or bounced for ``failure_reason``, as the Delivery health page counts them (its links)."""
+
+    title = "failed send"
+    parameters = ("failure_reason", "queued_from", "queued_to")
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        self.values = {}
+        for name in self.parameters:
+            if name in params:
+                value = params.pop(name)
+                self.values[name] = value[-1] if isinstance(value, list) else value
+
+    def has_output(self) -> bool:
+        return "failure_reason" in self.values
+
+    def expected_parameters(self):
+        return list(self.parameters)
+
+    def choices(self, changelist):
+        yield {
+            "selected": False,
+            "query_string": changelist.get_query_string(remove=self.parameters),
+            "display": "Any (clear)",
+        }
+        yield {
+            "selected": True,
+            "query_string": changelist.get_query_string(),
+            "display": self.values.get("failure_reason") or "(no reason given)",
+        }
+
+    def queryset(self, request, queryset):
+        if "failure_reason" not in self.values:
+            return queryset
+        start, end = (parse_datetime(self.values.get(name, "")) for name in ("queued_from", "queued_to"))
+        if start is None or end is None or start.tzinfo is None or end.tzinfo is None:
+            raise IncorrectLookupParameters("queued_from and queued_to must be ISO 8601 times with an offset.")
+        # Live or sandbox, and the organization, are the list's own filters (mode, organization).
+        wanted = failed_send_invitations(reason=self.values["failure_reason"], start=start, end=end)
+        return queryset.filter(pk__in=wanted.values("pk"))
 
 
 # What a send is, in the list and on its page.
@@ -48,6 +96,8 @@ class DeliveryAttemptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "updated_at",
         "claimed_at",
         "accepted_at",
+        "delivered_at",
+        "failure_reason",
     )
 
     @admin.display(description="invitation", ordering="invitation__token")

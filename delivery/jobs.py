@@ -33,3 +33,11 @@ def sweep_deliveries() -> dict:
     """The periodic outbox sweep (see delivery/cron.py)."""
     result = delivery_attempts_requeue_stale()
     return {"found": result.found, "enqueued": result.enqueued}
+
+
+def refresh_delivery_stats() -> dict:
+    """The periodic refresh of the delivery health rollups (delivery/services/rollups.py)."""
+    from delivery.services.rollups import delivery_stats_refresh
+
+    result = delivery_stats_refresh()
+    return {"hours": result.hours, "attempts": result.attempts}

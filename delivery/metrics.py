@@ -10,11 +10,24 @@ from redis.exceptions import RedisError
 
 from delivery import failover
 from delivery.selectors import delivery_attempt_oldest_queued_at
-from jobs.queueing import redis_for
+from jobs.queueing import queue_for
 
 logger = logging.getLogger(__name__)
 
 QUEUES = ("delivery", "delivery-sandbox", "webhooks", "default")
+
+
+def queue_depths() -> dict[str, int | None]:
+    """How many jobs wait in each rq queue (None: Redis did not answer); empty without Redis."""
+    depths: dict[str, int | None] = {}
+    if settings.REDIS_URL:
+        for queue in QUEUES:
+            try:
+                depths[queue] = queue_for(queue).count
+            except RedisError as exc:
+                logger.warning("Depth of queue %s not measured: %s", queue, exc)
+                depths[queue] = None
+    return depths
 
 
 class OutboxCollector:
@@ -36,12 +49,9 @@ class OutboxCollector:
             oldest.add_metric([], max(0.0, time.time() - queued_at.timestamp()) if queued_at else 0.0)
         yield oldest
         depth = GaugeMetricFamily("invitations_queue_depth", "Jobs waiting in each rq queue.", labels=["queue"])
-        if settings.REDIS_URL:
-            for queue in QUEUES:
-                try:
-                    depth.add_metric([queue], redis_for(queue).llen(f"rq:queue:{queue}"))
-                except RedisError as exc:
-                    logger.warning("Depth of queue %s not measured: %s", queue, exc)
+        for queue, count in queue_depths().items():
+            if count is not None:
+                depth.add_metric([queue], count)
         yield depth
 
 

@@ -5,7 +5,7 @@ from datetime import datetime
 
 from django.db import models
 
-from accounts.models import ActorKind
+from accounts.models import ActorKind, Organization
 from accounts.principals import EXPIRY_WARNING_LABEL, REMINDER_LABEL
 from invitations.models import Invitation
 
@@ -42,10 +42,16 @@ class DeliveryAttempt(models.Model):
     # Who took (or last refused) the send: anymail's ESP name in lowercase, twilio, console, simulator.
     provider = models.CharField(max_length=40, blank=True, db_default="")
     error_message = models.TextField(blank=True)
+    # The provider's words for why it failed or bounced, with addresses, numbers and ids taken out, so
+    # that the same failure of many sends reads the same (delivery.health.failure_reason).
+    failure_reason = models.CharField(max_length=200, blank=True, db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the provider first said it was delivered (or opened)."
+    )
     retry_at = models.DateTimeField(null=True, blank=True, help_text="When a `retrying` attempt is due.")
     failed_at = models.DateTimeField(null=True, blank=True, help_text="When it failed for good.")
     # When the earliest try whose outcome is unknown began (its answer timed out, its connection
@@ -58,7 +64,12 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "updated_at"], name="attempt_status_updated")]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="attempt_status_updated"),
+            # The delivery health rollups: the hours an attempt was queued in, and which changed lately.
+            models.Index(fields=["created_at"], name="attempt_created"),
+            models.Index(fields=["updated_at"], name="attempt_updated"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["invitation", "number"], name="attempt_unique_number"),
         ]
@@ -131,3 +142,87 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.kind} {self.event_id} ({self.outcome})"
+
+
+class DeliveryStat(models.Model):
+    """The delivery health rollup: attempts queued in one hour, by organization, mode, channel and
+    provider, counted once each by how far they got (delivery.health). Recomputed whole for each
+    hour whose attempts changed (delivery.services.rollups), so it never counts twice."""
+
+    hour = models.DateTimeField(help_text="Start of the UTC hour the attempts were queued in.")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField()
+    channel = models.CharField(max_length=8)
+    provider = models.CharField(max_length=40, blank=True)
+    accepted = models.PositiveIntegerField(default=0)
+    delivered = models.PositiveIntegerField(default=0)
+    bounced = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "organization", "livemode", "channel", "provider"], name="delivery_stat_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["livemode", "hour"], name="delivery_stat_mode_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.channel} {self.provider}"
+
+
+class DeliveryLatencyStat(models.Model):
+    """How many of an hour's attempts took up to ``le_ms`` (and more than the bound below it) from
+    queued to accepted, or from accepted to delivered: the histogram the percentiles are read from."""
+
+    class Measure(models.TextChoices):
+        ACCEPTED = "accepted"
+        DELIVERED = "delivered"
+
+    hour = models.DateTimeField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField()
+    measure = models.CharField(max_length=16, choices=Measure.choices)
+    le_ms = models.BigIntegerField(help_text="The bucket's upper bound in milliseconds.")
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "organization", "livemode", "measure", "le_ms"], name="delivery_latency_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["livemode", "hour"], name="delivery_latency_mode_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.measure} <= {self.le_ms} ms"
+
+
+class DeliveryFailureStat(models.Model):
+    """An hour's failed and bounced attempts by failure reason."""
+
+    hour = models.DateTimeField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    livemode = models.BooleanField()
+    reason = models.CharField(max_length=200)
+    count = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "organization", "livemode", "reason"], name="delivery_failure_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["livemode", "hour"], name="delivery_failure_mode_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.reason}"
+
+
+class DeliveryStatsCursor(models.Model):
+    """One row: how far the rollups are up to date. Its lock lets one refresh run at a time."""
+
+    refreshed_at = models.DateTimeField(null=True, blank=True, help_text="When the last refresh began.")
+
+    def __str__(self) -> str:
+        return f"delivery stats refreshed at {self.refreshed_at}"

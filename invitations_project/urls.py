@@ -5,6 +5,7 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 
 from api.errors import InvalidRequest, NotFound, json_error, server_error_body
+from delivery import health_admin
 from ops import health
 from ops.metrics import metrics_view
 
@@ -13,6 +14,13 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/rq/", include("django_rq.urls")),
+    # The console's Delivery health page, beside the admin's own pages and behind its login.
+    path("admin/delivery/health/", admin.site.admin_view(health_admin.health_view), name="delivery-health"),
+    path(
+        "admin/delivery/health/send-again/",
+        admin.site.admin_view(health_admin.send_again_view),
+        name="delivery-health-send-again",
+    ),
     path("admin/", admin.site.urls),
     path("v1/", include("invitations.urls")),
     path("v1/", include("accounts.urls")),
@@ -20,6 +28,7 @@ urlpatterns = [
     path("v1/", include("suppressions.urls")),
     path("v1/", include("webhooks.urls")),
     path("v1/", include("requestlog.urls")),
+    path("v1/", include("delivery.api_urls")),
     path("webhooks/", include("delivery.urls")),
     path("", include("invitations.public_urls")),
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi-schema"),

@@ -51,7 +51,8 @@ def redis_for(queue_name: str) -> Redis:
     return _redis_for(queue_name, settings.RQ_QUEUES.get(queue_name, {}).get("URL", ""))
 
 
-def _queue(queue_name: str) -> Queue:
+def queue_for(queue_name: str) -> Queue:
+    """The rq queue of this name, on its queue's Redis connection."""
     url = settings.RQ_QUEUES.get(queue_name, {}).get("URL", "")
     return django_rq.get_queue(queue_name, commit_mode="auto", connection=_redis_for(queue_name, url))
 
@@ -87,7 +88,7 @@ def enqueue_now(
     # rq takes a dotted path or a function, each through its own overload.
     target: Any = func
     try:
-        queue = _queue(queue_name)
+        queue = queue_for(queue_name)
         if delay:
             for call, options in zip(calls, options_list, strict=True):
                 queue.enqueue_in(timedelta(seconds=delay), target, *call, **options)

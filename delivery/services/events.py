@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.principals import Actor
 from api.errors import InvalidRequest
+from delivery.health import failure_reason
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.queueing import DELIVER_JOB, delivery_queue_name, max_tries, retry_policy, retry_wait
 from invitations.services.outcomes import DeliveryOutcome, invitation_delivery_reported
@@ -83,6 +84,12 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
     if event.kind not in REPORTED_KINDS:
         return ProviderEvent.Outcome.IGNORED, "Informational event."
     outcome = _outcome_of(attempt=attempt, event=event)
+    if outcome in (DeliveryOutcome.DELIVERED, DeliveryOutcome.OPENED) and attempt.delivered_at is None:
+        # A fact about this send whatever the invitation makes of it (an older send, or one already
+        # further along): the delivery health figures count it delivered.
+        reached = max(event.occurred_at or timezone.now(), attempt.accepted_at or EARLIEST_EVENT_TIME)
+        attempt.delivered_at = reached
+        attempt.save(update_fields=["delivered_at", "updated_at"])
     message = event.description
     if outcome == DeliveryOutcome.PERMANENT_FAILURE:
         message = f"{message} (retries exhausted)"
@@ -100,6 +107,7 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
         return ProviderEvent.Outcome.IGNORED, "An older attempt, or the invitation is already further along."
     if event.kind == ProviderEvent.Kind.FAILED:
         attempt.error_message = message
+        attempt.failure_reason = failure_reason(message)
         if retry_at is not None:
             # The provider accepted the message and then could not send it: try again later.
             attempt.status = DeliveryAttempt.Status.RETRYING
@@ -115,7 +123,7 @@ def provider_event_apply(*, attempt: DeliveryAttempt, event: ProviderEvent) -> t
             attempt.status = DeliveryAttempt.Status.FAILED
             attempt.retry_at = None
             attempt.failed_at = timezone.now()
-        attempt.save(update_fields=["status", "error_message", "retry_at", "failed_at", "updated_at"])
+        attempt.save(update_fields=["status", "error_message", "failure_reason", "retry_at", "failed_at", "updated_at"])
     return ProviderEvent.Outcome.APPLIED, ""
 
 

@@ -9,6 +9,7 @@ two apps then import each other's services at module level without a cycle.
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
+from django.utils import timezone
 from rq import Retry
 
 from accounts.principals import Actor
@@ -107,4 +108,4 @@ def delivery_attempts_cancel(*, invitation_ids: Sequence[int], reason: str = "Ca
     their jobs find nothing to claim. One already at the provider may finish; it moves nothing."""
     return DeliveryAttempt.objects.filter(
         invitation_id__in=invitation_ids, status__in=(DeliveryAttempt.Status.QUEUED, DeliveryAttempt.Status.RETRYING)
-    ).update(status=DeliveryAttempt.Status.CANCELED, error_message=reason, retry_at=None)
+    ).update(status=DeliveryAttempt.Status.CANCELED, error_message=reason, retry_at=None, updated_at=timezone.now())

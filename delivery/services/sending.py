@@ -14,6 +14,7 @@ from accounts.principals import Actor
 from accounts.selectors import sandbox_recipient_allowed
 from billing.services import SendToBill, billing_event_record_send, billing_events_record_sends
 from delivery import channels, simulator
+from delivery.health import failure_reason
 from delivery.models import DeliveryAttempt, ProviderEvent
 from delivery.services.calls import provider_calls, record_handovers
 from delivery.services.events import provider_event_apply, suppress_recipient
@@ -219,6 +220,7 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
     message = str(error) if not final or error.permanent else f"{error} (retries exhausted)"
     attempt.status = Attempt.FAILED if final else Attempt.RETRYING
     attempt.error_message = message
+    attempt.failure_reason = failure_reason(message)
     attempt.retry_at = None if final else now + timedelta(seconds=retry_wait(attempt.tries))
     attempt.failed_at = now if final else None
     if attempt.unsure_since is None:
@@ -229,7 +231,16 @@ def _attempt_failed(*, attempt: DeliveryAttempt, error: channels.DeliveryError, 
         )
     with transaction.atomic():
         attempt.save(
-            update_fields=["status", "provider", "error_message", "retry_at", "failed_at", "unsure_since", "updated_at"]
+            update_fields=[
+                "status",
+                "provider",
+                "error_message",
+                "failure_reason",
+                "retry_at",
+                "failed_at",
+                "unsure_since",
+                "updated_at",
+            ]
         )
         if error.suppress_as:
             suppress_recipient(attempt=attempt, reason=error.suppress_as, description=str(error), actor="delivery")
@@ -251,6 +262,7 @@ ACCEPTED_FIELDS = [
     "provider_message_id",
     "accepted_at",
     "error_message",
+    "failure_reason",
     "retry_at",
     "updated_at",
 ]
@@ -268,7 +280,7 @@ def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None
         attempt.provider_message_id = message_id
         attempt.accepted_at = now
         attempt.updated_at = now
-        attempt.error_message = ""
+        attempt.error_message = attempt.failure_reason = ""
         attempt.retry_at = None
     with transaction.atomic():
         if len(attempts) == 1:
@@ -279,7 +291,13 @@ def _attempts_accepted(accepted: list[tuple[DeliveryAttempt, str, str]]) -> None
             for status, provider in {(attempt.status, attempt.provider) for attempt in attempts}:
                 same = [a.pk for a in attempts if (a.status, a.provider) == (status, provider)]
                 DeliveryAttempt.objects.filter(pk__in=same).update(
-                    status=status, provider=provider, accepted_at=now, updated_at=now, error_message="", retry_at=None
+                    status=status,
+                    provider=provider,
+                    accepted_at=now,
+                    updated_at=now,
+                    error_message="",
+                    failure_reason="",
+                    retry_at=None,
                 )
             DeliveryAttempt.objects.bulk_update(attempts, ["provider_message_id"])
         for (channel, status), count in Counter((a.channel, a.status) for a in attempts).items():

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from console.tables import ReadOnlyAdminMixin, ReadOnlyInline, admin_time, html_table
-from delivery.admin import DeliveryAttemptInline
+from delivery.admin import DeliveryAttemptInline, FailedSendFilter
 from delivery.timeline import attempt_timeline_rows
 from invitations.admin.actions import InvitationActionsMixin
 from invitations.admin.situation import invitation_situation
@@ -95,6 +95,7 @@ class InvitationAdmin(InvitationActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
         ("created_at", admin.DateFieldListFilter),
         ("sent_at", admin.DateFieldListFilter),
         ("expires_at", admin.DateFieldListFilter),
+        FailedSendFilter,
     )
     search_fields = ("token", "recipient", "reference")
     list_select_related = ("organization",)

@@ -78,6 +78,13 @@ DELIVERY_BATCH_SIZE = env.int("DELIVERY_BATCH_SIZE", 500, validate=validate.Rang
 DELIVERY_CONCURRENCY = env.int("DELIVERY_CONCURRENCY", 64, validate=validate.Range(min=1, max=256))
 # How often `manage.py rqcron jobs.cron` runs the sweeper.
 DELIVERY_SWEEP_INTERVAL_SECONDS = env.int("DELIVERY_SWEEP_INTERVAL_SECONDS", 60, validate=POSITIVE)
+# The delivery health figures (the admin's page, GET /v1/stats) are read from hourly rollups that the
+# periodic job refreshes this often; a read finding them older than twice this (no scheduler running)
+# refreshes them first.
+DELIVERY_STATS_INTERVAL_SECONDS = env.int("DELIVERY_STATS_INTERVAL_SECONDS", 60, validate=validate.Range(min=0))
+# Each refresh also looks again at attempts changed this long before the previous one began: a
+# transaction still open then is written by now (no transaction here lasts that long).
+DELIVERY_STATS_OVERLAP_SECONDS = env.int("DELIVERY_STATS_OVERLAP_SECONDS", 300, validate=validate.Range(min=0))
 # Timeout of one call to an SMS provider.
 SMS_TIMEOUT_SECONDS = env.int("SMS_TIMEOUT_SECONDS", 10, validate=POSITIVE)
 # Twilio (SMS_BACKEND=delivery.sms.TwilioSmsBackend). The status callback URL is built on

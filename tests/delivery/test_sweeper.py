@@ -97,17 +97,18 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
         scheduler = DjangoCronScheduler()
         scheduler.load_config_from_file("jobs.cron")
         # Every periodic job is due at once: the sweeps, expiry events, reminders, scheduled sends, the
-        # request log, the refresh-token clean-up.
+        # delivery health rollups, the request log, the refresh-token clean-up.
         assert [job.name for job in scheduler.enqueue_jobs()] == [
             "delivery.sweep",
             "webhooks.sweep",
             "invitations.expired",
             "invitations.reminders",
             "invitations.scheduled",
+            "delivery.stats",
             "requestlog.sweep",
             "accounts.refresh-tokens",
         ]
-        assert run_all_queues() == 8  # the seven, then the delivery the sweep enqueued
+        assert run_all_queues() == 9  # the eight, then the delivery the sweep enqueued
         # The next sweep is not due before its interval, and would find nothing anyway.
         assert scheduler.enqueue_jobs() == []
         clock.shift(settings.DELIVERY_SWEEP_INTERVAL_SECONDS)
@@ -117,9 +118,10 @@ def test_a_create_with_redis_down_answers_201_and_the_periodic_sweep_delivers_it
             "invitations.expired",
             "invitations.reminders",
             "invitations.scheduled",
+            "delivery.stats",
             "requestlog.sweep",
         ]
-        assert run_all_queues() == 6
+        assert run_all_queues() == 7
 
     assert [message.to for message in sms.outbox] == ["+4915112345678"]
     invitation = Invitation.objects.get(token=token)
