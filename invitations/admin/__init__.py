@@ -1,7 +1,7 @@
 """The support console: invitations read-only; each page says what happened and offers what can
 help (Resend where it can succeed, Correct the recipient, Lift a suppression, Cancel), the list has
-Resend and Cancel as bulk actions (actions.py). The delivery attempts on an invitation's page are
-delivery's own inline (delivery/admin.py), declared here.
+Resend and Cancel as bulk actions (actions.py) and Import from CSV (imports.py). The delivery
+attempts on an invitation's page are delivery's own inline (delivery/admin.py), declared here.
 """
 
 from django.contrib import admin
@@ -13,6 +13,7 @@ from console.tables import ReadOnlyAdminMixin, ReadOnlyInline, admin_time, html_
 from delivery.admin import DeliveryAttemptInline, FailedSendFilter
 from delivery.timeline import attempt_timeline_rows
 from invitations.admin.actions import InvitationActionsMixin
+from invitations.admin.imports import InvitationImportMixin
 from invitations.admin.situation import invitation_situation
 from invitations.models import Invitation, InvitationEvent, Workflow
 from requestlog.admin import recent_requests_table
@@ -71,7 +72,7 @@ class InvitationEventInline(ReadOnlyInline):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(InvitationActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvitationAdmin(InvitationActionsMixin, InvitationImportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: every state change goes through the services (actions.py)."""
 
     list_display = (
@@ -209,6 +210,7 @@ class InvitationAdmin(InvitationActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
             )
 
         return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="invitations_invitation_import"),
             door("resend", self.resend_view),
             door("cancel", self.cancel_view),
             door("correct", self.correct_view),

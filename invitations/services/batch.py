@@ -31,11 +31,18 @@ class BatchItem:
 
 
 def invitations_create_batch(
-    *, organization: Organization, livemode: bool, items: list, actor: Actor, read_item: Callable[[dict], dict]
+    *,
+    organization: Organization,
+    livemode: bool,
+    items: list,
+    actor: Actor,
+    read_item: Callable[[dict], dict],
+    dry_run: bool = False,
 ) -> list[BatchItem]:
     """Each item read by ``read_item`` (a create's body to its fields, or the error its create would
     answer) and prepared as a create prepares it; the recipients' suppressions read in one query; the
-    valid ones inserted together."""
+    valid ones inserted together. ``dry_run``: each item's outcome, nothing saved (the invitations
+    of the valid ones are unsaved)."""
     now = timezone.now()
     workflows: dict[str | None, Workflow] = {}
     outcomes: dict[int, BatchItem] = {}
@@ -62,7 +69,7 @@ def invitations_create_batch(
         else:
             valid.append(invitation)
             outcomes[index] = BatchItem(index=index, invitation=invitation)
-    if valid:
+    if valid and not dry_run:
         with transaction.atomic():
             invitations_insert(valid, actor=actor, now=now)
     return [outcomes[index] for index in range(len(items))]

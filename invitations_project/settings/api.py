@@ -42,6 +42,9 @@ CREATE_RATE_PER_ORG = env.str("CREATE_RATE_PER_ORG", "100/m", validate=RATE)
 # how many items a call may carry.
 BATCH_CREATE_RATE_PER_ORG = env.str("BATCH_CREATE_RATE_PER_ORG", "10/m", validate=RATE)
 BATCH_CREATE_MAX = env.int("BATCH_CREATE_MAX", 500, validate=validate.Range(min=1, max=5000))
+# The console's Import from CSV on the invitation list: at most this many rows and bytes in a file.
+CSV_IMPORT_MAX_ROWS = env.int("CSV_IMPORT_MAX_ROWS", 5000, validate=POSITIVE)
+CSV_IMPORT_MAX_BYTES = env.int("CSV_IMPORT_MAX_BYTES", 2 * 1024 * 1024, validate=POSITIVE)
 AUTH_TOKEN_RATE_PER_IP = env.str("AUTH_TOKEN_RATE_PER_IP", "10/m", validate=RATE)
 # Logins per account whatever the IP, so spraying passwords from many addresses stays slow too.
 AUTH_TOKEN_RATE_PER_ACCOUNT = env.str("AUTH_TOKEN_RATE_PER_ACCOUNT", "20/15m", validate=RATE)
