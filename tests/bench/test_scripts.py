@@ -144,3 +144,13 @@ def test_the_provider_latency_benchmark_fails_over_to_the_second_provider_and_ba
         out
     )
     assert "billing events: 60" in out, out
+
+
+def test_the_delivery_health_benchmark_counts_every_seeded_attempt_and_times_each_read():
+    out = run_bench("delivery_health.py", "--attempts", "2000", "--repeat", "2")
+    assert "seeded 2200 attempts (2000 live of one organization)" in out, out
+    # The live key's organization, live only: its 2000, each counted once; 80 % of them delivered.
+    assert "/v1/stats 24h counts 2000 attempts" in out, out
+    assert re.search(r"full refresh: \d+ hours from 2200 attempts", out), out
+    for name in ("GET /v1/stats?period=24h", "GET /v1/stats?period=30d", "health page, 24h, all"):
+        assert re.search(rf"^ *{re.escape(name)}: median \d+\.\d ms, slowest \d+\.\d ms$", out, re.MULTILINE), out
