@@ -92,6 +92,12 @@ def test_the_home_page_leads_with_delivery_health_which_draws_its_figures(staff,
     assert "Sends by outcome, per hour (UTC)" in text and "Hour starting (UTC)" in text
     health = page.context["health"]
     assert (health.totals.failed, health.totals.accepted) == (3, 2)
+    # The bars' values are the table's numbers: per outcome, every hour's count in order.
+    drawn = [int(value) for value in re.findall(r'<desc class="value">(\d+)</desc>', charts[0])]
+    table = re.search(r'<table class="health-figures" id="outcomes-table">.*?</table>', text, re.S).group(0)
+    rows = [re.findall(r'<td class="number">(\d+)</td>', row) for row in re.findall(r"<tr><td>.*?</tr>", table)]
+    assert len(rows) == 24
+    assert drawn == [int(row[index]) for index in (1, 0, 2, 3) for row in rows]  # delivered, accepted, ...
     assert 'id="outbox-table"' in text and "resting providers" in text
     assert [reason for reason, _n in health.suppressions_by_reason] == ["hard_bounce"]  # the refused address
     assert page.context["suppressions"] == [("hard bounce", 1)]

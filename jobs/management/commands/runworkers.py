@@ -68,6 +68,14 @@ class StartedPool(WorkerPool):
         if self.stop_asked:
             self.request_stop()
 
+    def check_workers(self, respawn: bool = True) -> None:
+        # A stop held after the workers started but before rq's own handlers took over: the workers
+        # got it too (a Ctrl-C reaches the whole group) and are stopping; none is started again.
+        if self.stop_asked and self.status != self.Status.STOPPED:
+            self.request_stop()
+            return
+        super().check_workers(respawn=respawn)
+
 
 class Command(BaseCommand):
     help = "Run the worker processes of one queue, as many as its settings say."
