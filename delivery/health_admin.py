@@ -23,7 +23,6 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import Organization
 from accounts.principals import Actor
-from delivery.charts import outcomes_chart, rates_chart
 from delivery.health import (
     OUTCOMES,
     delivery_health,
@@ -91,6 +90,9 @@ def _suppression_label(reason: str) -> str:
 
 def health_view(request):
     """The Delivery health page."""
+    # pygal is imported when a chart is drawn, not by every process that loads the URLs.
+    from delivery.charts import outcomes_chart, rates_chart
+
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied
     form = HealthForm(request.GET or None)
