@@ -24,6 +24,9 @@ from delivery.models import DeliveryAttempt, DeliveryFailureStat, DeliveryLatenc
 logger = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
+# The longest period a figure covers is 30 days: older hours are never read, so never recomputed.
+KEPT_DAYS = 31
+READ_REFRESH_MAX_HOURS = 3
 MILLISECOND = timedelta(milliseconds=1)
 
 
@@ -35,12 +38,17 @@ class RefreshResult:
     skipped: bool = False  # another refresh held the lock, or the figures were fresh enough
 
 
-def delivery_stats_refresh(*, full: bool = False, max_age_seconds: float | None = None) -> RefreshResult:
-    """Bring the rollups up to date with the attempts.
+def delivery_stats_refresh(
+    *, full: bool = False, max_age_seconds: float | None = None, max_hours: int | None = None
+) -> RefreshResult:
+    """Bring the rollups up to date with the attempts of the last KEPT_DAYS days (no figure reads
+    further back).
 
-    ``full`` recomputes every hour that holds an attempt. ``max_age_seconds``: only when the last
-    refresh began longer ago than that, and not while another refresh runs (it is up to date enough
-    when that one ends); without it, wait for a running refresh and then refresh.
+    ``full`` recomputes every such hour that holds an attempt. ``max_age_seconds``: only when the
+    last refresh began longer ago than that, and not while another refresh runs (it is up to date
+    enough when that one ends); without it, wait for a running refresh and then refresh.
+    ``max_hours``: leave it to the periodic job when more hours than that changed (a first build, or
+    a scheduler that was down), so a read never takes on a long recompute.
     """
     began = time.monotonic()
     if not DeliveryStatsCursor.objects.filter(pk=1).exists():
@@ -60,7 +68,10 @@ def delivery_stats_refresh(*, full: bool = False, max_age_seconds: float | None 
         )
         if cursor is None or fresh:
             return RefreshResult(skipped=True)
-        hours = _changed_hours(since=None if full or cursor.refreshed_at is None else cursor.refreshed_at)
+        hours = _changed_hours(since=None if full or cursor.refreshed_at is None else cursor.refreshed_at, now=now)
+        if max_hours is not None and len(hours) > max_hours:
+            logger.info("Delivery stats: %s hours changed; left to the periodic job", len(hours))
+            return RefreshResult(skipped=True)
         result = RefreshResult(hours=len(hours))
         for hour in sorted(hours):
             result.attempts += _recompute_hour(hour)
@@ -73,13 +84,18 @@ def delivery_stats_refresh(*, full: bool = False, max_age_seconds: float | None 
 
 
 def delivery_stats_refresh_if_stale() -> RefreshResult:
-    """Before a read: refresh only when the periodic job has not run for two of its intervals (no
-    scheduler, as on the embedded default), so a read never waits on a refresh the job will make."""
-    return delivery_stats_refresh(max_age_seconds=2 * settings.DELIVERY_STATS_INTERVAL_SECONDS)
+    """Before a read: refresh only when the periodic job has not run for two of its intervals, so a
+    read never waits on a refresh the job will make. Where a scheduler runs (REDIS_URL), a read
+    recomputes at most READ_REFRESH_MAX_HOURS hours (about a second at a million sends a day); on the
+    embedded default, with no scheduler and little data, whatever changed."""
+    return delivery_stats_refresh(
+        max_age_seconds=2 * settings.DELIVERY_STATS_INTERVAL_SECONDS,
+        max_hours=READ_REFRESH_MAX_HOURS if settings.REDIS_URL else None,
+    )
 
 
-def _changed_hours(*, since: datetime | None) -> set[datetime]:
-    attempts = DeliveryAttempt.objects.all()
+def _changed_hours(*, since: datetime | None, now: datetime) -> set[datetime]:
+    attempts = DeliveryAttempt.objects.filter(created_at__gte=now - timedelta(days=KEPT_DAYS))
     if since is not None:
         attempts = attempts.filter(updated_at__gte=since - timedelta(seconds=settings.DELIVERY_STATS_OVERLAP_SECONDS))
     hours = attempts.annotate(hour=TruncHour("created_at", tzinfo=UTC)).values_list("hour", flat=True).distinct()

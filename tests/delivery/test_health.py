@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from delivery.health import (
     LATENCY_BOUNDS_MS,
@@ -202,3 +203,30 @@ def test_percentiles_are_read_within_a_bucket_of_the_exact_figure():
         assert abs(percentile_ms(histogram, quantile) - exact) <= exact * 0.1
     assert percentile_ms({}, 0.5) is None
     assert all(b > a for a, b in zip(LATENCY_BOUNDS_MS, LATENCY_BOUNDS_MS[1:], strict=False))
+
+
+def test_a_read_leaves_a_long_recompute_to_the_periodic_job_and_old_hours_are_never_recomputed(api, organization):
+    from tests.factories import InvitationFactory
+
+    now = timezone.now()
+
+    def accepted_at(hours_ago: float) -> None:
+        invitation = InvitationFactory(organization=organization)
+        attempt = DeliveryAttempt.objects.create(
+            invitation=invitation, number=1, channel="email", recipient=invitation.recipient, livemode=True
+        )
+        queued = now - timedelta(hours=hours_ago)
+        DeliveryAttempt.objects.filter(pk=attempt.pk).update(
+            status=DeliveryAttempt.Status.ACCEPTED, created_at=queued, accepted_at=queued, updated_at=now
+        )
+
+    for hours_ago in (1, 2, 3, 4, 5):
+        accepted_at(hours_ago)
+    accepted_at(24 * 40)  # past every period
+    # Five hours changed: more than a read takes on where a scheduler runs (REDIS_URL is set here).
+    assert api.get("/v1/stats").json()["byChannel"]["email"]["accepted"] == 0
+    assert not DeliveryStat.objects.exists()
+    refreshed = delivery_stats_refresh()  # the periodic job's
+    assert (refreshed.hours, refreshed.attempts) == (5, 5)
+    assert api.get("/v1/stats").json()["byChannel"]["email"]["accepted"] == 5
+    assert delivery_stats_refresh(full=True).hours == 5
