@@ -30,6 +30,7 @@ from delivery.health import (
     failed_send_invitations,
 )
 from delivery.services.rollups import delivery_stats_refresh_if_stale
+from invitations.admin.actions import totals
 from invitations.exceptions import ResendOutcome
 from invitations.models import Invitation
 from invitations.services import invitation_resend_bulk
@@ -174,9 +175,7 @@ def send_again_view(request):
         counts = Counter(result.outcome for result in summary.results)
         sent = counts[ResendOutcome.RESENT]
         text = f"Send these again: {sent} of {len(summary.results)} failed invitations sent again."
-        others = ", ".join(
-            f"{counts[outcome]} {outcome.label}" for outcome in ResendOutcome if outcome != "resent" and counts[outcome]
-        )
+        others = totals(counts, {outcome: outcome.label for outcome in ResendOutcome if outcome != "resent"})
         if others:
             text += f" Not sent: {others}."
         messages.add_message(request, messages.SUCCESS if sent == len(summary.results) else messages.WARNING, text)

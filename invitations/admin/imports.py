@@ -1,8 +1,8 @@
 """Import from CSV on the console's invitation list: a file (a header row, UTF-8, the columns
 ``channel``, ``recipient``, ``reference``, ``locale``, ``workflowToken``, ``sendAt``) for one
 organization and mode; a preview of every row, valid or with its error; then Create, which makes the
-valid ones through the batch create service (BATCH_CREATE_MAX to a transaction) with the staff user
-as actor, and ends in one summary. A file that is not CSV, too large, or with unknown columns is
+valid ones through the batch create service (BATCH_CREATE_MAX at a time, all in one transaction) with
+the staff user as actor, and ends in one summary. A file that is not CSV, too large, or with unknown columns is
 refused whole, with nothing made."""
 
 import csv
@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -106,7 +107,8 @@ def _error_text(error: ApiError | None) -> str:
 
 
 def _run(*, organization: Organization, livemode: bool, rows: list[dict], actor: Actor, dry_run: bool):
-    """Every row's outcome, the rows taken BATCH_CREATE_MAX at a time (a transaction each)."""
+    """Every row's outcome, the rows taken BATCH_CREATE_MAX at a time (their sends queued after the
+    caller's transaction commits)."""
     size = settings.BATCH_CREATE_MAX
     outcomes: list[BatchItem] = []
     for start in range(0, len(rows), size):
@@ -191,7 +193,15 @@ class InvitationImportMixin(admin.ModelAdmin):
             return redirect(reverse("admin:invitations_invitation_import"))
         organization = Organization.objects.get(pk=pending["organization"])
         rows = read_csv(pending["text"]).rows
-        outcomes = _run(organization=organization, livemode=pending["livemode"], rows=rows, actor=actor, dry_run=False)
+        try:
+            # All or nothing: a failure part-way leaves no row made, and the same preview can be created again.
+            with transaction.atomic():
+                outcomes = _run(
+                    organization=organization, livemode=pending["livemode"], rows=rows, actor=actor, dry_run=False
+                )
+        except Exception:
+            cache.set(key, pending, PENDING_SECONDS)
+            raise
         created = sum(1 for item in outcomes if item.invitation is not None)
         refused = len(outcomes) - created
         text = (
